@@ -1,0 +1,87 @@
+"""Command line: `kiro-gateway` serves; `kiro-gateway fake-upstream` runs the fake Kiro."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .config import ConfigError, env_documentation, ensure_files, load_settings, locate
+
+__all__ = ["main"]
+
+DESCRIPTION = """\
+kiro-gateway: use a pool of Kiro accounts from any coding client.
+
+Serves the Anthropic Messages API (Claude Code, the anthropic SDK) on top of Kiro's
+generateAssistantResponse, refreshing each account's tokens and writing them back.
+
+Files: without -c, config.json and credentials.json are read from the working directory if
+config.json is there, else from ~/.kiro-gateway/. The first run creates both there: a config
+with a generated apiKey (shown once) and an empty credentials list.
+
+Point clients at it:
+  ANTHROPIC_BASE_URL=http://127.0.0.1:8990 ANTHROPIC_API_KEY=<apiKey> claude
+"""
+
+EPILOG = "commands:\n  serve (default)       run the gateway\n" \
+         "  fake-upstream         run the fake Kiro server (tests, benchmark, demo)\n\n" \
+         "environment overrides (config.json key in the right column):\n" + env_documentation()
+
+
+def _serve_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kiro-gateway", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-c", "--config", metavar="CONFIG", help="config.json to use")
+    p.add_argument("--credentials", metavar="FILE", help="credentials.json to use")
+    p.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default 8990)")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="log verbosity")
+    p.add_argument("--version", action="version", version=f"kiro-gateway {__version__}")
+    return p
+
+
+def serve(argv: list[str]) -> int:
+    args = _serve_parser().parse_args(argv)
+    paths = locate(args.config, args.credentials)
+    try:
+        created_key = ensure_files(paths)
+        settings = load_settings(paths.config, overrides={"host": args.host, "port": args.port,
+                                                          "log_level": args.log_level})
+    except (ConfigError, OSError) as e:
+        print(f"kiro-gateway: {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if created_key:
+        print(f"Created {paths.config} and {paths.credentials}.\n"
+              f"Your API key (shown once; it is in config.json): {created_key}\n"
+              f"Add Kiro credentials to {paths.credentials}, or run `kiro-gateway import`.", flush=True)
+    print(f"kiro-gateway {__version__} on http://{settings.host}:{settings.port} "
+          f"(config {paths.config}, credentials {paths.credentials})", flush=True)
+
+    import uvicorn
+
+    from .app import create_app
+
+    app = create_app(settings, paths.credentials)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                access_log=settings.log_level == "debug", loop="auto", http="auto",
+                timeout_keep_alive=75)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "fake-upstream":
+        from .fake.server import main as fake_main
+
+        return fake_main(argv[1:]) or 0
+    if argv and argv[0] == "serve":
+        argv = argv[1:]
+    return serve(argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""config.json + environment → typed settings; where the files live; first-run creation.
+
+config.json keys are camelCase and all optional. Any key can be overridden from the environment as
+`KIRO_GATEWAY_<KEY IN UPPER SNAKE CASE>` (e.g. `KIRO_GATEWAY_API_KEY`, `KIRO_GATEWAY_PORT`);
+JSON values (objects, numbers, booleans) are parsed, anything else is taken as a string.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .files import read_json, write_json_atomic
+
+__all__ = ["Settings", "Paths", "locate", "load_settings", "ConfigError", "ENV_PREFIX"]
+
+ENV_PREFIX = "KIRO_GATEWAY_"
+HOME_DIR = Path("~/.kiro-gateway")
+
+
+class ConfigError(Exception):
+    pass
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(w.capitalize() for w in rest)
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(alias_generator=_camel, populate_by_name=True, extra="allow")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8990, ge=0, le=65535)
+    api_key: str | None = None
+    admin_api_key: str | None = None
+    region: str = "us-east-1"
+    kiro_version: str = "0.11.107"
+    machine_id: str | None = None
+    proxy_url: str | None = None
+    proxy_username: str | None = None
+    proxy_password: str | None = None
+    load_balancing: Literal["priority", "balanced", "round_robin"] = "priority"
+    api_base_url: str = "https://q.{region}.amazonaws.com"
+    auth_base_url: str = "https://prod.{region}.auth.desktop.kiro.dev"
+    oidc_base_url: str = "https://oidc.{region}.amazonaws.com"
+    # Model names: exact or prefix* overrides, and a target for names of no Claude family.
+    model_map: dict[str, str] = Field(default_factory=dict)
+    default_model: str | None = None
+    max_payload_bytes: int = Field(600_000, ge=10_000)
+    ping_interval: float = Field(10.0, gt=0)  # seconds of upstream silence before a keep-alive
+    connect_timeout: float = Field(10.0, gt=0)
+    first_token_timeout: float = Field(90.0, gt=0)
+    read_timeout: float = Field(300.0, gt=0)
+    refresh_before: float = Field(600.0, ge=0)  # refresh tokens this many seconds before expiry
+    log_level: str = "info"
+
+    @field_validator("api_base_url", "auth_base_url", "oidc_base_url")
+    @classmethod
+    def _strip_slash(cls, v: str) -> str:
+        return v.rstrip("/")
+
+    def url(self, which: str, region: str | None = None) -> str:
+        template = getattr(self, which)
+        return template.replace("{region}", region or self.region)
+
+
+@dataclass(slots=True)
+class Paths:
+    config: Path
+    credentials: Path
+    created: bool = False
+
+
+def _env_key(field_name: str) -> str:
+    return ENV_PREFIX + field_name.upper()
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        raw = environ.get(_env_key(name))
+        if raw is None:
+            continue
+        try:
+            value = orjson.loads(raw)
+            if isinstance(value, (dict, list, int, float, bool)) and not isinstance(value, str):
+                out[name] = value
+                continue
+        except orjson.JSONDecodeError:
+            pass
+        out[name] = raw
+    return out
+
+
+def locate(config: str | None, credentials: str | None, cwd: Path | None = None) -> Paths:
+    """-c / --credentials win; else ./config.json, else ~/.kiro-gateway/config.json."""
+    cwd = cwd or Path.cwd()
+    home = HOME_DIR.expanduser()
+    if config:
+        cfg = Path(config).expanduser()
+    elif (cwd / "config.json").exists():
+        cfg = cwd / "config.json"
+    else:
+        cfg = home / "config.json"
+    if credentials:
+        creds = Path(credentials).expanduser()
+    elif (cfg.parent / "credentials.json").exists() or config:
+        creds = cfg.parent / "credentials.json"
+    elif (cwd / "credentials.json").exists():
+        creds = cwd / "credentials.json"
+    else:
+        creds = home / "credentials.json"
+    return Paths(cfg, creds)
+
+
+def ensure_files(paths: Paths) -> str | None:
+    """First run: create config.json with a generated apiKey and an empty credentials list.
+
+    Returns the generated key (to be shown once) or None when nothing was created.
+    """
+    key = None
+    if not paths.config.exists():
+        key = "kg-" + secrets.token_urlsafe(32)
+        write_json_atomic(paths.config, {"host": "127.0.0.1", "port": 8990, "apiKey": key})
+        paths.created = True
+    if not paths.credentials.exists():
+        write_json_atomic(paths.credentials, [])
+        paths.created = True
+    return key
+
+
+def load_settings(path: Path | None, environ: dict[str, str] | None = None,
+                  overrides: dict[str, Any] | None = None) -> Settings:
+    data: dict[str, Any] = {}
+    if path is not None and path.exists():
+        try:
+            raw = read_json(path)
+        except (OSError, orjson.JSONDecodeError) as e:
+            raise ConfigError(f"{path}: not readable JSON ({e})") from e
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: must hold a JSON object")
+        data.update(raw)
+    env = _env_overrides(dict(os.environ if environ is None else environ))
+    for name, value in env.items():
+        data.pop(_camel(name), None)
+        data[name] = value
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            data.pop(_camel(name), None)
+            data[name] = value
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        raise ConfigError(f"invalid configuration: {problems}") from e
+
+
+def env_documentation() -> str:
+    rows = [f"  {_env_key(n):<38} {_camel(n)}" for n in Settings.model_fields]
+    return "\n".join(rows)
+

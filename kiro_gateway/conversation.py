@@ -1,0 +1,202 @@
+"""The neutral model in the middle of the gateway.
+
+Every client dialect parses its request into a `Conversation`, and renders the `ReplyEvent`s that
+the upstream codec produces. Nothing here knows about any client API or about Kiro's JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+Role = Literal["user", "assistant"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Request side
+
+
+@dataclass(slots=True)
+class TextPart:
+    text: str
+
+
+@dataclass(slots=True)
+class ImagePart:
+    media_type: str  # e.g. "image/png"
+    data: str  # plain base64, no data: prefix
+
+
+@dataclass(slots=True)
+class ToolCallPart:
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(slots=True)
+class ToolResultPart:
+    tool_call_id: str
+    content: str
+    is_error: bool = False
+    images: list[ImagePart] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ThinkingPart:
+    text: str
+    signature: str | None = None
+    redacted: bool = False
+
+
+Part = Union[TextPart, ImagePart, ToolCallPart, ToolResultPart, ThinkingPart]
+
+
+@dataclass(slots=True)
+class Message:
+    role: Role
+    parts: list[Part]
+
+
+@dataclass(slots=True)
+class Tool:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(slots=True)
+class ToolChoice:
+    mode: Literal["auto", "any", "none", "tool"] = "auto"
+    name: str | None = None
+
+
+@dataclass(slots=True)
+class Thinking:
+    mode: Literal["off", "enabled", "adaptive"] = "off"
+    budget: int = 0
+    effort: str = "high"
+
+
+@dataclass(slots=True)
+class Conversation:
+    model: str  # the name the client asked for; the codec maps it
+    messages: list[Message]
+    system: str = ""
+    tools: list[Tool] = field(default_factory=list)
+    tool_choice: ToolChoice = field(default_factory=ToolChoice)
+    thinking: Thinking = field(default_factory=Thinking)
+    max_tokens: int | None = None
+    temperature: float | None = None
+    stop_sequences: list[str] = field(default_factory=list)
+    # JSON mode: the reply must be one JSON value (schema is advisory, passed to the model)
+    json_schema: dict[str, Any] | None = None
+    json_mode: bool = False
+    session_id: str | None = None
+    stream: bool = False
+
+
+# ---------------------------------------------------------------------------------------------
+# Reply side: the events a streamed answer is made of, in order.
+
+
+@dataclass(slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(slots=True)
+class ThinkingDelta:
+    text: str
+
+
+@dataclass(slots=True)
+class ThinkingEnd:
+    signature: str
+
+
+@dataclass(slots=True)
+class ToolCallStart:
+    id: str
+    name: str
+
+
+@dataclass(slots=True)
+class ToolCallDelta:
+    id: str
+    arguments: str  # a fragment of the JSON object text
+
+
+@dataclass(slots=True)
+class ToolCallEnd:
+    id: str
+
+
+@dataclass(slots=True)
+class Usage:
+    input_tokens: int | None = None  # from Kiro's context usage when it says
+    output_tokens: int = 0
+    credits: float | None = None
+
+
+StopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence", "context_window_exceeded"]
+
+
+@dataclass(slots=True)
+class Stop:
+    reason: StopReason
+    stop_sequence: str | None = None
+
+
+@dataclass(slots=True)
+class Ping:
+    """Nothing arrived for a while; renderers send their keep-alive."""
+
+
+ErrorKind = Literal[
+    "invalid_request",
+    "authentication",
+    "permission",
+    "not_found",
+    "rate_limit",
+    "overloaded",
+    "timeout",
+    "upstream",
+    "internal",
+]
+
+
+@dataclass(slots=True)
+class ErrorEvent:
+    kind: ErrorKind
+    message: str
+
+
+ReplyEvent = Union[
+    TextDelta, ThinkingDelta, ThinkingEnd, ToolCallStart, ToolCallDelta, ToolCallEnd, Usage, Stop,
+    Ping, ErrorEvent,
+]
+
+
+class GatewayError(Exception):
+    """A failure to report to the client in its own dialect, with a neutral kind and a status."""
+
+    STATUS = {
+        "invalid_request": 400,
+        "authentication": 401,
+        "permission": 403,
+        "not_found": 404,
+        "rate_limit": 429,
+        "overloaded": 529,
+        "timeout": 504,
+        "upstream": 502,
+        "internal": 500,
+    }
+
+    def __init__(self, kind: ErrorKind, message: str, status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status or self.STATUS[kind]
+        self.retry_after = retry_after

@@ -1,0 +1,287 @@
+"""Anthropic Messages request → Conversation.
+
+Accepts everything real clients send (Claude Code's `{"role":"system"}` messages, `cache_control`
+anywhere, thinking blocks echoed back with signatures, JSON-in-a-string `metadata.user_id`) and
+rejects what the API itself rejects, with the API's own style of message naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from ...conversation import (
+    Conversation,
+    GatewayError,
+    ImagePart,
+    Message,
+    Part,
+    TextPart,
+    Thinking,
+    ThinkingPart,
+    Tool,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+)
+
+__all__ = ["parse_request", "session_id_from", "bad"]
+
+_SESSION_IN_USER_ID = re.compile(r"session_([0-9a-fA-F-]{16,})")
+# Anthropic server tools and Anthropic-defined client tools: Kiro accepts only plain functions.
+_NON_FUNCTION = re.compile(r"^(web_search|web_fetch|code_execution|computer|bash|text_editor|memory|"
+                           r"tool_search)_\d+")
+
+
+def bad(where: str, what: str) -> GatewayError:
+    return GatewayError("invalid_request", f"{where}: {what}" if where else what)
+
+
+def _str(v: Any, where: str, required: bool = True) -> str:
+    if isinstance(v, str):
+        return v
+    if v is None and not required:
+        return ""
+    raise bad(where, "Input should be a valid string" if v is not None else "Field required")
+
+
+def session_id_from(metadata: Any, header: str | None) -> str | None:
+    if header:
+        return header
+    if not isinstance(metadata, dict):
+        return None
+    uid = metadata.get("user_id")
+    if not isinstance(uid, str) or not uid:
+        return None
+    if uid.startswith("{"):
+        try:
+            data = orjson.loads(uid)
+            sid = data.get("session_id") if isinstance(data, dict) else None
+            if isinstance(sid, str) and sid:
+                return sid
+        except orjson.JSONDecodeError:
+            pass
+    m = _SESSION_IN_USER_ID.search(uid)
+    return m.group(1) if m else None
+
+
+def _image(block: dict, where: str) -> ImagePart:
+    src = block.get("source")
+    if not isinstance(src, dict):
+        raise bad(f"{where}.source", "Field required")
+    kind = src.get("type")
+    if kind == "base64":
+        data = _str(src.get("data"), f"{where}.source.data")
+        media = _str(src.get("media_type"), f"{where}.source.media_type")
+        return ImagePart(media, data)
+    if kind == "url":
+        raise bad(f"{where}.source", "Image URLs are not supported by this gateway (Kiro accepts only "
+                  "inline images): send the image as base64 data (source type \"base64\").")
+    raise bad(f"{where}.source.type", f"unsupported image source type {kind!r}; use \"base64\"")
+
+
+def _document(block: dict, where: str) -> Part:
+    src = block.get("source") or {}
+    if isinstance(src, dict) and src.get("type") == "text":
+        title = block.get("title")
+        body = _str(src.get("data"), f"{where}.source.data")
+        return TextPart(f"# {title}\n{body}" if title else body)
+    if isinstance(src, dict) and src.get("type") == "content" and isinstance(src.get("content"), list):
+        texts = [b.get("text", "") for b in src["content"] if isinstance(b, dict) and b.get("type") == "text"]
+        return TextPart("\n".join(texts))
+    raise bad(where, "Only plain-text documents are supported through Kiro; PDF and other binary "
+              "documents are not. Extract the text and send it as a text block.")
+
+
+def _tool_result_content(content: Any, where: str) -> tuple[str, list[ImagePart]]:
+    if content is None:
+        return "", []
+    if isinstance(content, str):
+        return content, []
+    if not isinstance(content, list):
+        raise bad(where, "Input should be a valid string or list of content blocks")
+    texts: list[str] = []
+    images: list[ImagePart] = []
+    for i, b in enumerate(content):
+        w = f"{where}.{i}"
+        if not isinstance(b, dict):
+            raise bad(w, "Input should be an object")
+        t = b.get("type")
+        if t == "text":
+            texts.append(_str(b.get("text"), f"{w}.text"))
+        elif t == "image":
+            images.append(_image(b, w))
+        elif t == "document":
+            part = _document(b, w)
+            texts.append(part.text if isinstance(part, TextPart) else "")
+        elif t == "search_result":
+            inner = b.get("content") or []
+            texts.append("\n".join(x.get("text", "") for x in inner if isinstance(x, dict)))
+        else:
+            texts.append(orjson.dumps(b).decode())
+    return "\n".join(texts), images
+
+
+def _blocks(content: Any, role: str, where: str) -> list[Part]:
+    if isinstance(content, str):
+        return [TextPart(content)] if content else []
+    if not isinstance(content, list):
+        raise bad(where, "Input should be a valid string or list of content blocks")
+    parts: list[Part] = []
+    for i, b in enumerate(content):
+        w = f"{where}.{i}"
+        if not isinstance(b, dict):
+            raise bad(w, "Input should be an object")
+        t = b.get("type")
+        if t == "text":
+            parts.append(TextPart(_str(b.get("text"), f"{w}.text")))
+        elif t == "image":
+            parts.append(_image(b, w))
+        elif t == "document":
+            parts.append(_document(b, w))
+        elif t == "server_tool_use":  # ran on the server; Kiro cannot pair it with a result
+            parts.append(TextPart(f"[{b.get('name')}: {orjson.dumps(b.get('input')).decode()}]"))
+        elif t == "tool_use":
+            args = b.get("input", {})
+            if isinstance(args, str):
+                try:
+                    args = orjson.loads(args) if args.strip() else {}
+                except orjson.JSONDecodeError:
+                    args = {"input": args}
+            if not isinstance(args, dict):
+                args = {"input": args}
+            parts.append(ToolCallPart(_str(b.get("id"), f"{w}.id"), _str(b.get("name"), f"{w}.name"), args))
+        elif t == "tool_result":
+            text, images = _tool_result_content(b.get("content"), f"{w}.content")
+            parts.append(ToolResultPart(_str(b.get("tool_use_id"), f"{w}.tool_use_id"), text,
+                                        bool(b.get("is_error")), images))
+        elif t == "thinking":
+            parts.append(ThinkingPart(_str(b.get("thinking"), f"{w}.thinking", False), b.get("signature")))
+        elif t == "redacted_thinking":
+            parts.append(ThinkingPart("", None, redacted=True))
+        elif isinstance(t, str) and t.endswith("_tool_result"):
+            # A server tool's result echoed back (e.g. web search): keep what it said as text.
+            parts.append(TextPart(f"[{t}]\n{orjson.dumps(b.get('content')).decode()[:20000]}"))
+        elif t is None:
+            raise bad(f"{w}.type", "Field required")
+        else:
+            raise bad(f"{w}.type", f"unsupported content block type {t!r}")
+    return parts
+
+
+def _system(system: Any) -> str:
+    if system is None:
+        return ""
+    if isinstance(system, str):
+        return system
+    if isinstance(system, list):
+        out = []
+        for i, b in enumerate(system):
+            if not isinstance(b, dict) or b.get("type", "text") != "text":
+                raise bad(f"system.{i}", "system blocks must be text blocks")
+            out.append(_str(b.get("text"), f"system.{i}.text"))
+        return "\n".join(out)
+    raise bad("system", "Input should be a valid string or list of text blocks")
+
+
+def _tools(tools: Any) -> list[Tool]:
+    if tools is None:
+        return []
+    if not isinstance(tools, list):
+        raise bad("tools", "Input should be a valid list")
+    out: list[Tool] = []
+    for i, t in enumerate(tools):
+        if not isinstance(t, dict):
+            raise bad(f"tools.{i}", "Input should be an object")
+        kind = t.get("type")
+        if kind not in (None, "custom") and (_NON_FUNCTION.match(str(kind)) or "input_schema" not in t):
+            continue  # server / Anthropic-defined tools have no Kiro equivalent: dropped
+        name = _str(t.get("name"), f"tools.{i}.name")
+        schema = t.get("input_schema")
+        if not isinstance(schema, dict):
+            raise bad(f"tools.{i}.input_schema", "Field required" if schema is None else "Input should be an object")
+        out.append(Tool(name, t.get("description") or "", schema))
+    return out
+
+
+def _tool_choice(tc: Any) -> ToolChoice:
+    if tc is None:
+        return ToolChoice()
+    if not isinstance(tc, dict) or tc.get("type") not in ("auto", "any", "tool", "none"):
+        raise bad("tool_choice", "Input should be an object with type auto, any, tool or none")
+    if tc["type"] == "tool":
+        return ToolChoice("tool", _str(tc.get("name"), "tool_choice.name"))
+    return ToolChoice(tc["type"])
+
+
+def _thinking(th: Any, output_config: Any) -> Thinking:
+    if th is None:
+        return Thinking()
+    if not isinstance(th, dict):
+        raise bad("thinking", "Input should be an object")
+    kind = th.get("type")
+    if kind == "enabled":
+        budget = th.get("budget_tokens")
+        if not isinstance(budget, int) or isinstance(budget, bool):
+            raise bad("thinking.budget_tokens", "Field required")
+        return Thinking("enabled", budget)
+    if kind == "adaptive":
+        effort = output_config.get("effort") if isinstance(output_config, dict) else None
+        return Thinking("adaptive", 0, effort if isinstance(effort, str) else "high")
+    if kind == "disabled":
+        return Thinking()
+    raise bad("thinking.type", "Input should be 'enabled', 'adaptive' or 'disabled'")
+
+
+def parse_request(body: Any, session_header: str | None = None, counting: bool = False) -> Conversation:
+    """`counting`: a count_tokens body, which has no max_tokens."""
+    if not isinstance(body, dict):
+        raise bad("", "The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise bad("model", "Field required")
+    max_tokens = body.get("max_tokens")
+    if counting and max_tokens is None:
+        max_tokens = 1
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise bad("max_tokens", "Field required" if max_tokens is None else "Input should be a positive integer")
+    msgs = body.get("messages")
+    if not isinstance(msgs, list):
+        raise bad("messages", "Field required" if msgs is None else "Input should be a valid list")
+    if not msgs:
+        raise bad("messages", "at least one message is required")
+    messages: list[Message] = []
+    for i, m in enumerate(msgs):
+        if not isinstance(m, dict):
+            raise bad(f"messages.{i}", "Input should be an object")
+        role = m.get("role")
+        if role == "system":
+            # Claude Code puts reminders here; Kiro has no such role, so they become user text.
+            text = _system(m.get("content"))
+            if text:
+                messages.append(Message("user", [TextPart(text)]))
+            continue
+        if role not in ("user", "assistant"):
+            raise bad(f"messages.{i}.role", "Input should be 'user' or 'assistant'")
+        messages.append(Message(role, _blocks(m.get("content"), role, f"messages.{i}.content")))
+    stop = body.get("stop_sequences") or []
+    if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
+        raise bad("stop_sequences", "Input should be a list of strings")
+    temperature = body.get("temperature")
+    if temperature is not None and not isinstance(temperature, (int, float)):
+        raise bad("temperature", "Input should be a number")
+    return Conversation(
+        model=model,
+        messages=messages,
+        system=_system(body.get("system")),
+        tools=_tools(body.get("tools")),
+        tool_choice=_tool_choice(body.get("tool_choice")),
+        thinking=_thinking(body.get("thinking"), body.get("output_config")),
+        max_tokens=max_tokens,
+        temperature=temperature,
+        stop_sequences=stop,
+        session_id=session_id_from(body.get("metadata"), session_header),
+        stream=bool(body.get("stream")),
+    )

@@ -1,0 +1,198 @@
+"""Reply events → Anthropic Messages responses: SSE exactly as the API streams it, or one message.
+
+Stream shape: message_start; content blocks with consecutive indexes (thinking → text / tool_use),
+each start/delta…/stop; thinking closed by a signature_delta; message_delta with stop_reason and
+usage; message_stop. Keep-alives are `event: ping`. A failure after the stream has started is an
+`event: error` and the stream ends cleanly.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterable
+
+import orjson
+
+from ... import sse
+from ...conversation import (
+    ErrorEvent,
+    GatewayError,
+    Ping,
+    ReplyEvent,
+    Stop,
+    TextDelta,
+    ThinkingDelta,
+    ThinkingEnd,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    Usage,
+)
+
+__all__ = ["stream_message", "whole_message", "error_body", "ERROR_TYPES", "message_id"]
+
+ERROR_TYPES = {
+    "invalid_request": "invalid_request_error",
+    "authentication": "authentication_error",
+    "permission": "permission_error",
+    "not_found": "not_found_error",
+    "rate_limit": "rate_limit_error",
+    "overloaded": "overloaded_error",
+    "timeout": "timeout_error",
+    "upstream": "api_error",
+    "internal": "api_error",
+}
+_STOP = {"context_window_exceeded": "model_context_window_exceeded"}
+_PING = sse.event("ping", {"type": "ping"})
+_MESSAGE_STOP = sse.event("message_stop", {"type": "message_stop"})
+
+
+def message_id() -> str:
+    return "msg_" + uuid.uuid4().hex[:24]
+
+
+def error_body(kind: str, message: str) -> bytes:
+    return orjson.dumps({"type": "error", "error": {"type": ERROR_TYPES.get(kind, "api_error"), "message": message}})
+
+
+def _usage(input_tokens: int, output_tokens: int) -> dict:
+    return {
+        "input_tokens": input_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": output_tokens,
+    }
+
+
+class _Blocks:
+    """Which content block is open, and its index."""
+
+    __slots__ = ("index", "open")
+
+    def __init__(self) -> None:
+        self.index = -1
+        self.open: str | None = None  # "text" | "thinking" | "tool_use"
+
+    def start(self, kind: str, block: dict, out: list[bytes]) -> None:
+        self.stop(out)
+        self.index += 1
+        self.open = kind
+        out.append(sse.event("content_block_start",
+                             {"type": "content_block_start", "index": self.index, "content_block": block}))
+
+    def stop(self, out: list[bytes]) -> None:
+        if self.open is not None:
+            out.append(sse.event("content_block_stop", {"type": "content_block_stop", "index": self.index}))
+            self.open = None
+
+    def delta(self, delta: dict) -> bytes:
+        return sse.event("content_block_delta", {"type": "content_block_delta", "index": self.index, "delta": delta})
+
+
+async def stream_message(batches: AsyncIterator[list[ReplyEvent]], model: str, input_estimate: int,
+                         msg_id: str | None = None) -> AsyncIterator[bytes]:
+    """Anthropic SSE bytes, one chunk per upstream batch."""
+    blocks = _Blocks()
+    usage = Usage(input_estimate, 0)
+    yield sse.event("message_start", {"type": "message_start", "message": {
+        "id": msg_id or message_id(), "type": "message", "role": "assistant", "model": model,
+        "content": [], "stop_reason": None, "stop_sequence": None, "usage": _usage(input_estimate, 1)}})
+    async for batch in batches:
+        out: list[bytes] = []
+        for ev in batch:
+            t = type(ev)
+            if t is TextDelta:
+                if blocks.open != "text":
+                    blocks.start("text", {"type": "text", "text": ""}, out)
+                out.append(blocks.delta({"type": "text_delta", "text": ev.text}))
+            elif t is ThinkingDelta:
+                if blocks.open != "thinking":
+                    blocks.start("thinking", {"type": "thinking", "thinking": "", "signature": ""}, out)
+                out.append(blocks.delta({"type": "thinking_delta", "thinking": ev.text}))
+            elif t is ThinkingEnd:
+                if blocks.open == "thinking":
+                    out.append(blocks.delta({"type": "signature_delta", "signature": ev.signature}))
+                    blocks.stop(out)
+            elif t is ToolCallStart:
+                blocks.start("tool_use", {"type": "tool_use", "id": ev.id, "name": ev.name, "input": {}}, out)
+            elif t is ToolCallDelta:
+                if blocks.open == "tool_use":
+                    out.append(blocks.delta({"type": "input_json_delta", "partial_json": ev.arguments}))
+            elif t is ToolCallEnd:
+                if blocks.open == "tool_use":
+                    blocks.stop(out)
+            elif t is Usage:
+                usage = ev
+            elif t is Stop:
+                blocks.stop(out)
+                out.append(sse.event("message_delta", {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": _STOP.get(ev.reason, ev.reason), "stop_sequence": ev.stop_sequence},
+                    "usage": _usage(usage.input_tokens or input_estimate, usage.output_tokens)}))
+                out.append(_MESSAGE_STOP)
+            elif t is Ping:
+                out.append(_PING)
+            elif t is ErrorEvent:
+                blocks.stop(out)
+                out.append(sse.event("error", {"type": "error", "error": {
+                    "type": ERROR_TYPES.get(ev.kind, "api_error"), "message": ev.message}}))
+                yield b"".join(out)
+                return
+        if out:
+            yield b"".join(out)
+
+
+def whole_message(events: Iterable[ReplyEvent], model: str, input_estimate: int) -> dict:
+    """The non-streaming answer built from the same events. Raises GatewayError on a stream error."""
+    content: list[dict] = []
+    args: dict[str, list[str]] = {}
+    tools: dict[str, dict] = {}
+    usage = Usage(input_estimate, 0)
+    stop = Stop("end_turn")
+    for ev in events:
+        t = type(ev)
+        if t is TextDelta:
+            if content and content[-1]["type"] == "text":
+                content[-1]["text"] += ev.text
+            else:
+                content.append({"type": "text", "text": ev.text})
+        elif t is ThinkingDelta:
+            if content and content[-1]["type"] == "thinking" and not content[-1]["signature"]:
+                content[-1]["thinking"] += ev.text
+            else:
+                content.append({"type": "thinking", "thinking": ev.text, "signature": ""})
+        elif t is ThinkingEnd:
+            if content and content[-1]["type"] == "thinking":
+                content[-1]["signature"] = ev.signature
+        elif t is ToolCallStart:
+            block = {"type": "tool_use", "id": ev.id, "name": ev.name, "input": {}}
+            tools[ev.id] = block
+            args[ev.id] = []
+            content.append(block)
+        elif t is ToolCallDelta:
+            if ev.id in args:
+                args[ev.id].append(ev.arguments)
+        elif t is Usage:
+            usage = ev
+        elif t is Stop:
+            stop = ev
+        elif t is ErrorEvent:
+            raise GatewayError(ev.kind, ev.message)
+    for tid, parts in args.items():
+        raw = "".join(parts)
+        if raw.strip():
+            try:
+                value = orjson.loads(raw)
+                tools[tid]["input"] = value if isinstance(value, dict) else {"value": value}
+            except orjson.JSONDecodeError:
+                tools[tid]["input"] = {}
+    return {
+        "id": message_id(),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": _STOP.get(stop.reason, stop.reason),
+        "stop_sequence": stop.stop_sequence,
+        "usage": _usage(usage.input_tokens or input_estimate, usage.output_tokens),
+    }

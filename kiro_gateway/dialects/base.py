@@ -1,0 +1,29 @@
+"""What every client dialect provides to the generic request handler (see app.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from starlette.requests import Request
+
+from ..conversation import Conversation, GatewayError, ReplyEvent
+
+__all__ = ["Dialect"]
+
+
+class Dialect(Protocol):
+    name: str
+
+    def parse(self, body: Any, request: Request) -> Conversation:
+        """The request body (already JSON-decoded) → the neutral conversation."""
+
+    def stream(self, conv: Conversation, batches: AsyncIterator[list[ReplyEvent]],
+               input_estimate: int) -> AsyncIterator[bytes]:
+        """Streamed reply bytes (SSE or the dialect's own framing)."""
+
+    def whole(self, conv: Conversation, events: list[ReplyEvent], input_estimate: int) -> Any:
+        """The complete, non-streamed reply as a JSON-able value."""
+
+    def error(self, err: GatewayError) -> tuple[int, bytes]:
+        """(HTTP status, body) of an error in the dialect's own shape."""

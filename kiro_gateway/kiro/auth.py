@@ -1,0 +1,82 @@
+"""Token refresh against Kiro's auth services (fact sheet §5.1, §5.2)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import aiohttp
+import orjson
+
+from .identity import idc_refresh_headers, refresh_headers
+
+__all__ = ["RefreshResult", "RefreshError", "refresh_social", "refresh_idc"]
+
+
+@dataclass(slots=True)
+class RefreshResult:
+    access_token: str
+    refresh_token: str | None
+    expires_in: float
+    profile_arn: str | None = None
+
+
+class RefreshError(Exception):
+    def __init__(self, message: str, permanent: bool = False, status: int | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent  # the refresh token itself is dead (invalid_grant)
+        self.status = status
+
+
+async def _post(session: aiohttp.ClientSession, url: str, body: dict, headers: dict,
+                proxy: str | None) -> dict:
+    try:
+        async with session.post(url, data=orjson.dumps(body), headers=headers, proxy=proxy,
+                                timeout=aiohttp.ClientTimeout(total=30)) as resp:
+            raw = await resp.read()
+            status = resp.status
+    except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+        raise RefreshError(f"refresh request failed: {type(e).__name__}") from e
+    text = raw.decode("utf-8", "replace")
+    if status != 200:
+        permanent = status in (400, 401) and "invalid_grant" in text
+        raise RefreshError(f"refresh answered {status}: {text[:300]}", permanent, status)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise RefreshError("refresh answer is not JSON") from e
+    if not isinstance(data, dict):
+        raise RefreshError("refresh answer is not a JSON object")
+    return data
+
+
+def _result(data: dict) -> RefreshResult:
+    token = data.get("accessToken") or data.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise RefreshError("refresh answer has no accessToken")
+    expires = data.get("expiresIn", data.get("expires_in", 3600))
+    try:
+        expires_in = float(expires)
+    except (TypeError, ValueError):
+        expires_in = 3600.0
+    return RefreshResult(token, data.get("refreshToken") or data.get("refresh_token"), expires_in,
+                         data.get("profileArn"))
+
+
+async def refresh_social(session: aiohttp.ClientSession, auth_base: str, refresh_token: str,
+                         kiro_version: str, machine_id: str, proxy: str | None = None) -> RefreshResult:
+    host = urlsplit(auth_base).netloc
+    data = await _post(session, auth_base + "/refreshToken", {"refreshToken": refresh_token},
+                       refresh_headers(kiro_version, machine_id, host), proxy)
+    return _result(data)
+
+
+async def refresh_idc(session: aiohttp.ClientSession, oidc_base: str, refresh_token: str,
+                      client_id: str, client_secret: str, machine_id: str,
+                      proxy: str | None = None) -> RefreshResult:
+    host = urlsplit(oidc_base).netloc
+    body = {"clientId": client_id, "clientSecret": client_secret, "refreshToken": refresh_token,
+            "grantType": "refresh_token"}
+    data = await _post(session, oidc_base + "/token", body, idc_refresh_headers(machine_id, host), proxy)
+    return _result(data)

@@ -1,0 +1,229 @@
+"""Decoded Kiro event-stream messages → neutral reply events (fact sheet §3.2, §3.3, §4, §9).
+
+One `ReplyMapper` per upstream response. It is fed raw bytes (it owns the frame decoder), and
+returns the reply events they complete; `finish()` closes open blocks and reports usage and the
+stop reason. Text is split into thinking and answer here, tool names are mapped back to the
+client's, and a thinking block gets an opaque signature that clients may echo back.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import orjson
+
+from ..conversation import (
+    ErrorEvent,
+    ReplyEvent,
+    Stop,
+    TextDelta,
+    ThinkingDelta,
+    ThinkingEnd,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    Usage,
+)
+from ..tokens import estimate
+from .eventstream import EventStreamDecoder, Message
+from .thinking import ThinkingSplitter
+from .tools import ToolNames
+
+__all__ = ["ReplyMapper", "signature_for"]
+
+_CONTENT_TOO_LONG = ("ContentLengthExceededException", "CONTENT_LENGTH_EXCEEDS")
+_THROTTLE = ("Throttling", "TooManyRequests", "ServiceQuotaExceeded")
+
+
+def signature_for(thinking: str) -> str:
+    """An opaque, stable signature for a thinking block (Claude Code drops unsigned thinking)."""
+    digest = hashlib.sha256(b"kiro-gateway/thinking\x00" + thinking.encode("utf-8")).digest()
+    return "kg1" + base64.b64encode(digest).decode("ascii")
+
+
+class ReplyMapper:
+    __slots__ = (
+        "decoder", "splitter", "names", "context_window", "out_tokens", "credits",
+        "context_pct", "open_tools", "tool_args", "had_tool", "had_text", "had_thinking",
+        "stop_reason", "_thinking_text", "finished", "errored", "estimated_input",
+    )
+
+    def __init__(self, names: ToolNames, thinking: bool, context_window: int,
+                 estimated_input: int = 1) -> None:
+        self.decoder = EventStreamDecoder()
+        self.estimated_input = estimated_input  # used when Kiro does not report context usage
+        self.splitter = ThinkingSplitter(thinking)
+        self.names = names
+        self.context_window = context_window
+        self.out_tokens = 0
+        self.credits: float | None = None
+        self.context_pct: float | None = None
+        self.open_tools: dict[str, str] = {}  # id → client name
+        self.tool_args: dict[str, int] = {}
+        self.had_tool = False
+        self.had_text = False
+        self.had_thinking = False
+        self.stop_reason: str | None = None
+        self._thinking_text: list[str] = []
+        self.finished = False
+        self.errored = False
+
+    # -- input -------------------------------------------------------------------------------
+
+    def feed(self, chunk: bytes) -> list[ReplyEvent]:
+        out: list[ReplyEvent] = []
+        for msg in self.decoder.feed(chunk):
+            self._message(msg, out)
+        return out
+
+    def _message(self, msg: Message, out: list[ReplyEvent]) -> None:
+        mtype = msg.message_type
+        if mtype == "event":
+            etype = msg.event_type
+            try:
+                data = orjson.loads(msg.payload) if msg.payload else {}
+            except orjson.JSONDecodeError:
+                return
+            if not isinstance(data, dict):
+                return
+            if etype == "assistantResponseEvent":
+                self._text(data, out)
+            elif etype == "toolUseEvent":
+                self._tool(data, out)
+            elif etype == "contextUsageEvent":
+                pct = data.get("contextUsagePercentage")
+                if isinstance(pct, (int, float)):
+                    self.context_pct = float(pct)
+            elif etype == "meteringEvent":
+                usage = data.get("usage")
+                if isinstance(usage, (int, float)):
+                    self.credits = (self.credits or 0.0) + float(usage)
+            elif etype == "reasoningContentEvent":
+                text = data.get("text") or data.get("content")
+                if isinstance(text, str) and text:
+                    self._thinking_piece(text, out)
+            # other event types carry nothing a client needs
+        elif mtype == "exception":
+            etype = str(msg.headers.get(":exception-type", ""))
+            text = _message_text(msg.payload)
+            if any(k in etype or k in text for k in _CONTENT_TOO_LONG):
+                self.stop_reason = "max_tokens"
+            else:
+                self.errored = True
+                kind = "rate_limit" if any(k in etype for k in _THROTTLE) else "upstream"
+                out.append(ErrorEvent(kind, f"Kiro {etype or 'exception'}: {text}"[:500]))
+        elif mtype == "error":
+            code = str(msg.headers.get(":error-code", ""))
+            self.errored = True
+            out.append(ErrorEvent("upstream", f"Kiro error {code}: {_message_text(msg.payload)}"[:500]))
+
+    def _text(self, data: dict, out: list[ReplyEvent]) -> None:
+        if "followupPrompt" in data:
+            return
+        content = data.get("content")
+        if not isinstance(content, str) or not content:
+            return
+        for kind, piece in self.splitter.feed(content):
+            self._piece(kind, piece, out)
+
+    def _piece(self, kind: str, piece: str, out: list[ReplyEvent]) -> None:
+        if kind == "text":
+            self._end_thinking(out)
+            self.had_text = True
+            self.out_tokens += estimate(piece)
+            out.append(TextDelta(piece))
+        elif kind == "thinking":
+            self._thinking_piece(piece, out)
+        else:
+            self._end_thinking(out)
+
+    def _thinking_piece(self, piece: str, out: list[ReplyEvent]) -> None:
+        self.had_thinking = True
+        self._thinking_text.append(piece)
+        self.out_tokens += estimate(piece)
+        out.append(ThinkingDelta(piece))
+
+    def _end_thinking(self, out: list[ReplyEvent]) -> None:
+        if self._thinking_text:  # a thinking block is open
+            out.append(ThinkingEnd(signature_for("".join(self._thinking_text))))
+            self._thinking_text = []
+
+    def _settle_text(self, out: list[ReplyEvent]) -> None:
+        for kind, piece in self.splitter.finish():
+            self._piece(kind, piece, out)
+
+    def _tool(self, data: dict, out: list[ReplyEvent]) -> None:
+        tid = data.get("toolUseId")
+        if not isinstance(tid, str) or not tid:
+            return
+        if tid not in self.open_tools:
+            if tid in self.tool_args:  # already stopped: a late duplicate frame
+                return
+            self._settle_text(out)
+            self._end_thinking(out)
+            name = data.get("name")
+            if not isinstance(name, str) or not name:
+                return
+            client_name = self.names.to_client(name)
+            self.open_tools[tid] = client_name
+            self.tool_args[tid] = 0
+            self.had_tool = True
+            out.append(ToolCallStart(tid, client_name))
+        frag = data.get("input")
+        if isinstance(frag, dict):
+            frag = orjson.dumps(frag).decode() if frag else ""
+        if isinstance(frag, str) and frag:
+            self.tool_args[tid] += len(frag)
+            self.out_tokens += (len(frag) + 3) >> 2
+            out.append(ToolCallDelta(tid, frag))
+        if data.get("stop"):
+            del self.open_tools[tid]
+            out.append(ToolCallEnd(tid))
+
+    # -- end ---------------------------------------------------------------------------------
+
+    def finish(self) -> list[ReplyEvent]:
+        """Close open blocks; report usage and the stop reason."""
+        out: list[ReplyEvent] = []
+        if self.finished:
+            return out
+        self.finished = True
+        self._settle_text(out)
+        self._end_thinking(out)
+        for tid in list(self.open_tools):
+            del self.open_tools[tid]
+            out.append(ToolCallEnd(tid))
+        reason = self.stop_reason
+        if reason is None:
+            if self.context_pct is not None and self.context_pct >= 100:
+                reason = "context_window_exceeded"
+            elif self.had_tool:
+                reason = "tool_use"
+            elif self.had_thinking and not self.had_text:
+                # Reasoning with no answer: the model ran out of room (kiro.rs does the same).
+                reason = "max_tokens"
+            else:
+                reason = "end_turn"
+        if self.context_pct is not None:
+            input_tokens = max(1, int(self.context_pct * self.context_window / 100) - self.out_tokens)
+        else:
+            input_tokens = self.estimated_input
+        out.append(Usage(input_tokens, max(1, self.out_tokens), self.credits))
+        out.append(Stop(reason))  # type: ignore[arg-type]
+        return out
+
+    def check_truncated(self) -> None:
+        """Raise if the byte stream ended inside a frame."""
+        self.decoder.check_errors()
+
+
+def _message_text(payload: bytes) -> str:
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return payload[:300].decode("utf-8", "replace")
+    if isinstance(data, dict):
+        return str(data.get("message") or data.get("Message") or data)[:300]
+    return str(data)[:300]
+

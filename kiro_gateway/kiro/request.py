@@ -1,0 +1,371 @@
+"""Conversation → Kiro `generateAssistantResponse` body (fact sheet §2, §4, §14).
+
+Kiro validates far more strictly than the client APIs do, so the conversation is normalised on the
+way: history alternates user/assistant, starts with a user turn and ends with an assistant turn;
+same-role turns are merged; no content is empty; every tool result answers a tool use of the turn
+just before it (orphans become text, missing results become error results, duplicate ids are
+dropped); every tool used in history is declared; tool names over 64 characters are shortened
+reversibly; over-long tool descriptions move to the system prompt; images take Kiro's format; and
+the body is kept under Kiro's size limit by dropping the oldest turns.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ..conversation import (
+    Conversation,
+    GatewayError,
+    ImagePart,
+    Message,
+    TextPart,
+    ThinkingPart,
+    ToolCallPart,
+    ToolResultPart,
+)
+from .models import ModelMapper, Resolved
+from .tools import ToolNames, kiro_tool_specs
+
+__all__ = ["KiroRequest", "build_request", "RequestOptions"]
+
+SYSTEM_ACK = "I will follow these instructions."
+EMPTY_ASSISTANT = " "  # kiro.rs's choice: Kiro accepts whitespace, not ""
+EMPTY_USER = "Continue"
+IMAGE_ONLY_USER = "(image)"
+MISSING_RESULT = "No result was returned for this tool call."
+IMAGE_FORMATS = {"image/jpeg": "jpeg", "image/jpg": "jpeg", "image/png": "png", "image/gif": "gif",
+                 "image/webp": "webp"}
+DEFAULT_BUDGET = 20000
+MAX_BUDGET = 24576
+
+
+@dataclass(slots=True)
+class RequestOptions:
+    max_body_bytes: int = 600_000
+    profile_arn: str | None = None
+
+
+@dataclass(slots=True)
+class KiroRequest:
+    body: bytes
+    model: Resolved
+    tool_names: ToolNames
+    thinking: bool
+    conversation_id: str
+    dropped_turns: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def conversation_id_for(session_id: str | None) -> str:
+    if not session_id:
+        return str(uuid.uuid4())
+    try:
+        return str(uuid.UUID(session_id))
+    except ValueError:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, "kiro-gateway:" + session_id))
+
+
+def thinking_prefix(conv: Conversation, forced: bool) -> str:
+    t = conv.thinking
+    if t.mode == "adaptive":
+        return (f"<thinking_mode>adaptive</thinking_mode>"
+                f"<thinking_effort>{t.effort or 'high'}</thinking_effort>")
+    if t.mode == "enabled" or forced:
+        budget = t.budget or DEFAULT_BUDGET
+        budget = max(1024, min(budget, MAX_BUDGET))
+        return f"<thinking_mode>enabled</thinking_mode><max_thinking_length>{budget}</max_thinking_length>"
+    return ""
+
+
+def build_request(conv: Conversation, mapper: ModelMapper, opts: RequestOptions) -> KiroRequest:
+    resolved = mapper.resolve(conv.model)
+    prefix = thinking_prefix(conv, resolved.force_thinking)
+    names = ToolNames()
+    tools, long_docs = kiro_tool_specs(conv.tools, names)
+
+    system = conv.system
+    if long_docs:
+        system = (system + "\n\n" if system else "") + long_docs
+    if conv.json_mode or conv.json_schema is not None:
+        system = (system + "\n\n" if system else "") + _json_instruction(conv.json_schema)
+    if prefix and ("<thinking_mode>" in system or "<max_thinking_length>" in system):
+        prefix = ""
+    head = (prefix + "\n" + system) if (prefix and system) else (prefix or system)
+
+    turns = _normalise(conv.messages)
+    current = turns.pop()
+    history_msgs = turns
+    model_id = resolved.kiro_id
+
+    used_names = {p.name for m in history_msgs for p in m.parts if isinstance(p, ToolCallPart)}
+    tools = _with_placeholders(tools, used_names, names)
+
+    history: list[dict] = []
+    if head:
+        history.append(_user_entry(head, model_id, [], []))
+        history.append({"assistantResponseMessage": {"content": SYSTEM_ACK}})
+    fixed = len(history)
+    for m in history_msgs:
+        history.append(_assistant_entry(m, names) if m.role == "assistant" else
+                       _user_from(m, model_id, names))
+
+    cur_text, cur_images, cur_results = _user_parts(current)
+    cur_text = _apply_tool_choice(conv, cur_text)
+    if not cur_text and not cur_results:
+        cur_text = IMAGE_ONLY_USER if cur_images else EMPTY_USER
+    ctx: dict[str, Any] = {}
+    if cur_results:
+        ctx["toolResults"] = cur_results
+    if tools:
+        ctx["tools"] = tools
+    user_msg: dict[str, Any] = {"userInputMessageContext": ctx, "content": cur_text, "modelId": model_id}
+    if cur_images:
+        user_msg["images"] = cur_images
+    user_msg["origin"] = "AI_EDITOR"
+
+    conversation_id = conversation_id_for(conv.session_id)
+    state: dict[str, Any] = {
+        "agentContinuationId": str(uuid.uuid4()),
+        "agentTaskType": "vibe",
+        "chatTriggerType": "MANUAL",
+        "conversationId": conversation_id,
+        "currentMessage": {"userInputMessage": user_msg},
+    }
+    if history:
+        state["history"] = history
+    payload: dict[str, Any] = {"conversationState": state}
+    if opts.profile_arn:
+        payload["profileArn"] = opts.profile_arn
+
+    body = orjson.dumps(payload)
+    dropped = 0
+    if len(body) > opts.max_body_bytes:
+        body, dropped = _shrink(payload, history, fixed, opts.max_body_bytes)
+    return KiroRequest(body, resolved, names, bool(prefix) or "<thinking_mode>" in head,
+                       conversation_id, dropped)
+
+
+# ---------------------------------------------------------------------------------------------
+# Normalisation of the message list
+
+
+def _normalise(messages: list[Message]) -> list[Message]:
+    """Alternating turns, user first and last, tool results paired with the tool uses before them."""
+    merged: list[Message] = []
+    for m in messages:
+        if not m.parts and m.role == "assistant":
+            continue
+        if merged and merged[-1].role == m.role:
+            merged[-1] = Message(m.role, merged[-1].parts + m.parts)
+        else:
+            merged.append(Message(m.role, list(m.parts)))
+    if not merged or merged[0].role != "user":
+        merged.insert(0, Message("user", [TextPart(EMPTY_USER)]))
+    if merged[-1].role != "user":  # assistant prefill: Kiro needs a user turn to answer
+        merged.append(Message("user", [TextPart(EMPTY_USER)]))
+
+    seen_ids: set[str] = set()
+    pending: dict[str, ToolCallPart] = {}  # tool uses of the previous assistant turn
+    for i, m in enumerate(merged):
+        if m.role == "assistant":
+            parts = []
+            pending = {}
+            for p in m.parts:
+                if isinstance(p, ToolCallPart):
+                    if p.id in seen_ids or not p.id:
+                        continue  # a duplicate id would be rejected: keep the first
+                    seen_ids.add(p.id)
+                    pending[p.id] = p
+                parts.append(p)
+            merged[i] = Message("assistant", parts)
+            continue
+        parts = []
+        answered: set[str] = set()
+        for p in m.parts:
+            if isinstance(p, ToolResultPart):
+                if p.tool_call_id in pending and p.tool_call_id not in answered:
+                    answered.add(p.tool_call_id)
+                    parts.append(p)
+                else:  # orphan or duplicate: keep its content as text, Kiro would reject it
+                    parts.append(TextPart(f"[Tool result for call {p.tool_call_id}]\n{p.content}"))
+                    parts.extend(p.images)
+            else:
+                parts.append(p)
+        missing = [cid for cid in pending if cid not in answered]
+        if missing:
+            parts = [ToolResultPart(cid, MISSING_RESULT, True) for cid in missing] + parts
+        merged[i] = Message("user", parts)
+        pending = {}
+    return merged
+
+
+# ---------------------------------------------------------------------------------------------
+# Entries
+
+
+def _image(p: ImagePart) -> dict | None:
+    fmt = IMAGE_FORMATS.get(p.media_type.lower())
+    if fmt is None or not p.data:
+        return None
+    return {"format": fmt, "source": {"bytes": p.data}}
+
+
+def _user_parts(m: Message) -> tuple[str, list[dict], list[dict]]:
+    texts: list[str] = []
+    images: list[dict] = []
+    results: list[dict] = []
+    for p in m.parts:
+        if isinstance(p, TextPart):
+            if p.text:
+                texts.append(p.text)
+        elif isinstance(p, ImagePart):
+            img = _image(p)
+            if img is None:
+                texts.append(f"[An image of type {p.media_type} was omitted: Kiro accepts jpeg, png, gif, webp]")
+            else:
+                images.append(img)
+        elif isinstance(p, ToolResultPart):
+            results.append({
+                "toolUseId": p.tool_call_id,
+                "content": [{"text": p.content if p.content else "(empty result)"}],
+                "status": "error" if p.is_error else "success",
+            })
+            for im in p.images:
+                img = _image(im)
+                if img is not None:
+                    images.append(img)
+        elif isinstance(p, ThinkingPart) and not p.redacted and p.text:
+            texts.append(p.text)
+        elif isinstance(p, ToolCallPart):  # a tool call in a user turn cannot be expressed
+            texts.append(f"[Tool call {p.name}: {orjson.dumps(p.arguments).decode()}]")
+    return "\n".join(texts), images, results
+
+
+def _user_entry(content: str, model_id: str, images: list[dict], results: list[dict]) -> dict:
+    msg: dict[str, Any] = {"content": content, "modelId": model_id, "origin": "AI_EDITOR"}
+    if images:
+        msg["images"] = images
+    if results:
+        msg["userInputMessageContext"] = {"toolResults": results}
+    return {"userInputMessage": msg}
+
+
+def _user_from(m: Message, model_id: str, names: ToolNames) -> dict:
+    text, images, results = _user_parts(m)
+    if not text and not results:
+        text = IMAGE_ONLY_USER if images else EMPTY_USER
+    return _user_entry(text, model_id, images, results)
+
+
+def _assistant_entry(m: Message, names: ToolNames) -> dict:
+    thinking: list[str] = []
+    texts: list[str] = []
+    uses: list[dict] = []
+    for p in m.parts:
+        if isinstance(p, TextPart):
+            if p.text:
+                texts.append(p.text)
+        elif isinstance(p, ThinkingPart):
+            if p.text and not p.redacted:
+                thinking.append(p.text)
+        elif isinstance(p, ToolCallPart):
+            args = p.arguments if isinstance(p.arguments, dict) else {"value": p.arguments}
+            if "" in args:
+                args = {k: v for k, v in args.items() if k != ""}
+            uses.append({"toolUseId": p.id, "name": names.to_kiro(p.name), "input": args})
+    content = "\n\n".join(texts)
+    if thinking:
+        head = "<thinking>" + "\n".join(thinking) + "</thinking>"
+        content = head + "\n\n" + content if content else head
+    msg: dict[str, Any] = {"content": content or EMPTY_ASSISTANT}
+    if uses:
+        msg["toolUses"] = uses
+    return {"assistantResponseMessage": msg}
+
+
+def _apply_tool_choice(conv: Conversation, text: str) -> str:
+    tc = conv.tool_choice
+    if not conv.tools or tc.mode == "auto":
+        return text
+    if tc.mode == "any":
+        note = "You must respond by calling one of the provided tools."
+    elif tc.mode == "tool" and tc.name:
+        note = f"You must respond by calling the tool `{tc.name}`."
+    else:
+        note = "Do not call any tools in this reply; answer in text."
+    return f"{text}\n\n[{note}]" if text else f"[{note}]"
+
+
+def _json_instruction(schema: dict | None) -> str:
+    s = ("Respond with a single valid JSON value and nothing else: no prose, no markdown code "
+         "fences.")
+    if schema:
+        s += " It must conform to this JSON Schema:\n" + orjson.dumps(schema).decode()
+    return s
+
+
+def _with_placeholders(tools: list[dict], used: set[str], names: ToolNames) -> list[dict]:
+    declared = {t["toolSpecification"]["name"] for t in tools}
+    extra = []
+    for name in sorted(used):
+        kname = names.to_kiro(name)
+        if kname not in declared:
+            declared.add(kname)
+            extra.append({"toolSpecification": {
+                "name": kname,
+                "description": "Tool used earlier in this conversation.",
+                "inputSchema": {"json": {"type": "object", "properties": {},
+                                         "additionalProperties": True}},
+            }})
+    return tools + extra if extra else tools
+
+
+# ---------------------------------------------------------------------------------------------
+# Size guard
+
+
+def _shrink(payload: dict, history: list[dict], fixed: int, limit: int) -> tuple[bytes, int]:
+    """Drop the oldest turns (after the system pair) until the body fits, keeping pairing valid."""
+    state = payload["conversationState"]
+    dropped = 0
+    body = orjson.dumps(payload)
+    while len(body) > limit and len(history) - fixed >= 2:
+        del history[fixed: fixed + 2]
+        dropped += 2
+        # The turn now after the system pair lost the assistant turn its tool results answered.
+        if len(history) > fixed:
+            _detach_results(history[fixed], keep_context=False)
+        else:
+            _detach_results(state["currentMessage"], keep_context=True)
+        if not history:
+            state.pop("history", None)
+        body = orjson.dumps(payload)
+    if len(body) > limit:
+        raise GatewayError(
+            "invalid_request",
+            f"Input is too long: the request is {len(body)} bytes after conversion and Kiro accepts "
+            f"about {limit}. Shorten the newest message, the system prompt or the tool list, or "
+            f"start a new conversation.",
+        )
+    return body, dropped
+
+
+def _detach_results(entry: dict, keep_context: bool) -> None:
+    """A user turn lost the assistant turn its tool results answered: results become text."""
+    msg = entry.get("userInputMessage")
+    if not msg:
+        return
+    ctx = msg.get("userInputMessageContext") or {}
+    results = ctx.pop("toolResults", None)
+    if not results:
+        return
+    notes = [f"[Tool result for call {r['toolUseId']}]\n" + "\n".join(c.get("text", "") for c in r["content"])
+             for r in results]
+    msg["content"] = "\n".join(filter(None, [*notes, msg.get("content", "")]))
+    if not ctx and not keep_context:  # history entries carry no empty context
+        msg.pop("userInputMessageContext", None)
+

@@ -1,0 +1,143 @@
+"""One Kiro credential as read from credentials.json (fact sheet §5.4).
+
+The file's own dict is kept (`raw`) so write-back preserves fields we do not know about and the
+file's shape; the typed attributes are views onto it.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = ["Credential", "parse_expiry", "format_expiry"]
+
+_IDC_ALIASES = {"idc", "builder-id", "builderid", "iam", "sso", "aws_sso_oidc"}
+
+
+def parse_expiry(value: Any) -> float | None:
+    """RFC 3339 text, epoch seconds or epoch milliseconds → epoch seconds."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)):
+        v = float(value)
+        return v / 1000.0 if v > 1e11 else v
+    if isinstance(value, str):
+        s = value.strip()
+        try:
+            return parse_expiry(float(s))
+        except ValueError:
+            pass
+        try:
+            dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        return dt.timestamp()
+    return None
+
+
+def format_expiry(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class Credential:
+    __slots__ = ("raw", "index")
+
+    def __init__(self, raw: dict[str, Any], index: int) -> None:
+        self.raw = raw
+        self.index = index
+
+    def _s(self, *keys: str) -> str | None:
+        for k in keys:
+            v = self.raw.get(k)
+            if isinstance(v, str) and v:
+                return v
+        return None
+
+    @property
+    def id(self) -> str:
+        v = self.raw.get("id")
+        return str(v) if v not in (None, "") else str(self.index + 1)
+
+    @property
+    def refresh_token(self) -> str | None:
+        return self._s("refreshToken", "refresh_token")
+
+    @property
+    def access_token(self) -> str | None:
+        return self._s("accessToken", "access_token")
+
+    @property
+    def api_key(self) -> str | None:
+        return self._s("kiroApiKey")
+
+    @property
+    def expires_at(self) -> float | None:
+        return parse_expiry(self.raw.get("expiresAt", self.raw.get("expires_at")))
+
+    @property
+    def auth_method(self) -> str:
+        m = (self._s("authMethod", "auth_method") or "").lower()
+        if self.api_key or m in ("api_key", "apikey"):
+            return "api_key"
+        if m in _IDC_ALIASES:
+            return "idc"
+        if m == "social":
+            return "social"
+        return "idc" if (self.client_id and self.client_secret) else "social"
+
+    @property
+    def client_id(self) -> str | None:
+        return self._s("clientId", "client_id")
+
+    @property
+    def client_secret(self) -> str | None:
+        return self._s("clientSecret", "client_secret")
+
+    @property
+    def priority(self) -> int:
+        try:
+            return int(self.raw.get("priority") or 0)
+        except (TypeError, ValueError):
+            return 0
+
+    @property
+    def disabled(self) -> bool:
+        return bool(self.raw.get("disabled"))
+
+    @property
+    def profile_arn(self) -> str | None:
+        return self._s("profileArn", "profile_arn")
+
+    def region(self, default: str) -> str:
+        return self._s("apiRegion", "region") or default
+
+    def auth_region(self, default: str) -> str:
+        return self._s("authRegion", "region") or default
+
+    @property
+    def machine_id(self) -> str | None:
+        return self._s("machineId")
+
+    def usable_token(self, now: float | None = None, margin: float = 60.0) -> str | None:
+        """A bearer token good for at least `margin` more seconds, if the file holds one."""
+        if self.auth_method == "api_key":
+            return self.api_key
+        token = self.access_token
+        if not token:
+            return None
+        exp = self.expires_at
+        if exp is not None and exp - (now or time.time()) < margin:
+            return None
+        return token
+
+    def apply_refresh(self, access_token: str, refresh_token: str | None, expires_in: float,
+                      profile_arn: str | None = None) -> None:
+        self.raw["accessToken"] = access_token
+        if refresh_token:
+            self.raw["refreshToken"] = refresh_token
+        self.raw["expiresAt"] = format_expiry(time.time() + expires_in)
+        if profile_arn and not self.profile_arn:
+            self.raw["profileArn"] = profile_arn
