@@ -27,7 +27,8 @@ Point clients at it:
 """
 
 EPILOG = "commands:\n  serve (default)       run the gateway\n" \
-         "  fake-upstream         run the fake Kiro server (tests, benchmark, demo)\n\n" \
+         "  demo                  run a fake Kiro and the gateway wired to it (no account needed)\n" \
+         "  fake-upstream         run the fake Kiro server alone (tests, benchmark)\n\n" \
          "environment overrides (config.json key in the right column):\n" + env_documentation()
 
 
@@ -72,12 +73,45 @@ def serve(argv: list[str]) -> int:
     return 0
 
 
+def demo(argv: list[str]) -> int:
+    """A fake Kiro in-process and the gateway pointed at it: try every client with no account."""
+    p = argparse.ArgumentParser(prog="kiro-gateway demo", description=demo.__doc__)
+    p.add_argument("--port", type=int, default=8990)
+    p.add_argument("--api-key", default="demo-key")
+    args = p.parse_args(argv)
+    import tempfile
+
+    import uvicorn
+
+    from .app import create_app
+    from .config import Settings
+    from .fake.server import FakeKiro
+    from .files import write_json_atomic
+
+    fake = FakeKiro().start()
+    refresh_token = "demo-" + "r" * 100
+    fake.add_account(refresh_token=refresh_token)
+    creds = Path(tempfile.mkdtemp(prefix="kiro-gateway-demo-")) / "credentials.json"
+    write_json_atomic(creds, [{"refreshToken": refresh_token, "authMethod": "social"}])
+    settings = Settings(port=args.port, api_key=args.api_key, api_base_url=fake.base_url,
+                        auth_base_url=fake.base_url, oidc_base_url=fake.base_url)
+    print(f"Demo: fake Kiro on {fake.base_url}; gateway on http://127.0.0.1:{args.port}, key {args.api_key}\n"
+          f"  ANTHROPIC_BASE_URL=http://127.0.0.1:{args.port} ANTHROPIC_API_KEY={args.api_key} claude", flush=True)
+    try:
+        uvicorn.run(create_app(settings, creds), host="127.0.0.1", port=args.port, log_level="warning")
+    finally:
+        fake.stop()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "fake-upstream":
         from .fake.server import main as fake_main
 
         return fake_main(argv[1:]) or 0
+    if argv and argv[0] == "demo":
+        return demo(argv[1:])
     if argv and argv[0] == "serve":
         argv = argv[1:]
     return serve(argv)

@@ -31,16 +31,20 @@ __all__ = ["ThinkingSplitter"]
 class ThinkingSplitter:
     """Feed text chunks; get back ("thinking" | "text" | "end", str) pieces in order."""
 
-    __slots__ = ("state", "buf", "strip_nl", "saw_thinking")
+    __slots__ = ("state", "buf", "strip_nl", "saw_thinking", "strip_lead")
 
     def __init__(self, enabled: bool = True) -> None:
         self.state = PRE if enabled else TEXT
         self.buf = ""
         self.strip_nl = False
         self.saw_thinking = False
+        self.strip_lead = False  # newlines right after </thinking> belong to the separator
 
     def feed(self, chunk: str) -> list[tuple[str, str]]:
         if self.state == TEXT:
+            if self.strip_lead:
+                chunk = chunk.lstrip("\n")
+                self.strip_lead = not chunk
             return [("text", chunk)] if chunk else []
         self.buf += chunk
         out: list[tuple[str, str]] = []
@@ -64,8 +68,8 @@ class ThinkingSplitter:
 
     def _scan(self, out: list[tuple[str, str]], final: bool) -> None:
         if self.strip_nl:
-            if not self.buf and not final:
-                return
+            if self.buf in ("", "\r") and not final:
+                return  # the newline after the opening tag may still be on its way
             self.strip_nl = False
             if self.buf.startswith("\r\n"):
                 self.buf = self.buf[2:]
@@ -81,11 +85,14 @@ class ThinkingSplitter:
                 start = idx + 1
                 continue
             after = buf[idx + len(CLOSE):]
-            if after.startswith("\n\n") or (final and not after.strip()):
-                self._close(out, buf[:idx], after[2:] if after.startswith("\n\n") else "")
+            if after.startswith("\n\n"):
+                self._close(out, buf[:idx], after[2:])
                 return
-            if len(after) < 2 and not final:
-                # Not enough seen to decide: emit what is surely thinking, hold the rest.
+            if not after.strip():
+                if final:
+                    self._close(out, buf[:idx], "")
+                    return
+                # Undecided until more arrives: emit what is surely thinking, hold the rest.
                 cut = idx - 1 if buf[idx - 1 : idx] == "\n" else idx
                 self._emit_thinking(out, buf[:cut])
                 self.buf = buf[cut:]
@@ -109,7 +116,8 @@ class ThinkingSplitter:
         out.append(("end", ""))
         self.state = TEXT
         self.buf = ""
-        rest = rest.lstrip("\n") if rest else rest
+        rest = rest.lstrip("\n")
+        self.strip_lead = not rest
         if rest:
             out.append(("text", rest))
 

@@ -1,0 +1,94 @@
+"""The real Claude Code CLI, headless, through the gateway to the strict fake Kiro.
+
+The CLI is installed by tests/e2e/install_clis.sh (CI runs it). Without it these tests skip,
+unless KG_REQUIRE_E2E=1 (set by .ci/run), where a missing CLI is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CLAUDE = Path(os.environ.get("KG_CLAUDE_BIN", ROOT / ".e2e/node_modules/.bin/claude"))
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def claude_bin() -> Path:
+    if not CLAUDE.exists():
+        if os.environ.get("KG_REQUIRE_E2E") == "1":
+            pytest.fail(f"Claude Code CLI not installed at {CLAUDE}: run tests/e2e/install_clis.sh")
+        pytest.skip("Claude Code CLI not installed (tests/e2e/install_clis.sh)")
+    return CLAUDE
+
+
+def run_claude(claude_bin: Path, base_url: str, key: str, tmp: Path, prompt: str,
+               *extra: str) -> tuple[subprocess.CompletedProcess, Path]:
+    home, work = tmp / "home", tmp / "work"
+    home.mkdir()
+    work.mkdir()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "ANTHROPIC_BASE_URL": base_url,
+        "ANTHROPIC_API_KEY": key,
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_TELEMETRY": "1",
+    }
+    proc = subprocess.run([str(claude_bin), "-p", prompt, "--output-format", "json", *extra],
+                          cwd=work, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=90)
+    return proc, work
+
+
+def kiro_requests(fake) -> list[dict]:
+    return [r for r in fake.requests if r["path"] == "/generateAssistantResponse"]
+
+
+def test_claude_code_runs_a_tool_and_the_follow_up_is_accepted(claude_bin, gateway, clean_fake, tmp_path):
+    clean_fake.add_script({"match": "create the marker file", "times": 1, "steps": [
+        {"thinking": "The user wants a file; I will use Bash."},
+        {"text": "Creating it now."},
+        {"tool": {"name": "Bash", "fragments": 3, "input": {
+            "command": "echo hello-from-tool > out.txt", "description": "Write the marker file"}}},
+    ]})
+    proc, work = run_claude(claude_bin, gateway.base_url, gateway.api_key, tmp_path,
+                            "create the marker file", "--allowedTools", "Bash")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["is_error"] is False and result["num_turns"] == 2, result
+    assert result["permission_denials"] == []
+    # Claude Code really ran the tool.
+    assert (work / "out.txt").read_text().strip() == "hello-from-tool"
+    # The follow-up turn carried the tool result, and the strict fake accepted both turns.
+    reqs = kiro_requests(clean_fake)
+    assert len(reqs) == 2 and all(r["rule"] is None and r["status"] == 200 for r in reqs), \
+        [(r["rule"], r["status"]) for r in reqs]
+    state = reqs[1]["body"]["conversationState"]
+    results = state["currentMessage"]["userInputMessage"]["userInputMessageContext"]["toolResults"]
+    assert results[0]["status"] == "success"
+    tool_use = state["history"][-1]["assistantResponseMessage"]
+    assert tool_use["toolUses"][0]["name"] == "Bash"
+    assert tool_use["toolUses"][0]["toolUseId"] == results[0]["toolUseId"]
+    # Thinking came back signed and was echoed into history as Kiro text.
+    assert tool_use["content"].startswith("<thinking>The user wants a file")
+    assert result["result"].startswith("Received 1 tool result(s)")
+    # The client's session id became Kiro's conversation id, the same on both turns.
+    assert reqs[0]["body"]["conversationState"]["conversationId"] == state["conversationId"]
+    assert result["usage"]["input_tokens"] > 0
+
+
+def test_claude_code_plain_answer(claude_bin, gateway, clean_fake, tmp_path):
+    proc, _ = run_claude(claude_bin, gateway.base_url, gateway.api_key, tmp_path, "say hello")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["result"].startswith("Hello from fake Kiro."), result["result"]
+    reqs = kiro_requests(clean_fake)
+    assert len(reqs) == 1 and reqs[0]["rule"] is None
+    assert "say hello" in reqs[0]["body"]["conversationState"]["currentMessage"]["userInputMessage"]["content"]
