@@ -15,6 +15,7 @@ import aiohttp
 
 from .config import Settings
 from .conversation import Conversation, ErrorEvent, GatewayError, Ping, ReplyEvent
+from .jsonmode import json_only
 from .kiro.client import KiroHttp, upstream_error
 from .kiro.eventstream import EventStreamError
 from .kiro.events import ReplyMapper
@@ -31,7 +32,8 @@ class ReplyStream:
     """Reply events of one accepted upstream response, in batches (one per network read)."""
 
     def __init__(self, resp: aiohttp.ClientResponse, mapper: ReplyMapper,
-                 first: list[ReplyEvent], settings: Settings, request: KiroRequest, lease: Lease) -> None:
+                 first: list[ReplyEvent], settings: Settings, request: KiroRequest, lease: Lease,
+                 json_mode: bool = False) -> None:
         self.resp = resp
         self.mapper = mapper
         self.input_estimate = mapper.estimated_input
@@ -40,8 +42,12 @@ class ReplyStream:
         self.read_timeout = settings.read_timeout
         self.request = request
         self.lease = lease
+        self.json_mode = json_mode
 
-    async def __aiter__(self) -> AsyncIterator[list[ReplyEvent]]:
+    def __aiter__(self) -> AsyncIterator[list[ReplyEvent]]:
+        return json_only(self._batches()) if self.json_mode else self._batches()
+
+    async def _batches(self) -> AsyncIterator[list[ReplyEvent]]:
         try:
             if self.first:
                 yield self.first
@@ -110,6 +116,10 @@ class Upstream:
             raise GatewayError("invalid_request", str(e)) from e
 
     async def open(self, conv: Conversation) -> ReplyStream:
+        try:
+            self.mapper.resolve(conv.model)  # reject an unmappable model before touching the pool
+        except UnknownModel as e:
+            raise GatewayError("invalid_request", str(e)) from e
         lease = await self.pool.acquire()
         request = self.prepare(conv, lease.credential.profile_arn)
         forced = False
@@ -131,7 +141,7 @@ class Upstream:
         mapper = ReplyMapper(request.tool_names, request.thinking, request.model.context_window,
                              max(1, len(request.body) // 4))
         first = await self._first_batch(resp, mapper)
-        return ReplyStream(resp, mapper, first, self.settings, request, lease)
+        return ReplyStream(resp, mapper, first, self.settings, request, lease, conv.json_mode)
 
     async def _first_batch(self, resp: aiohttp.ClientResponse, mapper: ReplyMapper) -> list[ReplyEvent]:
         """Wait for Kiro's first events so a failure before any output is still an HTTP error."""

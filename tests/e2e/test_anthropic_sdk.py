@@ -270,3 +270,41 @@ def test_claude_code_shaped_conversation_is_accepted(client, clean_fake):
     results = body["currentMessage"]["userInputMessage"]["userInputMessageContext"]["toolResults"]
     assert results[0]["status"] == "error"
     assert_all_accepted(clean_fake)
+
+
+def test_structured_output_returns_bare_json(client, clean_fake):
+    """Claude Code's session-title request asks for JSON through output_config.format."""
+    clean_fake.add_script({"steps": [{"text": 'Sure! Here it is:\n```json\n{"title": "Fix the build"}\n```\nDone.',
+                                      "chunks": 5}]})
+    schema = {"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"]}
+    with client.messages.stream(model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "title?"}],
+                                extra_body={"output_config": {"format": {"type": "json_schema",
+                                                                         "schema": schema}}}) as s:
+        final = s.get_final_message()
+    assert json.loads(final.content[0].text) == {"title": "Fix the build"}
+    system = last_kiro(clean_fake)["body"]["conversationState"]["history"][0]["userInputMessage"]["content"]
+    assert "single valid JSON value" in system and '"required":["title"]' in system
+
+
+def test_pings_during_a_slow_stream(fake, clean_fake, tmp_path):
+    from conftest import start_gateway
+
+    gw = start_gateway(fake, tmp_path, ping_interval=0.2)
+    try:
+        clean_fake.add_script({"steps": [{"text": "before"}, {"delay": 0.7}, {"text": " after"}]})
+        with httpx.stream("POST", gw.base_url + "/v1/messages", headers={"x-api-key": gw.api_key},
+                          json={"model": MODEL, "max_tokens": 10, "stream": True,
+                                "messages": [{"role": "user", "content": "slow"}]}) as r:
+            text = "".join(r.iter_text())
+        assert text.count("event: ping") >= 2
+        assert text.index("before") < text.index("event: ping") < text.index(" after")
+        assert text.rstrip().endswith('data: {"type":"message_stop"}')
+    finally:
+        gw.server.stop()
+
+
+def test_unknown_model_family_is_a_clear_400(client, clean_fake):
+    with pytest.raises(anthropic.BadRequestError) as e:
+        client.messages.create(model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+    assert "gpt-4o" in e.value.body["error"]["message"]
+    assert not [r for r in clean_fake.requests if r["path"] == "/generateAssistantResponse"]

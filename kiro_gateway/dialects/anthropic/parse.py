@@ -272,6 +272,12 @@ def parse_request(body: Any, session_header: str | None = None, counting: bool =
     temperature = body.get("temperature")
     if temperature is not None and not isinstance(temperature, (int, float)):
         raise bad("temperature", "Input should be a number")
+    output = body.get("output_config")
+    fmt = output.get("format") if isinstance(output, dict) else None
+    json_schema = None
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        # Structured output (Claude Code's title request uses it)
+        json_schema = fmt.get("schema") if isinstance(fmt.get("schema"), dict) else {}
     return Conversation(
         model=model,
         messages=messages,
@@ -282,6 +288,8 @@ def parse_request(body: Any, session_header: str | None = None, counting: bool =
         max_tokens=max_tokens,
         temperature=temperature,
         stop_sequences=stop,
+        json_schema=json_schema,
+        json_mode=json_schema is not None,
         session_id=session_id_from(body.get("metadata"), session_header),
         stream=bool(body.get("stream")),
     )
