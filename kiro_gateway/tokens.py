@@ -9,16 +9,19 @@ which on an 80 KB Claude Code request would be more than the whole rest of the g
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from .conversation import Conversation
 
 try:  # pragma: no cover - exercised implicitly
     from anthropic_tokenizer import count_tokens as _bpe_count
 except Exception:  # the wheel is platform-specific; fall back rather than fail to start
     _bpe_count = None
 
-__all__ = ["count", "estimate", "count_request", "HAVE_TOKENIZER"]
+__all__ = ["count", "estimate", "count_request", "count_conversation", "HAVE_TOKENIZER"]
 
 HAVE_TOKENIZER = _bpe_count is not None
 # Claude 3+ tokenizers produce somewhat more tokens than the older public vocabulary does.
@@ -56,3 +59,26 @@ def count_request(system: str, texts: list[str], tools: list[dict[str, Any]], im
         total += count(orjson.dumps(tools).decode())
     total += images * 1600 + messages * 4 + (8 if tools else 0)
     return max(1, total)
+
+
+def count_conversation(conv: "Conversation") -> int:
+    """Input tokens of a neutral conversation (every dialect's count-tokens endpoint)."""
+    from .conversation import ImagePart, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
+
+    texts: list[str] = []
+    images = 0
+    for m in conv.messages:
+        for p in m.parts:
+            if isinstance(p, TextPart):
+                texts.append(p.text)
+            elif isinstance(p, ToolResultPart):
+                texts.append(p.content)
+                images += len(p.images)
+            elif isinstance(p, ToolCallPart):
+                texts.append(p.name + " " + orjson.dumps(p.arguments).decode())
+            elif isinstance(p, ThinkingPart):
+                texts.append(p.text)
+            elif isinstance(p, ImagePart):
+                images += 1
+    tools = [{"name": t.name, "description": t.description, "parameters": t.parameters} for t in conv.tools]
+    return count_request(conv.system, texts, tools, images, len(conv.messages))

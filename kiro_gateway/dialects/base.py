@@ -14,6 +14,7 @@ __all__ = ["Dialect"]
 
 class Dialect(Protocol):
     name: str
+    stream_media_type: str  # "text/event-stream" for SSE dialects
 
     def parse(self, body: Any, request: Request) -> Conversation:
         """The request body (already JSON-decoded) → the neutral conversation."""
@@ -27,3 +28,6 @@ class Dialect(Protocol):
 
     def error(self, err: GatewayError) -> tuple[int, bytes]:
         """(HTTP status, body) of an error in the dialect's own shape."""
+
+    def stream_error(self, err: GatewayError) -> bytes:
+        """An error inside an already started stream, in the dialect's own framing."""

@@ -287,9 +287,9 @@ def test_structured_output_returns_bare_json(client, clean_fake):
 
 
 def test_pings_during_a_slow_stream(fake, clean_fake, tmp_path):
-    from conftest import start_gateway
+    from support import own_account, start_gateway
 
-    gw = start_gateway(fake, tmp_path, ping_interval=0.2)
+    gw = start_gateway(fake, tmp_path, own_account(fake), ping_interval=0.2)
     try:
         clean_fake.add_script({"steps": [{"text": "before"}, {"delay": 0.7}, {"text": " after"}]})
         with httpx.stream("POST", gw.base_url + "/v1/messages", headers={"x-api-key": gw.api_key},

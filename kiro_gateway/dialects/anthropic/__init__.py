@@ -16,6 +16,7 @@ __all__ = ["AnthropicDialect", "parse_request", "error_body"]
 
 class AnthropicDialect:
     name = "anthropic"
+    stream_media_type = "text/event-stream"
 
     def parse(self, body: Any, request: Request) -> Conversation:
         return parse_request(body, request.headers.get("x-claude-code-session-id"))
@@ -29,3 +30,6 @@ class AnthropicDialect:
 
     def error(self, err: GatewayError) -> tuple[int, bytes]:
         return err.status, error_body(err.kind, err.message)
+
+    def stream_error(self, err: GatewayError) -> bytes:
+        return b"event: error\ndata: " + error_body(err.kind, err.message) + b"\n\n"

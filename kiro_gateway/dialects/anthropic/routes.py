@@ -1,0 +1,50 @@
+"""The Anthropic API's HTTP surface: /v1/messages, /v1/messages/count_tokens, the models list."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ...conversation import GatewayError
+from ...http import JSONResponse, error_response, read_json
+from ...kiro.models import KIRO_MODELS
+from ...tokens import count_conversation
+from .parse import parse_request
+
+if TYPE_CHECKING:
+    from ...app import Gateway
+
+__all__ = ["routes", "models_list"]
+
+
+def models_list() -> dict:
+    data = [{"type": "model", "id": m.client_id, "display_name": m.display,
+             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(m.created))}
+            for m in KIRO_MODELS]
+    return {"data": data, "has_more": False, "first_id": data[0]["id"], "last_id": data[-1]["id"]}
+
+
+def routes(gw: "Gateway") -> list[Route]:
+    dialect = gw.dialects["anthropic"]
+
+    async def messages(request: Request) -> Response:
+        return await gw.handle(request, dialect)
+
+    async def count_tokens(request: Request) -> Response:
+        try:
+            gw.check_auth(request)
+            conv = parse_request(await read_json(request), counting=True)
+            return JSONResponse({"input_tokens": count_conversation(conv)})
+        except GatewayError as e:
+            return error_response(dialect, e)
+
+    out = []
+    # A base URL with a path prefix (…/anthropic) keeps working: Claude Code keeps the prefix.
+    for prefix in ("", "/{prefix:path}"):
+        out += [Route(prefix + "/v1/messages", messages, methods=["POST"]),
+                Route(prefix + "/v1/messages/count_tokens", count_tokens, methods=["POST"])]
+    return out
