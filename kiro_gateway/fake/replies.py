@@ -1,0 +1,427 @@
+"""Replies of the fake Kiro as lists of encoded event-stream frames.
+
+A reply is either an HTTP error (status + body) or a plan: a list whose items are frame bytes
+(written as they come, coalesced until the next pause), floats (sleep that many seconds), `DROP`
+(abort the connection). With no matching script the deterministic `default_reply` is used.
+
+A script (JSON-serialisable; the first pending one that matches serves the request):
+
+    {"match": str?,            substring of any request text (current content, tool results, history)
+     "token": str?,            only for this bearer token
+     "times": 1,               requests served (-1 = forever)
+     "status": int?, "body": dict|str?, "headers": dict?,   status >= 300: an HTTP error reply
+     "first_byte_delay": s?, "chunk_delay": s?,             default: the server settings
+     "trailer": true,          append metering + contextUsage unless a step gave its own
+     "steps": [...]?}          absent: the default reply (with this script's delays)
+
+Steps, one kind each: {"text": str, "chunks": n?} (default ~20 chars per event), {"thinking": str,
+"chunks": n?} (in-band "<thinking>…</thinking>\n\n"), {"tool": {"name", "input": dict|str, "id"?,
+"fragments": 3}}, {"exception": {"type", "message"}}, {"error_frame": {"code", "message"}},
+{"context_usage": pct}, {"metering": credits}, {"event": {"type", "payload"}}, {"delay": s},
+{"drop": true}, {"garbage": n}. An exception, error_frame or drop step suppresses the trailer.
+
+Hot-path notes: the default text's frames are cached by (text, chunks) because benchmarks repeat
+one prompt; the metering frame is pre-encoded; context-usage frames are cached by percentage.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+from functools import lru_cache
+
+import orjson
+
+from ..kiro.eventstream import encode_event, encode_exception, encode_message
+
+__all__ = [
+    "DROP",
+    "Reply",
+    "Settings",
+    "check_script",
+    "script_matches",
+    "script_reply",
+    "default_reply",
+    "error_reply",
+    "split_text",
+    "new_tool_use_id",
+    "parse_directives",
+    "THINKING_PREFIX",
+]
+
+DROP = object()
+THINKING_PREFIX = "<thinking>\nLet me think about this.\n</thinking>\n\n"
+THINKING_MARKERS = ("<thinking_mode>enabled</thinking_mode>", "<thinking_mode>adaptive</thinking_mode>")
+DIRECTIVE = "[[fake:tool "
+CHUNK_CHARS = 20
+DEFAULT_FRAGMENTS = 3
+DEFAULT_METERING = 0.01
+FILLER = " The quick brown fox jumps over the lazy dog."
+_decoder = json.JSONDecoder()
+
+JSON = "application/json"
+ERROR_BODIES = {
+    400: {"message": "Improperly formed request.", "reason": None},
+    401: {
+        "message": "The bearer token included in the request is invalid.",
+        "__type": "com.amazon.aws.codewhisperer#AccessDeniedException",
+    },
+    402: {"message": "You have reached the limit.", "reason": "MONTHLY_REQUEST_COUNT"},
+    408: {"message": "Request timed out.", "reason": None},
+    429: {
+        "message": "Too many requests, please wait before trying again.",
+        "__type": "com.amazon.aws.codewhisperer#ThrottlingException",
+        "reason": None,
+    },
+    500: {
+        "message": "Encountered an unexpected error when processing the request, please try again.",
+        "__type": "com.amazon.aws.codewhisperer#InternalServerException",
+    },
+    503: {
+        "message": "The model is temporarily unavailable due to unexpectedly high load.",
+        "reason": "MODEL_TEMPORARILY_UNAVAILABLE",
+    },
+}
+ERROR_BODIES[403] = ERROR_BODIES[401]
+
+
+class Settings:
+    """Server-level knobs; the default reply and the recorder read them on every request."""
+
+    __slots__ = ("default_chunks", "chunk_delay", "first_byte_delay", "reply_chars", "record", "record_bodies")
+
+    def __init__(self, **kw) -> None:
+        self.default_chunks: int | None = None  # None: ~20 chars per assistantResponseEvent
+        self.chunk_delay = 0.0
+        self.first_byte_delay = 0.0
+        self.reply_chars = 0  # pad the default text to at least this many characters
+        self.record = True
+        self.record_bodies = True
+        self.update(**kw)
+
+    def update(self, **kw) -> dict:
+        for key, value in kw.items():
+            if key not in self.__slots__:
+                raise ValueError(f"unknown setting {key!r}")
+            if key == "default_chunks" and value is not None:
+                value = int(value)
+                if value < 1:
+                    raise ValueError("default_chunks must be >= 1")
+            elif key in ("chunk_delay", "first_byte_delay"):
+                value = float(value)
+                if value < 0:
+                    raise ValueError(f"{key} must be >= 0")
+            elif key == "reply_chars":
+                value = max(0, int(value))
+            elif key in ("record", "record_bodies"):
+                value = bool(value)
+            setattr(self, key, value)
+        return self.as_dict()
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+class Reply:
+    __slots__ = ("status", "body", "content_type", "headers", "first_byte_delay", "items")
+
+    def __init__(self, status=200, body=b"", content_type=JSON, headers=None, first_byte_delay=0.0, items=()):
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        self.headers = headers or {}
+        self.first_byte_delay = first_byte_delay
+        self.items = items
+
+
+def error_reply(status: int, body=None, headers=None, first_byte_delay: float = 0.0) -> Reply:
+    if body is None:
+        body = ERROR_BODIES.get(status, {"message": f"Fake Kiro error {status}.", "reason": None})
+    if isinstance(body, str):
+        return Reply(status, body.encode(), "text/plain; charset=utf-8", headers, first_byte_delay)
+    return Reply(status, orjson.dumps(body), JSON, headers, first_byte_delay)
+
+
+# ---------------------------------------------------------------------------------------------
+# Frames
+
+
+def new_tool_use_id() -> str:
+    return "tooluse_" + secrets.token_urlsafe(16)  # 16 bytes → 22 url-safe chars
+
+
+def split_text(text: str, n: int) -> list[str]:
+    """`text` in exactly `n` contiguous pieces (sizes differ by at most one)."""
+    size, extra = divmod(len(text), n)
+    out, pos = [], 0
+    for i in range(n):
+        end = pos + size + (1 if i < extra else 0)
+        out.append(text[pos:end])
+        pos = end
+    return out
+
+
+def _chunk_count(text: str, chunks) -> int:
+    if chunks is None:
+        return max(1, -(-len(text) // CHUNK_CHARS))
+    return max(1, min(int(chunks), len(text)))
+
+
+@lru_cache(maxsize=512)
+def _text_frames(text: str, n: int) -> tuple[bytes, ...]:
+    return tuple(
+        encode_event("assistantResponseEvent", orjson.dumps({"content": part}))
+        for part in split_text(text, n)
+    )
+
+
+def _tool_frames(name: str, tool_input, tool_id: str | None, fragments) -> list[bytes]:
+    tool_id = tool_id or new_tool_use_id()
+    raw = tool_input if isinstance(tool_input, str) else orjson.dumps(tool_input).decode()
+    frames = []
+    if raw:
+        n = max(1, min(int(fragments or DEFAULT_FRAGMENTS), len(raw)))
+        for part in split_text(raw, n):
+            payload = {"name": name, "toolUseId": tool_id, "input": part}
+            frames.append(encode_event("toolUseEvent", orjson.dumps(payload)))
+    stop = {"name": name, "toolUseId": tool_id, "stop": True}
+    frames.append(encode_event("toolUseEvent", orjson.dumps(stop)))
+    return frames
+
+
+def _metering_frame(usage: float) -> bytes:
+    payload = {"unit": "credit", "unitPlural": "credits", "usage": usage}
+    return encode_event("meteringEvent", orjson.dumps(payload))
+
+
+_DEFAULT_METERING_FRAME = _metering_frame(DEFAULT_METERING)
+
+
+@lru_cache(maxsize=4096)
+def _context_frame(pct: float) -> bytes:
+    return encode_event("contextUsageEvent", orjson.dumps({"contextUsagePercentage": pct}))
+
+
+def context_percentage(raw_size: int) -> float:
+    return round(raw_size / 4 / 200000 * 100, 4)
+
+
+def _with_delays(frames: list, delay: float) -> list:
+    if not delay or len(frames) < 2:
+        return frames
+    out = [frames[0]]
+    for frame in frames[1:]:
+        out.append(delay)
+        out.append(frame)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Scripts
+
+SCRIPT_KEYS = frozenset(
+    {"match", "token", "times", "status", "body", "headers", "first_byte_delay", "chunk_delay", "steps", "trailer"}
+)
+STEP_KINDS = frozenset(
+    {"text", "thinking", "tool", "exception", "error_frame", "context_usage", "metering",
+     "event", "delay", "drop", "garbage"}
+)
+TERMINAL_STEPS = frozenset({"exception", "error_frame", "drop"})
+
+
+def check_script(script: dict) -> dict:
+    """A validated copy of `script` with `times` filled in; ValueError names what is wrong."""
+    if not isinstance(script, dict):
+        raise ValueError("a script is a JSON object")
+    unknown = set(script) - SCRIPT_KEYS
+    if unknown:
+        raise ValueError(f"unknown script keys: {sorted(unknown)}")
+    out = dict(script)
+    times = out.setdefault("times", 1)
+    if not isinstance(times, int) or isinstance(times, bool) or times == 0 or times < -1:
+        raise ValueError("times must be a positive integer or -1")
+    if "status" in out and not (isinstance(out["status"], int) and 200 <= out["status"] <= 599):
+        raise ValueError("status must be an HTTP status code")
+    for key in ("match", "token"):
+        if out.get(key) is not None and not isinstance(out[key], str):
+            raise ValueError(f"{key} must be a string")
+    steps = out.get("steps")
+    if steps is not None:
+        if not isinstance(steps, list):
+            raise ValueError("steps must be a list")
+        for step in steps:
+            kinds = set(step) & STEP_KINDS if isinstance(step, dict) else set()
+            extra = set(step) - STEP_KINDS - {"chunks"} if isinstance(step, dict) else set()
+            if len(kinds) != 1 or extra:
+                raise ValueError(f"a step has exactly one of {sorted(STEP_KINDS)}: {step!r}")
+            tool = step.get("tool")
+            if tool is not None and not (isinstance(tool, dict) and isinstance(tool.get("name"), str)):
+                raise ValueError("a tool step needs {'name': str, 'input': object}")
+    return out
+
+
+def script_matches(script: dict, body: dict, token: str | None) -> bool:
+    want = script.get("token")
+    if want is not None and want != token:
+        return False
+    needle = script.get("match")
+    return needle is None or any(needle in text for text in request_texts(body))
+
+
+def request_texts(body: dict):
+    """Current content first, then tool-result texts and history contents."""
+    state = body["conversationState"]
+    msg = state["currentMessage"]["userInputMessage"]
+    yield msg["content"]
+    yield from _result_texts(msg)
+    for entry in state.get("history") or ():
+        inner = entry.get("userInputMessage") or entry.get("assistantResponseMessage")
+        yield inner["content"]
+        yield from _result_texts(inner)
+
+
+def _result_texts(msg: dict):
+    ctx = msg.get("userInputMessageContext") or {}
+    for result in ctx.get("toolResults") or ():
+        for item in result["content"]:
+            yield item["text"]
+
+
+def script_reply(script: dict, body: dict, raw_size: int, settings: Settings) -> Reply:
+    first_byte_delay = script.get("first_byte_delay", settings.first_byte_delay)
+    status = script.get("status", 200)
+    if status >= 300:
+        return error_reply(status, script.get("body"), script.get("headers"), first_byte_delay)
+    steps = script.get("steps")
+    if steps is None:
+        reply = default_reply(body, raw_size, settings)
+        reply.first_byte_delay = first_byte_delay
+        return reply
+    delay = script.get("chunk_delay", settings.chunk_delay)
+    items: list = []
+    kinds = set()
+
+    def frames(new: list) -> None:
+        for frame in new:
+            if delay and items:
+                items.append(delay)
+            items.append(frame)
+
+    for step in steps:
+        (kind,) = set(step) & STEP_KINDS
+        kinds.add(kind)
+        value = step[kind]
+        if kind == "text" or kind == "thinking":
+            text = value if kind == "text" else f"<thinking>{value}</thinking>\n\n"
+            if text:
+                frames(list(_text_frames(text, _chunk_count(text, step.get("chunks")))))
+        elif kind == "tool":
+            frames(_tool_frames(value["name"], value.get("input", {}), value.get("id"), value.get("fragments")))
+        elif kind == "exception":
+            payload = orjson.dumps({"message": value.get("message", "")})
+            frames([encode_exception(value.get("type", "InternalServerException"), payload)])
+        elif kind == "error_frame":
+            code, message = value.get("code", "InternalError"), value.get("message", "")
+            headers = [(":error-code", code), (":error-message", message), (":message-type", "error")]
+            frames([encode_message(headers, orjson.dumps({"__type": code, "message": message}))])
+        elif kind == "context_usage":
+            frames([_context_frame(float(value))])
+        elif kind == "metering":
+            frames([_metering_frame(float(value))])
+        elif kind == "event":
+            frames([encode_event(value["type"], orjson.dumps(value.get("payload", {})))])
+        elif kind == "delay":
+            items.append(float(value))
+        elif kind == "garbage":
+            items.append(random.Random(int(value)).randbytes(int(value)))
+        elif kind == "drop" and value:
+            items.append(DROP)
+    if script.get("trailer", True) and not kinds & TERMINAL_STEPS:
+        trailer = []
+        if "metering" not in kinds:
+            trailer.append(_DEFAULT_METERING_FRAME)
+        if "context_usage" not in kinds:
+            trailer.append(_context_frame(context_percentage(raw_size)))
+        items.extend(trailer)
+    return Reply(headers=script.get("headers"), first_byte_delay=first_byte_delay, items=items)
+
+
+# ---------------------------------------------------------------------------------------------
+# The default reply
+
+
+def parse_directives(content: str) -> list[tuple[str, dict]]:
+    """Every `[[fake:tool NAME {json}]]` in `content`; the JSON may contain `]]` in strings."""
+    out = []
+    pos = content.find(DIRECTIVE)
+    while pos >= 0:
+        start = pos + len(DIRECTIVE)
+        end = start
+        while end < len(content) and not content[end].isspace() and content[end] not in "{]":
+            end += 1
+        name = content[start:end]
+        while end < len(content) and content[end].isspace():
+            end += 1
+        tool_input: object = {}
+        if content.startswith("{", end):
+            try:
+                tool_input, end = _decoder.raw_decode(content, end)
+            except ValueError:
+                tool_input = None
+            while end < len(content) and content[end].isspace():
+                end += 1
+        if name and isinstance(tool_input, dict) and content.startswith("]]", end):
+            out.append((name, tool_input))
+            end += 2
+        pos = content.find(DIRECTIVE, max(end, start))
+    return out
+
+
+def wants_thinking(body: dict) -> bool:
+    state = body["conversationState"]
+    texts = [state["currentMessage"]["userInputMessage"]["content"]]
+    texts += [e["userInputMessage"]["content"] for e in state.get("history") or () if "userInputMessage" in e]
+    return any(marker in text for text in texts for marker in THINKING_MARKERS)
+
+
+def _echo(content: str) -> str:
+    collapsed = " ".join(content[-4000:].split())
+    if len(collapsed) < 200 and len(content) > 4000:
+        collapsed = " ".join(content.split())
+    return "Hello from fake Kiro. You said: " + collapsed[-200:]
+
+
+def default_text(body: dict) -> tuple[str, list[tuple[str, dict]]]:
+    """(text, tool calls) of the default reply, before chunking."""
+    msg = body["conversationState"]["currentMessage"]["userInputMessage"]
+    content = msg["content"]
+    results = (msg.get("userInputMessageContext") or {}).get("toolResults") or ()
+    tools: list[tuple[str, dict]] = []
+    if results:
+        first = "".join(item["text"] for item in results[0]["content"])
+        text = f"Received {len(results)} tool result(s): {first[:200]}"
+    else:
+        tools = parse_directives(content) if DIRECTIVE in content else []
+        if tools:
+            names = ", ".join(name for name, _ in tools)
+            text = f"I'll use the {names} tool{'s' if len(tools) > 1 else ''}."
+        else:
+            text = _echo(content)
+    if wants_thinking(body):
+        text = THINKING_PREFIX + text
+    return text, tools
+
+
+def default_reply(body: dict, raw_size: int, settings: Settings) -> Reply:
+    text, tools = default_text(body)
+    target = max(settings.reply_chars, settings.default_chunks or 0)
+    if len(text) < target:  # pad so that every one of the N chunks is non-empty
+        text += (FILLER * (1 + (target - len(text)) // len(FILLER)))[: target - len(text)]
+    frames = list(_text_frames(text, settings.default_chunks or _chunk_count(text, None)))
+    for name, tool_input in tools:
+        frames.extend(_tool_frames(name, tool_input, None, DEFAULT_FRAGMENTS))
+    items = _with_delays(frames, settings.chunk_delay)
+    items.append(_DEFAULT_METERING_FRAME)
+    items.append(_context_frame(context_percentage(raw_size)))
+    return Reply(first_byte_delay=settings.first_byte_delay, items=items)

@@ -1,0 +1,139 @@
+"""What the fake Kiro remembers: settings, accounts, scripts, recorded requests and counters.
+
+Single-threaded by design: only the server's event loop touches it (`FakeKiro` marshals calls).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+
+from .accounts import AccountStore
+from .replies import Settings, check_script, script_matches
+
+__all__ = ["FakeState", "DEFAULT_MODELS", "MAX_RECORDS"]
+
+DEFAULT_MODELS = {
+    "claude-sonnet-4.5": "Claude Sonnet 4.5",
+    "claude-sonnet-4.6": "Claude Sonnet 4.6",
+    "claude-sonnet-4": "Claude Sonnet 4",
+    "claude-opus-4.5": "Claude Opus 4.5",
+    "claude-opus-4.6": "Claude Opus 4.6",
+    "claude-opus-4.7": "Claude Opus 4.7",
+    "claude-opus-4.8": "Claude Opus 4.8",
+    "claude-haiku-4.5": "Claude Haiku 4.5",
+    "auto": "Auto",
+    "CLAUDE_SONNET_4_5_20250929_V1_0": "Claude Sonnet 4.5 (legacy id)",
+    "CLAUDE_SONNET_4_20250514_V1_0": "Claude Sonnet 4 (legacy id)",
+    "CLAUDE_3_7_SONNET_20250219_V1_0": "Claude 3.7 Sonnet (legacy id)",
+}
+MILLION_CONTEXT = {"claude-sonnet-4.6", "claude-opus-4.6", "claude-opus-4.7", "claude-opus-4.8"}
+MAX_RECORDS = 1000
+
+
+class FakeState:
+    """Everything the fake remembers: settings, accounts, scripts, recorded requests, counters."""
+
+    def __init__(self, settings: Settings, models: dict[str, str]) -> None:
+        self.settings = settings
+        self.models = dict(models)
+        self.known_models = frozenset(self.models)
+        self.accounts = AccountStore()
+        self.scripts: list[dict] = []
+        self.requests: deque = deque(maxlen=MAX_RECORDS)
+        self.paths: Counter = Counter()
+        self.statuses: Counter = Counter()
+        self.rules: Counter = Counter()
+        self.inflight: dict[str, int] = {}
+        self.max_inflight: dict[str, int] = {}
+        self.inflight_accounts: dict[str, int] = {}
+        self.max_inflight_accounts: dict[str, int] = {}
+
+    def add_scripts(self, scripts) -> int:
+        batch = [check_script(s) for s in (scripts if isinstance(scripts, list) else [scripts])]
+        self.scripts.extend(batch)
+        return len(batch)
+
+    def take_script(self, body: dict, token: str | None) -> dict | None:
+        for i, script in enumerate(self.scripts):
+            if script_matches(script, body, token):
+                if script["times"] > 0:
+                    script["times"] -= 1
+                    if script["times"] == 0:
+                        del self.scripts[i]
+                return script
+        return None
+
+    def record(self, request, raw: bytes, token: str | None) -> dict:
+        headers = {k.lower(): v for k, v in request.headers.items() if k.lower() != "authorization"}
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        rec = {
+            "time": time.time(),
+            "method": request.method,
+            "path": request.path,
+            "query": dict(request.query),
+            "peer": f"{peer[0]}:{peer[1]}" if peer else None,  # tells keep-alive reuse apart
+            "headers": headers,
+            "token": token,
+            "account": None,
+            "size": len(raw),
+            "body": None,
+            "status": None,
+            "verdict": None,
+            "rule": None,
+            "scripted": False,
+        }
+        self.requests.append(rec)
+        return rec
+
+    def recorded(self, limit: int | None = None) -> list[dict]:
+        items = list(self.requests)
+        return items[-limit:] if limit else items
+
+    def stats(self) -> dict:
+        return {
+            "paths": dict(self.paths),
+            "statuses": {str(k): v for k, v in self.statuses.items()},
+            "rules": dict(self.rules),
+            "refresh_counts": dict(self.accounts.refresh_counts),
+            "refresh_failures": self.accounts.refresh_failures,
+            "inflight": dict(self.inflight),
+            "max_inflight": dict(self.max_inflight),
+            "inflight_accounts": dict(self.inflight_accounts),
+            "max_inflight_accounts": dict(self.max_inflight_accounts),
+            "scripts_pending": len(self.scripts),
+            "requests_recorded": len(self.requests),
+        }
+
+    def reset(self, accounts: bool = True) -> None:
+        """Forget scripts, recordings and counters (and accounts unless told not to)."""
+        self.scripts.clear()
+        self.requests.clear()
+        for counter in (self.paths, self.statuses, self.rules):
+            counter.clear()
+        self.max_inflight.clear()  # current in-flight counts stay: those requests are live
+        self.max_inflight_accounts.clear()
+        if accounts:
+            self.accounts.clear()
+        else:
+            self.accounts.refresh_counts.clear()
+            self.accounts.refresh_failures = 0
+
+    def model_list(self) -> dict:
+        models = [
+            {
+                "modelId": mid,
+                "modelName": name,
+                "description": f"{name} (fake Kiro)",
+                "rateMultiplier": 1.0,
+                "rateUnit": "Credit",
+                "supportedInputTypes": ["TEXT", "IMAGE"],
+                "tokenLimits": {
+                    "maxInputTokens": 1_000_000 if mid in MILLION_CONTEXT else 200_000,
+                    "maxOutputTokens": 64_000,
+                },
+            }
+            for mid, name in self.models.items()
+        ]
+        default = next((m for m in models if m["modelId"] == "auto"), models[0] if models else None)
+        return {"models": models, "defaultModel": default}
