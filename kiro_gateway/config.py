@@ -59,6 +59,13 @@ class Settings(BaseModel):
     first_token_timeout: float = Field(90.0, gt=0)
     read_timeout: float = Field(300.0, gt=0)
     refresh_before: float = Field(600.0, ge=0)  # refresh tokens this many seconds before expiry
+    sticky_seconds: float = Field(60.0, ge=0)  # a client session keeps its credential this long
+    cooldown_seconds: float = Field(300.0, ge=0)  # a throttled (429) credential rests this long
+    unhealthy_seconds: float = Field(600.0, ge=0)  # repeated failures bench a credential this long
+    failure_limit: int = Field(3, ge=1)  # consecutive failures that make a credential unhealthy
+    refresh_failure_limit: int = Field(3, ge=1)  # failed refreshes in a row that disable it
+    max_attempts_per_credential: int = Field(3, ge=1)
+    max_attempts: int = Field(9, ge=1)
     log_level: str = "info"
 
     @field_validator("api_base_url", "auth_base_url", "oidc_base_url")

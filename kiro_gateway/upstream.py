@@ -9,14 +9,17 @@ the stream. Dialects never see Kiro, the pool never sees a dialect.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import hashlib
+import random
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 
 from .config import Settings
-from .conversation import Conversation, ErrorEvent, GatewayError, Ping, ReplyEvent
+from .conversation import Conversation, ErrorEvent, GatewayError, Ping, ReplyEvent, TextPart
 from .jsonmode import json_only
-from .kiro.client import KiroHttp, upstream_error
+from .kiro.auth import RefreshError
+from .kiro.client import KiroHttp, UpstreamStatus, upstream_error
 from .kiro.eventstream import EventStreamError
 from .kiro.events import ReplyMapper
 from .kiro.models import ModelMapper, UnknownModel
@@ -33,7 +36,7 @@ class ReplyStream:
 
     def __init__(self, resp: aiohttp.ClientResponse, mapper: ReplyMapper,
                  first: list[ReplyEvent], settings: Settings, request: KiroRequest, lease: Lease,
-                 json_mode: bool = False) -> None:
+                 json_mode: bool = False, on_close: Callable[[Lease], None] | None = None) -> None:
         self.resp = resp
         self.mapper = mapper
         self.input_estimate = mapper.estimated_input
@@ -43,6 +46,7 @@ class ReplyStream:
         self.request = request
         self.lease = lease
         self.json_mode = json_mode
+        self.on_close = on_close
 
     def __aiter__(self) -> AsyncIterator[list[ReplyEvent]]:
         return json_only(self._batches()) if self.json_mode else self._batches()
@@ -55,6 +59,9 @@ class ReplyStream:
                 yield batch
         finally:
             self.resp.release()
+            if self.on_close is not None:
+                self.on_close(self.lease)
+                self.on_close = None
 
     async def collect(self) -> list[ReplyEvent]:
         """Every event of the reply (for non-streaming answers), without keep-alives."""
@@ -102,6 +109,26 @@ async def _read(resp: aiohttp.ClientResponse, mapper: ReplyMapper, ping: float,
     yield mapper.finish()
 
 
+def session_key(conv: Conversation) -> str:
+    """What ties requests of one client session together, for stickiness."""
+    if conv.session_id:
+        return "s:" + conv.session_id
+    first = next((p.text for m in conv.messages if m.role == "user" for p in m.parts
+                  if isinstance(p, TextPart)), "")
+    digest = hashlib.blake2b((conv.system[:4096] + "\0" + first[:4096]).encode(), digest_size=12)
+    return "h:" + digest.hexdigest()
+
+
+def backoff(attempt: int) -> float:
+    """kiro.rs's schedule: min(200 ms · 2^n, 2 s) plus up to a quarter of it as jitter."""
+    base = min(0.2 * (2 ** attempt), 2.0)
+    return base + random.uniform(0, base / 4)
+
+
+# Failures after which this credential is not tried again for the request.
+_SWITCH_KINDS = {"rate_limit", "permission", "authentication"}
+
+
 class Upstream:
     def __init__(self, settings: Settings, pool: CredentialPool, http: KiroHttp) -> None:
         self.settings = settings
@@ -116,32 +143,77 @@ class Upstream:
             raise GatewayError("invalid_request", str(e)) from e
 
     async def open(self, conv: Conversation) -> ReplyStream:
+        """Send the conversation, failing over between credentials until one answers.
+
+        At most `max_attempts_per_credential` tries on one credential and `max_attempts` in all;
+        400-class request errors are final; throttling, quota, suspension and auth failures move
+        on to another credential; 5xx, timeouts and network errors retry with backoff. Nothing is
+        retried once the client may have received bytes: this returns before any are sent.
+        """
         try:
-            self.mapper.resolve(conv.model)  # reject an unmappable model before touching the pool
+            model_id = self.mapper.resolve(conv.model).kiro_id  # reject before touching the pool
         except UnknownModel as e:
             raise GatewayError("invalid_request", str(e)) from e
-        lease = await self.pool.acquire()
+        s = self.settings
+        session = session_key(conv)
+        tries: dict[str, int] = {}
+        forced: set[str] = set()
+        last: GatewayError | None = None
+        attempt = 0
+        while attempt < s.max_attempts:
+            spent = {cid for cid, n in tries.items() if n >= s.max_attempts_per_credential}
+            try:
+                lease = await self.pool.acquire(model_id, session, spent)
+            except GatewayError as e:
+                raise last or e
+            cid = lease.credential.id
+            if tries.get(cid):
+                await asyncio.sleep(backoff(tries[cid] - 1))
+            tries[cid] = tries.get(cid, 0) + 1
+            attempt += 1
+            self.pool.begin(lease)
+            try:
+                return await self._attempt(conv, lease)
+            except UpstreamStatus as e:
+                self.pool.end(lease)
+                if e.reason == "BEARER_INVALID" and cid not in forced and lease.credential.refresh_token:
+                    forced.add(cid)  # revoked early: refresh once and retry, not counted
+                    tries[cid] -= 1
+                    attempt -= 1
+                    try:
+                        await self.pool.token_for(lease.credential, force=True)
+                    except RefreshError:
+                        tries[cid] = s.max_attempts_per_credential
+                    continue
+                if e.kind == "invalid_request":
+                    raise
+                self.pool.failed(lease, e.kind, e.reason, e.message)
+                if e.kind in _SWITCH_KINDS:
+                    tries[cid] = s.max_attempts_per_credential
+                last = e
+            except GatewayError as e:
+                self.pool.end(lease)
+                if e.kind == "invalid_request":
+                    raise
+                self.pool.failed(lease, e.kind, None, e.message)
+                last = e
+        raise last or GatewayError("upstream", "Kiro could not be reached.")
+
+    async def _attempt(self, conv: Conversation, lease: Lease) -> ReplyStream:
         request = self.prepare(conv, lease.credential.profile_arn)
-        forced = False
-        while True:
-            resp = await self.http.generate(lease.api_base, request.body, lease.token,
-                                            self.settings.kiro_version, lease.machine_id,
-                                            lease.api_key_auth, lease.proxy)
-            if resp.status == 200:
-                break
+        resp = await self.http.generate(lease.api_base, request.body, lease.token, self.settings.kiro_version,
+                                        lease.machine_id, lease.api_key_auth, lease.proxy)
+        if resp.status != 200:
             body = (await resp.read()).decode("utf-8", "replace")
             resp.release()
-            err = upstream_error(resp.status, body)
-            if err.reason == "BEARER_INVALID" and not forced and lease.credential.refresh_token:
-                forced = True  # the token was revoked early: refresh once and retry
-                lease.token = await self.pool.token_for(lease.credential, force=True)
-                continue
-            raise err
+            raise upstream_error(resp.status, body)
         # Provisional input tokens until Kiro reports its context usage (at the end of the stream).
         mapper = ReplyMapper(request.tool_names, request.thinking, request.model.context_window,
                              max(1, len(request.body) // 4))
         first = await self._first_batch(resp, mapper)
-        return ReplyStream(resp, mapper, first, self.settings, request, lease, conv.json_mode)
+        self.pool.succeeded(lease)
+        return ReplyStream(resp, mapper, first, self.settings, request, lease, conv.json_mode,
+                           on_close=self.pool.end)
 
     async def _first_batch(self, resp: aiohttp.ClientResponse, mapper: ReplyMapper) -> list[ReplyEvent]:
         """Wait for Kiro's first events so a failure before any output is still an HTTP error."""

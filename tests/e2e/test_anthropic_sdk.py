@@ -204,7 +204,8 @@ def test_head_root_and_health(gateway):
     (500, {"message": "boom"}, anthropic.InternalServerError, "Kiro failed"),
 ])
 def test_upstream_errors_map_to_anthropic_errors(client, clean_fake, status, body, exc, fragment):
-    clean_fake.add_script({"status": status, "body": body})
+    # 5xx is retried (3 tries on the one credential), so the failure must persist that long.
+    clean_fake.add_script({"status": status, "body": body, "times": 3})
     with pytest.raises(exc) as e:
         client.messages.create(model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "x"}])
     assert fragment in e.value.body["error"]["message"]

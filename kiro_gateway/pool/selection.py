@@ -1,0 +1,62 @@
+"""Which credential serves: load-balancing strategies and session stickiness.
+
+- `priority`: the best (lowest) priority that can serve; stays there while it can.
+- `balanced`: the least used (fewest successes, then fewest in flight), ties by priority.
+- `round_robin`: the next in turn.
+A client session keeps its credential for `sticky_seconds` after its last request, so one
+conversation does not hop between accounts (Kiro's caching and risk control both favour that).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+from .credential import Credential
+from .health import Health
+
+__all__ = ["Sticky", "order_candidates"]
+
+
+class Sticky:
+    """session key → credential id, expiring `ttl` seconds after last use; bounded."""
+
+    def __init__(self, ttl: float, max_entries: int = 50_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._map: OrderedDict[str, tuple[str, float]] = OrderedDict()
+
+    def get(self, key: str | None, now: float | None = None) -> str | None:
+        if not key:
+            return None
+        hit = self._map.get(key)
+        if hit is None:
+            return None
+        if hit[1] < (now or time.time()):
+            del self._map[key]
+            return None
+        return hit[0]
+
+    def put(self, key: str | None, cred_id: str, now: float | None = None) -> None:
+        if not key or self.ttl <= 0:
+            return
+        self._map[key] = (cred_id, (now or time.time()) + self.ttl)
+        self._map.move_to_end(key)
+        while len(self._map) > self.max_entries:
+            self._map.popitem(last=False)
+
+    def drop(self, cred_id: str) -> None:
+        for k in [k for k, (c, _) in self._map.items() if c == cred_id]:
+            del self._map[k]
+
+
+def order_candidates(creds: list[Credential], health: dict[str, Health], mode: str, rr_counter: int) -> list[Credential]:
+    """Credentials in the order they should be tried, under `mode`."""
+    if mode == "balanced":
+        return sorted(creds, key=lambda c: (health[c.id].success_count + health[c.id].in_flight,
+                                            c.priority, c.index))
+    ranked = sorted(creds, key=lambda c: (c.priority, c.index))
+    if mode == "round_robin" and ranked:
+        k = rr_counter % len(ranked)
+        return ranked[k:] + ranked[:k]
+    return ranked
