@@ -162,10 +162,13 @@ class Upstream:
         attempt = 0
         while attempt < s.max_attempts:
             spent = {cid for cid, n in tries.items() if n >= s.max_attempts_per_credential}
-            try:
-                lease = await self.pool.acquire(model_id, session, spent)
-            except GatewayError as e:
-                raise last or e
+            try:  # a retry prefers a credential not tried yet, then any with tries left
+                lease = await self.pool.acquire(model_id, session, spent | tries.keys())
+            except GatewayError:
+                try:
+                    lease = await self.pool.acquire(model_id, session, spent)
+                except GatewayError as e:
+                    raise last or e
             cid = lease.credential.id
             if tries.get(cid):
                 await asyncio.sleep(backoff(tries[cid] - 1))
@@ -179,6 +182,8 @@ class Upstream:
                 if e.reason == "BEARER_INVALID" and cid not in forced and lease.credential.refresh_token:
                     forced.add(cid)  # revoked early: refresh once and retry, not counted
                     tries[cid] -= 1
+                    if not tries[cid]:
+                        del tries[cid]
                     attempt -= 1
                     try:
                         await self.pool.token_for(lease.credential, force=True)
@@ -200,17 +205,27 @@ class Upstream:
         raise last or GatewayError("upstream", "Kiro could not be reached.")
 
     async def _attempt(self, conv: Conversation, lease: Lease) -> ReplyStream:
+        """One try on one credential: returns once Kiro accepted and its first events arrived."""
         request = self.prepare(conv, lease.credential.profile_arn)
-        resp = await self.http.generate(lease.api_base, request.body, lease.token, self.settings.kiro_version,
-                                        lease.machine_id, lease.api_key_auth, lease.proxy)
-        if resp.status != 200:
-            body = (await resp.read()).decode("utf-8", "replace")
-            resp.release()
-            raise upstream_error(resp.status, body)
         # Provisional input tokens until Kiro reports its context usage (at the end of the stream).
         mapper = ReplyMapper(request.tool_names, request.thinking, request.model.context_window,
                              max(1, len(request.body) // 4))
-        first = await self._first_batch(resp, mapper)
+        resp: aiohttp.ClientResponse | None = None
+        limit = self.settings.first_token_timeout
+        try:
+            async with asyncio.timeout(limit):
+                resp = await self.http.generate(lease.api_base, request.body, lease.token,
+                                                self.settings.kiro_version, lease.machine_id,
+                                                lease.api_key_auth, lease.proxy)
+                if resp.status != 200:
+                    body = (await resp.read()).decode("utf-8", "replace")
+                    resp.release()
+                    raise upstream_error(resp.status, body)
+                first = await self._first_batch(resp, mapper)
+        except TimeoutError as e:
+            if resp is not None:
+                resp.close()
+            raise GatewayError("timeout", f"Kiro sent no reply within {limit:g} s.") from e
         self.pool.succeeded(lease)
         return ReplyStream(resp, mapper, first, self.settings, request, lease, conv.json_mode,
                            on_close=self.pool.end)
@@ -218,17 +233,13 @@ class Upstream:
     async def _first_batch(self, resp: aiohttp.ClientResponse, mapper: ReplyMapper) -> list[ReplyEvent]:
         """Wait for Kiro's first events so a failure before any output is still an HTTP error."""
         try:
-            async with asyncio.timeout(self.settings.first_token_timeout):
-                while True:
-                    chunk = await resp.content.readany()
-                    if not chunk:
-                        return []
-                    events = mapper.feed(chunk)
-                    if events:
-                        break
-        except TimeoutError as e:
-            resp.close()
-            raise GatewayError("timeout", f"Kiro sent no reply within {self.settings.first_token_timeout:g} s.") from e
+            while True:
+                chunk = await resp.content.readany()
+                if not chunk:
+                    return []
+                events = mapper.feed(chunk)
+                if events:
+                    break
         except (aiohttp.ClientError, ConnectionError) as e:
             resp.close()
             raise GatewayError("upstream", f"Kiro's stream broke off before any output: {type(e).__name__}") from e
@@ -239,4 +250,3 @@ class Upstream:
             resp.close()  # Kiro failed before producing anything: still an HTTP error
             raise GatewayError(events[0].kind, events[0].message)
         return events
-
