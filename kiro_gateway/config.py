@@ -59,6 +59,14 @@ class Settings(BaseModel):
     first_token_timeout: float = Field(90.0, gt=0)
     read_timeout: float = Field(300.0, gt=0)
     refresh_before: float = Field(600.0, ge=0)  # refresh tokens this many seconds before expiry
+    # The background refresher renews tokens within refresh_before + refresh_margin of expiry,
+    # checking every refresh_check_interval s, one at a time, up to refresh_spread s apart.
+    background_refresh: bool = True
+    refresh_margin: float = Field(300.0, ge=0)
+    refresh_check_interval: float = Field(30.0, gt=0)
+    refresh_spread: float = Field(3.0, ge=0)
+    usage_cache_seconds: float = Field(300.0, ge=0)  # getUsageLimits answers are reused this long
+    usage_on_start: bool = True  # learn each credential's subscription (free tier → no Opus) once
     sticky_seconds: float = Field(60.0, ge=0)  # a client session keeps its credential this long
     cooldown_seconds: float = Field(300.0, ge=0)  # a throttled (429) credential rests this long
     unhealthy_seconds: float = Field(600.0, ge=0)  # repeated failures bench a credential this long
@@ -116,14 +124,8 @@ def locate(config: str | None, credentials: str | None, cwd: Path | None = None)
         cfg = cwd / "config.json"
     else:
         cfg = home / "config.json"
-    if credentials:
-        creds = Path(credentials).expanduser()
-    elif (cfg.parent / "credentials.json").exists() or config:
-        creds = cfg.parent / "credentials.json"
-    elif (cwd / "credentials.json").exists():
-        creds = cwd / "credentials.json"
-    else:
-        creds = home / "credentials.json"
+    # credentials.json lives beside the config it belongs to, unless named explicitly.
+    creds = Path(credentials).expanduser() if credentials else cfg.parent / "credentials.json"
     return Paths(cfg, creds)
 
 
