@@ -20,14 +20,22 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from . import __version__
+from .admin.routes import admin_routes
 from .config import Settings
 from .conversation import GatewayError
 from .dialects.anthropic import AnthropicDialect
 from .dialects.anthropic import routes as anthropic_routes
 from .dialects.base import Dialect
+from .dialects.gemini import GeminiDialect
+from .dialects.gemini import routes as gemini_routes
+from .dialects.openai_chat import OpenAIChatDialect
+from .dialects.openai_chat import routes as openai_chat_routes
+from .dialects.openai_responses import OpenAIResponsesDialect
+from .dialects.openai_responses import routes as openai_responses_routes
 from .http import JSONResponse, error_response, read_json
 from .kiro.client import KiroHttp
 from .pool.pool import CredentialPool
+from .pool.refresher import BackgroundRefresher
 from .upstream import Upstream
 
 __all__ = ["create_app", "Gateway"]
@@ -46,6 +54,9 @@ class Gateway:
         self.pool = CredentialPool(settings, credentials_path, self.http)
         self.upstream = Upstream(settings, self.pool, self.http)
         self.dialects: dict[str, Dialect] = {"anthropic": AnthropicDialect()}
+        self.dialects["openai_chat"] = OpenAIChatDialect()
+        self.dialects["openai_responses"] = OpenAIResponsesDialect()
+        self.dialects["gemini"] = GeminiDialect()
         self.started = time.time()
 
     # -- auth ------------------------------------------------------------------------------------
@@ -99,13 +110,22 @@ async def _guard(chunks: AsyncIterator[bytes], dialect: Dialect) -> AsyncIterato
         yield dialect.stream_error(GatewayError("internal", f"gateway error: {type(e).__name__}"))
 
 
-def create_app(settings: Settings, credentials_path: Path | None = None) -> Starlette:
+def create_app(settings: Settings, credentials_path: Path | None = None,
+               config_path: Path | None = None) -> Starlette:
     gw = Gateway(settings, credentials_path)
+    gw.config_path = config_path  # where the admin API saves config changes
+    refresher = BackgroundRefresher(gw.pool)
     anthropic = gw.dialects["anthropic"]
 
     async def models(request: Request) -> Response:
+        # OpenAI clients send Bearer without anthropic-version; the anthropic SDK sends both.
+        openai_style = (request.headers.get("authorization", "")[:7].lower() == "bearer "
+                        and "anthropic-version" not in request.headers)
+        shape = gw.dialects["openai_chat"] if openai_style else anthropic
         if not gw.authorized(request):
-            return error_response(anthropic, GatewayError("authentication", "Invalid API key."))
+            return error_response(shape, GatewayError("authentication", "Invalid API key."))
+        if openai_style:
+            return JSONResponse(openai_chat_routes.models_list(gw.settings.model_map))
         return JSONResponse(anthropic_routes.models_list())
 
     async def root(request: Request) -> Response:
@@ -133,18 +153,25 @@ def create_app(settings: Settings, credentials_path: Path | None = None) -> Star
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
+        refresher.start()
         yield
+        await refresher.stop()
         await gw.http.close()
 
     routes = [
         Route("/", root, methods=["GET", "HEAD"]),
         Route("/health", health, methods=["GET", "HEAD"]),
+        *gemini_routes.routes(gw),  # before /v1/models: its GET /v1/models… answers Gemini clients only
         Route("/v1/models", models, methods=["GET"]),
         Route("/{prefix:path}/v1/models", models, methods=["GET"]),
         Route("/api/event_logging/batch", event_logging, methods=["POST"]),
         *anthropic_routes.routes(gw),
+        *openai_chat_routes.routes(gw),
+        *openai_responses_routes.routes(gw),
+        *admin_routes(gw),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={HTTPException: not_found, Exception: server_error})
     app.state.gateway = gw
+    app.state.refresher = refresher
     return app

@@ -27,6 +27,7 @@ Point clients at it:
 """
 
 EPILOG = "commands:\n  serve (default)       run the gateway\n" \
+         "  import                add the Kiro IDE's and kiro-cli's logins to credentials.json\n" \
          "  demo                  run a fake Kiro and the gateway wired to it (no account needed)\n" \
          "  fake-upstream         run the fake Kiro server alone (tests, benchmark)\n\n" \
          "environment overrides (config.json key in the right column):\n" + env_documentation()
@@ -66,7 +67,7 @@ def serve(argv: list[str]) -> int:
 
     from .app import create_app
 
-    app = create_app(settings, paths.credentials)
+    app = create_app(settings, paths.credentials, paths.config)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                 access_log=settings.log_level == "debug", loop="auto", http="auto",
                 timeout_keep_alive=75)
@@ -104,6 +105,40 @@ def demo(argv: list[str]) -> int:
     return 0
 
 
+def import_command(argv: list[str]) -> int:
+    """Add the Kiro IDE's and kiro-cli's logins on this machine to credentials.json."""
+    p = argparse.ArgumentParser(prog="kiro-gateway import", description=import_command.__doc__ + (
+        " Reads ~/.aws/sso/cache/kiro-auth-token.json (and the IdC client registration beside it) and "
+        "kiro-cli's data.sqlite3; refresh tokens already in the file are skipped."))
+    p.add_argument("--from-ide", metavar="PATH", help="Kiro IDE SSO cache dir or kiro-auth-token.json")
+    p.add_argument("--from-cli", metavar="PATH", help="kiro-cli data.sqlite3")
+    p.add_argument("-c", "--config", metavar="CONFIG", help="config.json (its directory holds credentials.json)")
+    p.add_argument("--credentials", metavar="FILE", help="credentials.json to add to")
+    args = p.parse_args(argv)
+    from .pool.importer import import_into_file
+
+    paths = locate(args.config, args.credentials)
+    # Given one source only, read only that one.
+    ide = bool(args.from_ide) or not args.from_cli
+    cli = bool(args.from_cli) or not args.from_ide
+    try:
+        report = import_into_file(paths.credentials, Path(args.from_ide) if args.from_ide else None,
+                                  Path(args.from_cli) if args.from_cli else None, ide=ide, cli=cli)
+    except (OSError, ValueError) as e:
+        print(f"kiro-gateway import: {e}", file=sys.stderr)
+        return 2
+    for line in report.lines():
+        print(line)
+    print(f"{len(report.added)} added, {len(report.skipped)} skipped, {len(report.errors)} errors "
+          f"({paths.credentials})")
+    if not (report.added or report.skipped or report.errors):
+        print("Nothing found: log in with the Kiro IDE or kiro-cli first, or give --from-ide / --from-cli.")
+    elif report.added:
+        # A running gateway keeps its own copy and would write it back over this one.
+        print("Restart a running gateway now (or, while it runs, use POST /api/admin/credentials/import).")
+    return 1 if report.errors and not (report.added or report.skipped) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "fake-upstream":
@@ -112,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         return fake_main(argv[1:]) or 0
     if argv and argv[0] == "demo":
         return demo(argv[1:])
+    if argv and argv[0] == "import":
+        return import_command(argv[1:])
     if argv and argv[0] == "serve":
         argv = argv[1:]
     return serve(argv)

@@ -7,7 +7,7 @@ the upstream codec produces. Nothing here knows about any client API or about Ki
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 Role = Literal["user", "assistant"]
 
@@ -49,7 +49,7 @@ class ThinkingPart:
     redacted: bool = False
 
 
-Part = Union[TextPart, ImagePart, ToolCallPart, ToolResultPart, ThinkingPart]
+Part = TextPart | ImagePart | ToolCallPart | ToolResultPart | ThinkingPart
 
 
 @dataclass(slots=True)
@@ -172,10 +172,8 @@ class ErrorEvent:
     message: str
 
 
-ReplyEvent = Union[
-    TextDelta, ThinkingDelta, ThinkingEnd, ToolCallStart, ToolCallDelta, ToolCallEnd, Usage, Stop,
-    Ping, ErrorEvent,
-]
+ReplyEvent = (TextDelta | ThinkingDelta | ThinkingEnd | ToolCallStart | ToolCallDelta | ToolCallEnd | Usage
+              | Stop | Ping | ErrorEvent)
 
 
 class GatewayError(Exception):

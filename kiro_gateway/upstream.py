@@ -168,7 +168,7 @@ class Upstream:
                 try:
                     lease = await self.pool.acquire(model_id, session, spent)
                 except GatewayError as e:
-                    raise last or e
+                    raise (last or e) from None
             cid = lease.credential.id
             if tries.get(cid):
                 await asyncio.sleep(backoff(tries[cid] - 1))

@@ -48,6 +48,8 @@ __all__ = [
     "new_tool_use_id",
     "parse_directives",
     "THINKING_PREFIX",
+    "json_request",
+    "minimal_instance",
 ]
 
 DROP = object()
@@ -392,13 +394,84 @@ def _echo(content: str) -> str:
     return "Hello from fake Kiro. You said: " + collapsed[-200:]
 
 
+# The gateway's JSON-mode instruction (kiro/request.py): a real model answers with JSON, so the
+# fake answers with a minimal instance of the embedded schema (clients like Gemini CLI retry
+# otherwise). tests/fake/test_fake_json_mode.py keeps these markers in step with the gateway.
+JSON_MARKER = "Respond with a single valid JSON value and nothing else"
+SCHEMA_MARKER = "It must conform to this JSON Schema:\n"
+
+
+def json_request(body: dict) -> tuple[bool, object]:
+    """(whether the request asks for JSON, the schema it embeds or None)."""
+    state = body["conversationState"]
+    texts = [state["currentMessage"]["userInputMessage"]["content"]]
+    texts += [e["userInputMessage"]["content"] for e in state.get("history") or () if "userInputMessage" in e]
+    for text in texts:
+        at = text.find(JSON_MARKER)
+        if at < 0:
+            continue
+        at = text.find(SCHEMA_MARKER, at)
+        if at < 0:
+            return True, None
+        try:
+            return True, _decoder.raw_decode(text, at + len(SCHEMA_MARKER))[0]
+        except ValueError:
+            return True, None
+    return False, None
+
+
+def minimal_instance(schema: object, depth: int = 0) -> object:
+    """A small value valid for common JSON Schemas: required properties only, numbers at their
+    minimum (else 1, since "scores" are rarely 0-based), strings "fake", first enum/anyOf."""
+    if not isinstance(schema, dict) or depth > 32:
+        return {}
+    if "const" in schema:
+        return schema["const"]
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if isinstance(schema.get(key), list) and schema[key]:
+            return minimal_instance(schema[key][0], depth + 1)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    kind = kind.lower() if isinstance(kind, str) else ("object" if "properties" in schema else None)
+    if kind == "object":
+        props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        required = schema.get("required") if isinstance(schema.get("required"), list) else []
+        return {k: minimal_instance(props.get(k), depth + 1) for k in required if isinstance(k, str)}
+    if kind == "array":
+        n = schema.get("minItems") if isinstance(schema.get("minItems"), int) else 0
+        return [minimal_instance(schema.get("items"), depth + 1) for _ in range(min(n, 100))]
+    if kind == "string":
+        n = schema.get("minLength") if isinstance(schema.get("minLength"), int) else 0
+        m = schema.get("maxLength") if isinstance(schema.get("maxLength"), int) else None
+        return ("fake" + "x" * max(0, min(n, 10000) - 4))[:m]
+    if kind in ("integer", "number"):
+        low, high = schema.get("minimum"), schema.get("maximum")
+        value = low if isinstance(low, (int, float)) else 1
+        if isinstance(schema.get("exclusiveMinimum"), (int, float)):
+            value = schema["exclusiveMinimum"] + 1
+        if isinstance(high, (int, float)) and value > high:
+            value = high
+        return int(-(-value // 1)) if kind == "integer" else value
+    if kind == "boolean":
+        return False
+    if kind == "null":
+        return None
+    return {}
+
+
 def default_text(body: dict) -> tuple[str, list[tuple[str, dict]]]:
     """(text, tool calls) of the default reply, before chunking."""
     msg = body["conversationState"]["currentMessage"]["userInputMessage"]
     content = msg["content"]
     results = (msg.get("userInputMessageContext") or {}).get("toolResults") or ()
     tools: list[tuple[str, dict]] = []
-    if results:
+    wants_json, schema = json_request(body)
+    if wants_json:
+        text = orjson.dumps(minimal_instance(schema) if schema is not None else {"answer": "fake"}).decode()
+    elif results:
         first = "".join(item["text"] for item in results[0]["content"])
         text = f"Received {len(results)} tool result(s): {first[:200]}"
     else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -30,13 +29,14 @@ class RefreshError(Exception):
 
 
 async def _post(session: aiohttp.ClientSession, url: str, body: dict, headers: dict,
-                proxy: str | None) -> dict:
+                via: dict | None) -> dict:
+    # The shared session leaves bodies compressed (chat streams are relayed raw); JSON is not.
     try:
-        async with session.post(url, data=orjson.dumps(body), headers=headers, proxy=proxy,
-                                timeout=aiohttp.ClientTimeout(total=30)) as resp:
+        async with session.post(url, data=orjson.dumps(body), headers=headers, auto_decompress=True,
+                                timeout=aiohttp.ClientTimeout(total=30), **(via or {})) as resp:
             raw = await resp.read()
             status = resp.status
-    except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+    except (TimeoutError, aiohttp.ClientError) as e:
         raise RefreshError(f"refresh request failed: {type(e).__name__}") from e
     text = raw.decode("utf-8", "replace")
     if status != 200:
@@ -65,18 +65,19 @@ def _result(data: dict) -> RefreshResult:
 
 
 async def refresh_social(session: aiohttp.ClientSession, auth_base: str, refresh_token: str,
-                         kiro_version: str, machine_id: str, proxy: str | None = None) -> RefreshResult:
+                         kiro_version: str, machine_id: str, via: dict | None = None) -> RefreshResult:
+    """`via`: request keywords from KiroHttp.via() (the proxy, if any)."""
     host = urlsplit(auth_base).netloc
     data = await _post(session, auth_base + "/refreshToken", {"refreshToken": refresh_token},
-                       refresh_headers(kiro_version, machine_id, host), proxy)
+                       refresh_headers(kiro_version, machine_id, host), via)
     return _result(data)
 
 
 async def refresh_idc(session: aiohttp.ClientSession, oidc_base: str, refresh_token: str,
                       client_id: str, client_secret: str, machine_id: str,
-                      proxy: str | None = None) -> RefreshResult:
+                      via: dict | None = None) -> RefreshResult:
     host = urlsplit(oidc_base).netloc
     body = {"clientId": client_id, "clientSecret": client_secret, "refreshToken": refresh_token,
             "grantType": "refresh_token"}
-    data = await _post(session, oidc_base + "/token", body, idc_refresh_headers(machine_id, host), proxy)
+    data = await _post(session, oidc_base + "/token", body, idc_refresh_headers(machine_id, host), via)
     return _result(data)

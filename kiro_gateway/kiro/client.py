@@ -1,20 +1,80 @@
-"""HTTP calls to Kiro: generateAssistantResponse, and the upstream error → neutral error mapping.
+"""HTTP calls to Kiro: generateAssistantResponse, getUsageLimits, and the upstream error → neutral
+error mapping.
 
-One pooled keep-alive aiohttp session serves every request (created inside the running loop).
+One pooled keep-alive aiohttp session serves every direct or HTTP-proxied request (created inside
+the running loop); each distinct SOCKS proxy gets its own session, since aiohttp only proxies HTTP.
 """
 
 from __future__ import annotations
 
-import asyncio
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import aiohttp
 import orjson
+import yarl
 
 from ..conversation import GatewayError
-from .identity import chat_headers
+from .identity import chat_headers, usage_headers
 
-__all__ = ["KiroHttp", "upstream_error", "UpstreamStatus"]
+__all__ = ["KiroHttp", "Proxy", "ProxyError", "upstream_error", "UpstreamStatus", "get_usage_limits"]
+
+_HTTP_SCHEMES = ("http", "https")
+_SOCKS_SCHEMES = ("socks5", "socks5h", "socks4", "socks4a")
+
+
+class ProxyError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    """An outbound proxy: `url` without credentials; they are kept apart (never shown)."""
+
+    url: str
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def parse(cls, url: str, username: str | None = None, password: str | None = None) -> "Proxy":
+        """Credentials in the URL count unless given separately. Raises ProxyError if unusable."""
+        try:
+            parts = urlsplit(url.strip())
+            port = parts.port
+        except ValueError as e:
+            raise ProxyError(f"proxy URL is not valid ({e})") from None
+        scheme = parts.scheme.lower()
+        if scheme not in _HTTP_SCHEMES + _SOCKS_SCHEMES or not parts.hostname:
+            raise ProxyError("proxy URL must look like http://host:port or socks5://host:port")
+        host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+        clean = f"{scheme}://{host}" + (f":{port}" if port else "")
+        user = username or (unquote(parts.username) if parts.username else None)
+        pw = password or (unquote(parts.password) if parts.password else None)
+        return cls(clean, user, pw)
+
+    @property
+    def socks(self) -> bool:
+        return self.url.split(":", 1)[0] in _SOCKS_SCHEMES
+
+    def redact(self, text: str) -> str:
+        """`text` without this proxy's credentials (aiohttp errors may quote the proxy URL)."""
+        for secret in (self.password, self.username):
+            if secret:
+                text = text.replace(quote(secret, safe=""), "***").replace(secret, "***")
+        return text
+
+    def request_options(self) -> dict[str, Any]:
+        """aiohttp request keywords for an HTTP(S) proxy (SOCKS lives in the connector)."""
+        if self.socks:
+            return {}
+        if not self.username:
+            return {"proxy": self.url}
+        # Credentials in the proxy URL: aiohttp sends them as Proxy-Authorization both for CONNECT
+        # (https targets) and for plain-http forwarding (its proxy_headers only cover CONNECT).
+        scheme, rest = self.url.split("://", 1)
+        userinfo = quote(self.username, safe="") + ":" + quote(self.password or "", safe="")
+        return {"proxy": f"{scheme}://{userinfo}@{rest}"}
 
 
 class UpstreamStatus(GatewayError):
@@ -31,40 +91,96 @@ class UpstreamStatus(GatewayError):
 class KiroHttp:
     def __init__(self, connect_timeout: float = 10.0, limit: int = 0) -> None:
         self._session: aiohttp.ClientSession | None = None
+        self._socks: dict[Proxy, aiohttp.ClientSession] = {}
         self.connect_timeout = connect_timeout
         self.limit = limit
+
+    def _new_session(self, connector: aiohttp.BaseConnector) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout),
+            auto_decompress=False,
+            json_serialize=lambda o: orjson.dumps(o).decode(),
+            skip_auto_headers=("User-Agent", "Content-Type"),
+        )
 
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self.limit, ttl_dns_cache=300,
-                                             enable_cleanup_closed=True)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout),
-                auto_decompress=False,
-                json_serialize=lambda o: orjson.dumps(o).decode(),
-                skip_auto_headers=("User-Agent", "Content-Type"),
-            )
+            self._session = self._new_session(aiohttp.TCPConnector(
+                limit=self.limit, ttl_dns_cache=300, enable_cleanup_closed=True))
         return self._session
+
+    def via(self, proxy: Proxy | None) -> tuple[aiohttp.ClientSession, dict[str, Any]]:
+        """(session, request keywords) that send a request through `proxy` (None: directly)."""
+        if proxy is None:
+            return self.session, {}
+        if not proxy.socks:
+            return self.session, proxy.request_options()
+        sess = self._socks.get(proxy)
+        if sess is None or sess.closed:
+            from aiohttp_socks import ProxyConnector, ProxyType  # needed only with a SOCKS proxy
+
+            parts = urlsplit(proxy.url)
+            kind = ProxyType.SOCKS5 if parts.scheme.startswith("socks5") else ProxyType.SOCKS4
+            # rdns: the proxy resolves host names (what socks5h means; harmless for socks5).
+            connector = ProxyConnector(parts.hostname or "", parts.port or 1080, kind, proxy.username,
+                                       proxy.password, rdns=True, limit=self.limit, ttl_dns_cache=300)
+            sess = self._socks[proxy] = self._new_session(connector)
+        return sess, {}
 
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()
+        for sess in self._socks.values():
+            if not sess.closed:
+                await sess.close()
+        self._socks.clear()
 
     async def generate(self, base_url: str, body: bytes, token: str, kiro_version: str,
                        machine_id: str, api_key_auth: bool = False,
-                       proxy: str | None = None) -> aiohttp.ClientResponse:
+                       proxy: Proxy | None = None) -> aiohttp.ClientResponse:
         """POST the body; return the response once its status line and headers arrived."""
         url = base_url + "/generateAssistantResponse"
         host = urlsplit(base_url).netloc
         headers = chat_headers(token, kiro_version, machine_id, host, api_key_auth)
+        session, options = self.via(proxy)
         try:
-            return await self.session.post(url, data=body, headers=headers, proxy=proxy)
-        except asyncio.TimeoutError as e:
+            return await session.post(url, data=body, headers=headers, **options)
+        except TimeoutError as e:
             raise GatewayError("timeout", "Timed out connecting to Kiro.") from e
         except aiohttp.ClientError as e:
-            raise GatewayError("upstream", f"Could not reach Kiro: {type(e).__name__}: {e}") from e
+            detail = proxy.redact(str(e)) if proxy else str(e)
+            raise GatewayError("upstream", f"Could not reach Kiro: {type(e).__name__}: {detail}") from e
+
+
+async def get_usage_limits(http: KiroHttp, base_url: str, token: str, kiro_version: str, machine_id: str,
+                           profile_arn: str | None = None, api_key_auth: bool = False,
+                           proxy: Proxy | None = None) -> dict:
+    """GET getUsageLimits (fact sheet §5.5): the raw answer, or an UpstreamStatus / GatewayError."""
+    params = {"origin": "AI_EDITOR", "resourceType": "AGENTIC_REQUEST"}
+    if profile_arn:
+        params["profileArn"] = profile_arn
+    # encoded=True keeps the ARN percent-encoded, as the IDE sends it (yarl would unquote ':' and '/').
+    url = yarl.URL(f"{base_url}/getUsageLimits?{urlencode(params, quote_via=quote)}", encoded=True)
+    headers = usage_headers(token, kiro_version, machine_id, urlsplit(base_url).netloc, api_key_auth)
+    session, options = http.via(proxy)
+    try:
+        async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=30),
+                               auto_decompress=True, **options) as resp:
+            raw = await resp.read()
+            status = resp.status
+    except (TimeoutError, aiohttp.ClientError) as e:
+        raise GatewayError("upstream", f"Could not reach Kiro for usage limits: {type(e).__name__}") from e
+    if status != 200:
+        raise upstream_error(status, raw.decode("utf-8", "replace"))
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict):
+        raise GatewayError("upstream", "Kiro's usage-limits answer is not a JSON object.")
+    return data
 
 
 def _reason(body: str) -> tuple[str | None, str]:

@@ -157,8 +157,6 @@ class EventStreamDecoder:
             del buf[: self._pos]  # compact rarely: amortised O(1) per byte
             self._pos = 0
         buf += chunk
-        if len(buf) - self._pos > self.max_buffer:
-            raise EventStreamError("event-stream buffer bound exceeded")
         out: list[Message] = []
         pos = self._pos
         end = len(buf)
@@ -193,6 +191,10 @@ class EventStreamDecoder:
             self._errors = 0
             pos += total
         self._pos = pos
+        # Bound what is kept, not the size of one read: a single chunk holding many whole
+        # messages is fine. What remains is at most one incomplete message (< max_message).
+        if end - pos > self.max_buffer:
+            raise EventStreamError("event-stream buffer bound exceeded")
         return out
 
     def _error(self) -> None:
@@ -214,6 +216,8 @@ class EventStreamDecoder:
 
 def _encode_header(name: str, value: object) -> bytes:
     raw_name = name.encode("utf-8")
+    if not 1 <= len(raw_name) <= 255:
+        raise ValueError(f"header name must be 1..255 bytes, got {len(raw_name)}")
     head = bytes([len(raw_name)]) + raw_name
     if isinstance(value, bool):
         return head + bytes([0 if value else 1])

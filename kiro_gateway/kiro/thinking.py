@@ -19,8 +19,10 @@ from __future__ import annotations
 
 OPEN = "<thinking>"
 CLOSE = "</thinking>"
-# Characters that mark a tag as quoted (kiro.rs's set).
-QUOTES = frozenset("`\"'\\#!@$%^&*()-_=+[]{};:<>,.?/")
+# Characters that mark a tag as quoted, i.e. written about rather than used. kiro.rs also counts
+# punctuation such as "." here, but reasoning that ends a sentence right before the tag
+# ("…then answer.</thinking>") is common, so only quoting characters count (AIClient-2-API's set).
+QUOTES = frozenset("`\"'\\")
 _HOLD = len(CLOSE) + 1  # a closing tag plus one char of its "\n\n" may straddle chunks
 
 PRE, THINK, TEXT = 0, 1, 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 __all__ = ["Health", "next_month_utc", "ACTIVE", "COOLDOWN", "EXHAUSTED", "UNHEALTHY", "DISABLED"]
 
@@ -18,9 +18,9 @@ ACTIVE, COOLDOWN, EXHAUSTED, UNHEALTHY, DISABLED = "active", "cooldown", "exhaus
 
 
 def next_month_utc(now: float | None = None) -> float:
-    d = datetime.fromtimestamp(now or time.time(), timezone.utc)
+    d = datetime.fromtimestamp(now or time.time(), UTC)
     year, month = (d.year + 1, 1) if d.month == 12 else (d.year, d.month + 1)
-    return datetime(year, month, 1, tzinfo=timezone.utc).timestamp()
+    return datetime(year, month, 1, tzinfo=UTC).timestamp()
 
 
 @dataclass(slots=True)

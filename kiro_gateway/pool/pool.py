@@ -8,6 +8,8 @@ how each attempt went, and writes refreshed tokens back to the file atomically, 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import time
 from dataclasses import dataclass
@@ -20,11 +22,12 @@ from ..config import Settings
 from ..conversation import GatewayError
 from ..files import read_json, write_json_atomic
 from ..kiro.auth import RefreshError, refresh_idc, refresh_social
-from ..kiro.client import KiroHttp
+from ..kiro.client import KiroHttp, Proxy, ProxyError
 from ..kiro.identity import machine_id_for
-from .credential import Credential, parse_expiry
+from .credential import Credential
 from .health import ACTIVE, COOLDOWN, EXHAUSTED, Health, next_month_utc
 from .selection import Sticky, order_candidates
+from .usage import UsageTracker
 
 log = logging.getLogger("kiro_gateway.pool")
 
@@ -37,7 +40,7 @@ class Lease:
     token: str
     machine_id: str
     api_base: str
-    proxy: str | None
+    proxy: Proxy | None
     api_key_auth: bool
 
 
@@ -68,6 +71,7 @@ class CredentialPool:
         self._write_lock = asyncio.Lock()
         self._rr = 0
         self.refresh_count = 0
+        self.usage = UsageTracker(self)
 
     # -- selection -------------------------------------------------------------------------------
 
@@ -119,18 +123,34 @@ class CredentialPool:
             except RefreshError:
                 skip.add(cred.id)
                 continue
+            try:
+                lease = self._lease(cred, token)
+            except GatewayError as e:  # an unusable proxyUrl: this credential cannot be reached
+                log.warning("%s", e.message)
+                skip.add(cred.id)
+                continue
             if session:
                 self.sticky.put(session, cred.id)
-            return self._lease(cred, token)
+            return lease
 
     def _lease(self, cred: Credential, token: str) -> Lease:
         s = self.settings
         mid = machine_id_for(cred.machine_id or s.machine_id, cred.refresh_token, cred.api_key, cred.id)
-        proxy = cred.raw.get("proxyUrl") or s.proxy_url
-        if proxy == "direct":
-            proxy = None
-        return Lease(cred, token, mid, s.url("api_base_url", cred.region(s.region)), proxy,
+        return Lease(cred, token, mid, s.url("api_base_url", cred.region(s.region)), self.proxy_for(cred),
                      cred.auth_method == "api_key")
+
+    def proxy_for(self, cred: Credential) -> Proxy | None:
+        """The credential's own proxy (`direct` = none), else the global one."""
+        s = self.settings
+        url, user, pw = cred.raw.get("proxyUrl"), cred.raw.get("proxyUsername"), cred.raw.get("proxyPassword")
+        if not (isinstance(url, str) and url.strip()):
+            url, user, pw = s.proxy_url, s.proxy_username, s.proxy_password
+        if not url or url.strip().lower() == "direct":
+            return None
+        try:
+            return Proxy.parse(url, user or None, pw or None)
+        except ProxyError as e:
+            raise GatewayError("internal", f"Credential #{cred.id}: {e}.") from None
 
     # -- outcomes --------------------------------------------------------------------------------
 
@@ -149,8 +169,10 @@ class CredentialPool:
         cred, now = lease.credential, time.time()
         h = self.health[cred.id]
         if reason == "MONTHLY_REQUEST_COUNT":
-            until = parse_expiry(cred.raw.get("nextDateReset")) or next_month_utc(now)
-            h.exhaust(until)
+            until = self.usage.reset_at(cred, now)
+            h.exhaust(until or next_month_utc(now))
+            if until is None:
+                self.usage.refresh_soon(cred)  # learn the real reset date
         elif kind == "rate_limit":
             h.cool_down(now, self.settings.cooldown_seconds)
         elif reason == "TEMPORARILY_SUSPENDED" or kind == "permission":
@@ -191,6 +213,8 @@ class CredentialPool:
         h.refresh_failures += 1
         if err.permanent:
             reason = "InvalidRefreshToken"
+        elif err.status not in (400, 401, 403):
+            return  # network, proxy (407), throttling or 5xx: not the account's fault, never disables it
         elif h.refresh_failures >= self.settings.refresh_failure_limit:
             reason = "TooManyRefreshFailures"
         else:
@@ -201,20 +225,104 @@ class CredentialPool:
         log.warning("credential #%s disabled: %s (%s)", cred.id, reason, err)
         await self.save()
 
-    async def _refresh(self, cred: Credential) -> None:
+    async def _refresh(self, cred: Credential, persist: bool = True) -> None:
         s = self.settings
         mid = machine_id_for(cred.machine_id or s.machine_id, cred.refresh_token, cred.api_key, cred.id)
         region = cred.auth_region(s.region)
-        proxy = cred.raw.get("proxyUrl") or s.proxy_url
-        proxy = None if proxy == "direct" else proxy
+        try:
+            session, via = self.http.via(self.proxy_for(cred))
+        except GatewayError as e:
+            raise RefreshError(e.message) from None
         self.refresh_count += 1
         if cred.auth_method == "idc":
-            res = await refresh_idc(self.http.session, s.url("oidc_base_url", region), cred.refresh_token or "",
-                                    cred.client_id or "", cred.client_secret or "", mid, proxy)
+            res = await refresh_idc(session, s.url("oidc_base_url", region), cred.refresh_token or "",
+                                    cred.client_id or "", cred.client_secret or "", mid, via)
         else:
-            res = await refresh_social(self.http.session, s.url("auth_base_url", region),
-                                       cred.refresh_token or "", s.kiro_version, mid, proxy)
+            res = await refresh_social(session, s.url("auth_base_url", region),
+                                       cred.refresh_token or "", s.kiro_version, mid, via)
         cred.apply_refresh(res.access_token, res.refresh_token, res.expires_in, res.profile_arn)
+        if persist:
+            await self.save()
+
+    # -- changes by hand (admin API, import) -----------------------------------------------------
+
+    def get(self, cred_id: str | int) -> Credential | None:
+        return next((c for c in self.credentials if c.id == str(cred_id)), None)
+
+    def current_id(self) -> str | None:
+        """The credential a session-less request would get now (without advancing round-robin)."""
+        rr = self._rr
+        try:
+            return self.pick().id
+        except GatewayError:
+            return None
+        finally:
+            self._rr = rr
+
+    def has_refresh_token(self, token: str) -> bool:
+        """Duplicate check by sha256, so tokens are compared without timing leaks."""
+        digest = hashlib.sha256(token.encode()).digest()
+        return any(c.refresh_token and hmac.compare_digest(digest, hashlib.sha256(c.refresh_token.encode()).digest())
+                   for c in self.credentials)
+
+    def _pin_ids(self) -> None:
+        """Write each credential's id into its dict: ids taken from positions would shift on delete."""
+        for c in self.credentials:
+            if c.raw.get("id") in (None, ""):
+                c.raw["id"] = int(c.id) if c.id.isdigit() else c.id
+
+    async def add(self, *raws: dict[str, Any]) -> list[Credential]:
+        """Append credentials with fresh ids (max numeric id + 1) and persist them."""
+        self._pin_ids()
+        added = []
+        for raw in raws:
+            raw["id"] = max((int(c.id) for c in self.credentials if c.id.isdigit()), default=0) + 1
+            cred = Credential(raw, len(self.credentials))
+            self.credentials.append(cred)
+            self.health[cred.id] = Health()
+            added.append(cred)
+        if added and self.single:
+            self.single = False  # more than one credential: the file becomes an array
+        await self.save()
+        return added
+
+    async def remove(self, cred: Credential) -> None:
+        if not cred.disabled:
+            raise ValueError(f"Only a disabled credential can be deleted: disable #{cred.id} first.")
+        self._pin_ids()
+        self.credentials.remove(cred)
+        for i, c in enumerate(self.credentials):
+            c.index = i
+        self.health.pop(cred.id, None)
+        self._locks.pop(cred.id, None)
+        self.usage.forget(cred.id)
+        self.sticky.drop(cred.id)
+        if self.single:
+            self.single = False
+        await self.save()
+
+    async def set_disabled(self, cred: Credential, disabled: bool) -> None:
+        cred.raw["disabled"] = disabled
+        if disabled:
+            cred.raw["disabledReason"] = "Manual"
+            self.sticky.drop(cred.id)
+        else:
+            cred.raw.pop("disabledReason", None)
+            self.health[cred.id].reset()
+        await self.save()
+
+    async def set_priority(self, cred: Credential, priority: int) -> None:
+        cred.raw["priority"] = priority
+        self.sticky.clear()  # sessions pick again under the new order
+        await self.save()
+
+    async def reset(self, cred: Credential) -> None:
+        """Forget failures and health, and enable."""
+        h = self.health[cred.id]
+        h.reset()
+        h.failure_count = 0
+        cred.raw["disabled"] = False
+        cred.raw.pop("disabledReason", None)
         await self.save()
 
     async def save(self) -> None:

@@ -45,6 +45,9 @@ class Sticky:
         while len(self._map) > self.max_entries:
             self._map.popitem(last=False)
 
+    def clear(self) -> None:
+        self._map.clear()
+
     def drop(self, cred_id: str) -> None:
         for k in [k for k, (c, _) in self._map.items() if c == cred_id]:
             del self._map[k]

@@ -187,7 +187,8 @@ text = st.text(min_size=0, max_size=30)
 parts = st.one_of(
     text.map(TextPart),
     st.builds(ImagePart, st.sampled_from(["image/png", "image/jpeg", "image/tiff"]), st.just(PNG)),
-    st.builds(ToolCallPart, ids, names, st.dictionaries(st.sampled_from(["a", "", "b"]), st.integers(-(2**63), 2**63 - 1), max_size=2)),
+    st.builds(ToolCallPart, ids, names,
+              st.dictionaries(st.sampled_from(["a", "", "b"]), st.integers(-(2**63), 2**63 - 1), max_size=2)),
     st.builds(ToolResultPart, ids, text, st.booleans()),
     st.builds(ThinkingPart, text, st.none(), st.booleans()),
 )

@@ -62,5 +62,10 @@ samples = st.sampled_from([
 @given(samples, st.data())
 def test_any_chunking_gives_the_same_result(text, data):
     cuts = sorted(data.draw(st.sets(st.integers(1, max(1, len(text) - 1)), max_size=15)))
-    chunks = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
+    chunks = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
     assert run(chunks) == run([text])
+
+
+def test_sentence_punctuation_before_close_tag_still_closes():
+    assert run(["<thinking>Plan it.</thinking>\n\nDone."]) == ("Plan it.", "Done.", 1)
+    assert run(["<thinking>Plan it?", "</thinking>", "\n\nDone."]) == ("Plan it?", "Done.", 1)

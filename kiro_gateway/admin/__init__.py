@@ -1,0 +1,1 @@
+"""Admin API: manage the credential pool over HTTP (enabled when adminApiKey is set)."""

@@ -1,0 +1,97 @@
+"""The admin API's route table and its OpenAPI 3.1 description (served at /api/admin/openapi.json).
+
+routes.py registers exactly the routes of ROUTES, so the document cannot drift from what is served.
+Schemas come from the pydantic models in schemas.py.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from .. import __version__
+from . import schemas as S
+
+__all__ = ["ROUTES", "openapi_document"]
+
+# (method, path under /api/admin, AdminApi method, summary, request model, response model, status, errors)
+ROUTES: list[tuple[str, str, str, str, type[BaseModel] | None, type[BaseModel] | None, int, tuple[int, ...]]] = [
+    ("GET", "/credentials", "list_credentials", "List the credentials (secrets masked)",
+     None, S.CredentialList, 200, ()),
+    ("POST", "/credentials", "add_credential", "Add a credential: validated, refreshed once, usage fetched, saved",
+     S.AddCredential, S.AddResult, 201, (400, 409, 502)),
+    ("POST", "/credentials/import", "import_credentials",
+     "Import from the Kiro IDE's SSO cache and kiro-cli's SQLite store (default places or given paths)",
+     S.ImportRequest, S.ImportResult, 200, (400,)),
+    ("DELETE", "/credentials/{id}", "delete_credential", "Delete a credential (only a disabled one)",
+     None, S.Success, 200, (400, 404)),
+    ("POST", "/credentials/{id}/disabled", "set_disabled", "Disable or enable a credential",
+     S.SetDisabled, S.Success, 200, (400, 404)),
+    ("POST", "/credentials/{id}/priority", "set_priority", "Set a credential's priority (lower serves first)",
+     S.SetPriority, S.Success, 200, (400, 404)),
+    ("POST", "/credentials/{id}/reset", "reset", "Clear failures, cooldown and health, and enable",
+     None, S.Success, 200, (404,)),
+    ("POST", "/credentials/{id}/refresh", "refresh", "Refresh the access token now",
+     None, S.RefreshResult, 200, (400, 404, 502)),
+    ("GET", "/credentials/{id}/balance", "balance", "Usage limits (getUsageLimits, cached; ?refresh=true to refetch)",
+     None, S.Balance, 200, (404, 502)),
+    ("GET", "/config/load-balancing", "get_load_balancing", "The load-balancing mode",
+     None, S.LoadBalancing, 200, ()),
+    ("PUT", "/config/load-balancing", "put_load_balancing", "Set the load-balancing mode (saved to config.json)",
+     S.LoadBalancing, S.LoadBalancing, 200, (400,)),
+    ("GET", "/openapi.json", "openapi", "This document", None, None, 200, ()),
+]
+
+_ERROR_TEXT = {400: "Invalid request", 401: "Missing or wrong admin API key", 404: "Not found (or the admin API "
+               "is disabled)", 409: "Duplicate", 502: "Kiro failed (refresh or usage call)"}
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    models = {S.ErrorBody}
+    for *_, req, resp, _status, _errors in ROUTES:
+        models.update(m for m in (req, resp) if m is not None)
+    _, defs = models_json_schema([(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
+                                 ref_template="#/components/schemas/{model}")
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, name, summary, req, resp, status, errors in ROUTES:
+        op: dict[str, Any] = {"operationId": name, "summary": summary, "tags": ["admin"]}
+        if "{id}" in path:
+            op["parameters"] = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"},
+                                 "description": "credential id"}]
+        if name == "balance":
+            op.setdefault("parameters", []).append({"name": "refresh", "in": "query", "required": False,
+                                                    "schema": {"type": "boolean"}})
+        if req is not None:
+            op["requestBody"] = {"required": name not in ("import_credentials",),
+                                 "content": {"application/json": {"schema": _ref(req)}}}
+        ok = _json(_ref(resp), "Success") if resp is not None else _json({"type": "object"}, "OpenAPI 3.1 document")
+        op["responses"] = {str(status): ok}
+        for code in sorted({401, 404, *errors}):
+            op["responses"][str(code)] = _json(_ref(S.ErrorBody), _ERROR_TEXT.get(code, "Error"))
+        paths.setdefault("/api/admin" + path, {})[method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "kiro-gateway admin API", "version": __version__,
+                 "description": "Manage the Kiro credential pool. Enabled when adminApiKey is set; send it as "
+                                "x-api-key or Authorization: Bearer. No response contains a token or secret."},
+        "servers": [{"url": "/"}],
+        "security": [{"apiKey": []}, {"bearer": []}],
+        "paths": paths,
+        "components": {
+            "schemas": defs.get("$defs", {}),
+            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+                                "bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

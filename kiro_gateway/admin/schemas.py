@@ -1,0 +1,165 @@
+"""Request and response bodies of the admin API (camelCase, like kiro.rs's admin API, fact sheet §11).
+
+Requests are validated with these models; responses are built as dicts of the same shape and the
+models document them in /api/admin/openapi.json.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+__all__ = [
+    "ErrorDetail", "ErrorBody", "Success", "CredentialView", "CredentialList", "AddCredential", "AddResult",
+    "SetDisabled", "SetPriority", "RefreshResult", "Balance", "LoadBalancing", "ImportRequest", "ImportResult",
+    "ImportedItem", "SkippedItem", "ImportErrorItem", "LOAD_BALANCING_MODES",
+]
+
+LOAD_BALANCING_MODES = ("priority", "balanced", "round_robin")
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ErrorDetail(BaseModel):
+    type: str = Field(description="authentication_error, invalid_request, not_found, conflict, api_error "
+                                  "or internal_error")
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Success(BaseModel):
+    success: bool = True
+    message: str
+
+
+class CredentialView(BaseModel):
+    """One credential, secrets left out: no token, client secret, API key or proxy password."""
+
+    id: int | str
+    priority: int
+    disabled: bool
+    disabledReason: str | None = Field(None, description="Manual, InvalidRefreshToken, TooManyRefreshFailures…")
+    status: Literal["active", "cooldown", "exhausted", "unhealthy", "disabled"]
+    reason: str | None = Field(None, description="why it is unhealthy, if it is")
+    authMethod: Literal["social", "idc", "api_key"]
+    email: str | None = None
+    subscriptionTitle: str | None = None
+    region: str
+    expiresAt: str | None = Field(None, description="access token expiry, RFC 3339")
+    successCount: int
+    failureCount: int
+    refreshFailureCount: int
+    inFlight: int
+    lastUsedAt: str | None = None
+    cooldownUntil: str | None = None
+    exhaustedUntil: str | None = None
+    unhealthyUntil: str | None = None
+    hasProfileArn: bool
+    hasProxy: bool
+    proxyUrl: str | None = Field(None, description="scheme://host:port of its own proxy, without credentials")
+    refreshTokenHash: str | None = Field(None, description="sha256 of the refresh token (hex), to tell them apart")
+    isCurrent: bool
+
+
+class CredentialList(BaseModel):
+    total: int
+    available: int = Field(description="credentials in state active")
+    currentId: int | str | None = None
+    loadBalancing: Literal["priority", "balanced", "round_robin"]
+    credentials: list[CredentialView]
+
+
+class AddCredential(_In):
+    refreshToken: str | None = Field(None, description="at least 100 characters, not truncated with '...'")
+    authMethod: Literal["social", "idc", "builder-id", "iam", "api_key"] = "social"
+    clientId: str | None = None
+    clientSecret: str | None = None
+    kiroApiKey: str | None = Field(None, description="for authMethod api_key (no refresh token)")
+    priority: StrictInt = Field(0, ge=0)
+    region: str | None = None
+    authRegion: str | None = None
+    apiRegion: str | None = None
+    profileArn: str | None = None
+    machineId: str | None = None
+    email: str | None = None
+    proxyUrl: str | None = Field(None, description="http://, https:// or socks5:// URL, or 'direct' for none")
+    proxyUsername: str | None = None
+    proxyPassword: str | None = None
+
+
+class AddResult(Success):
+    credentialId: int | str
+    email: str | None = None
+    subscriptionTitle: str | None = None
+    usageError: str | None = Field(None, description="set when the usage limits could not be fetched")
+
+
+class SetDisabled(_In):
+    disabled: StrictBool
+
+
+class SetPriority(_In):
+    priority: StrictInt = Field(ge=0, le=1_000_000)
+
+
+class RefreshResult(Success):
+    expiresAt: str | None = None
+
+
+class Balance(BaseModel):
+    id: int | str
+    subscriptionTitle: str | None = None
+    subscriptionType: str | None = None
+    email: str | None = None
+    usageLimit: float = Field(description="base + active free trial + active bonuses")
+    currentUsage: float
+    remaining: float
+    usagePercentage: float
+    nextResetAt: str | None = None
+    daysUntilReset: int | None = None
+    freeTrial: dict | None = None
+    bonusLimit: float
+    bonusUsage: float
+    overageStatus: str | None = None
+    fetchedAt: str
+    cached: bool = Field(description="answered from the cache (usageCacheSeconds)")
+
+
+class LoadBalancing(_In):
+    mode: Literal["priority", "balanced", "round_robin"]
+
+
+class ImportRequest(_In):
+    fromIde: str | None = Field(None, description="Kiro IDE SSO cache directory or kiro-auth-token.json "
+                                                  "(default ~/.aws/sso/cache)")
+    fromCli: str | None = Field(None, description="kiro-cli data.sqlite3 (default: the usual places)")
+    ide: StrictBool = True
+    cli: StrictBool = True
+
+
+class ImportedItem(BaseModel):
+    id: int | str
+    source: str
+    authMethod: str
+
+
+class SkippedItem(BaseModel):
+    source: str
+    reason: str
+
+
+class ImportErrorItem(BaseModel):
+    source: str
+    message: str
+
+
+class ImportResult(Success):
+    added: list[ImportedItem]
+    skipped: list[SkippedItem]
+    errors: list[ImportErrorItem]

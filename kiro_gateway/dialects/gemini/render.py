@@ -1,0 +1,233 @@
+"""Reply events → Gemini GenerateContentResponse objects: streamed (SSE or a JSON array) or whole.
+
+Each upstream batch becomes one response chunk; a function call is sent whole once its arguments
+are complete (Gemini never streams partial arguments). Thought parts are sent only when the
+request asked for them (`includeThoughts`); the thought signature rides on the first part after
+the reasoning (a functionCall or text part), where Gemini CLI picks it up and echoes it.
+
+Keep-alives are a bare newline: both google-genai SDKs skip blank lines, while an SSE comment
+would stall the JS SDK's `^\\s*data:` parser (and would break a JSON array).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import orjson
+
+from ... import sse
+from ...conversation import (
+    ErrorEvent,
+    GatewayError,
+    Ping,
+    ReplyEvent,
+    Stop,
+    TextDelta,
+    ThinkingDelta,
+    ThinkingEnd,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    Usage,
+)
+from ...tokens import estimate
+from .parse import GeminiConversation, strip_model
+from .thoughts import encode_signature
+
+__all__ = ["stream_sse", "stream_array", "whole_response", "error_object", "error_body", "STATUS"]
+
+STATUS = {
+    400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+    409: "ABORTED", 413: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED",
+    500: "INTERNAL", 501: "UNIMPLEMENTED", 502: "UNAVAILABLE", 503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+_FINISH = {"end_turn": "STOP", "tool_use": "STOP", "stop_sequence": "STOP", "max_tokens": "MAX_TOKENS",
+           "context_window_exceeded": "MAX_TOKENS"}
+_KEEPALIVE = b"\n"
+log = logging.getLogger("kiro_gateway")
+
+
+def error_object(err: GatewayError) -> tuple[int, dict]:
+    # Google has no 529: "overloaded" is its 503 UNAVAILABLE, which its clients retry.
+    status = 503 if err.status == 529 else err.status
+    name = STATUS.get(status) or ("INTERNAL" if status >= 500 else "FAILED_PRECONDITION")
+    return status, {"error": {"code": status, "message": err.message, "status": name}}
+
+
+def error_body(err: GatewayError) -> tuple[int, bytes]:
+    status, obj = error_object(err)
+    return status, orjson.dumps(obj)
+
+
+def _response_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class _Reply:
+    """Per-response state: open function calls, the pending thought signature, token counts."""
+
+    __slots__ = ("include_thoughts", "calls", "thinking", "signature", "thought_tokens", "usage", "stop",
+                 "model", "rid", "input_estimate")
+
+    def __init__(self, conv: GeminiConversation, input_estimate: int) -> None:
+        self.include_thoughts = getattr(conv, "include_thoughts", False)
+        self.calls: dict[str, tuple[str, list[str]]] = {}
+        self.thinking: list[str] = []
+        self.signature: str | None = None
+        self.thought_tokens = 0
+        self.usage = Usage(input_estimate, 0)
+        self.stop: Stop | None = None
+        self.model = strip_model(conv.model)
+        self.rid = _response_id()
+        self.input_estimate = input_estimate
+
+    def _signed(self, part: dict) -> dict:
+        if self.signature is not None:
+            part["thoughtSignature"] = self.signature
+            self.signature = None
+        return part
+
+    def _end_thinking(self) -> None:
+        if self.thinking:
+            text = "".join(self.thinking)
+            self.thinking = []
+            self.signature = encode_signature(text)
+            self.thought_tokens += estimate(text)
+
+    def feed(self, ev: ReplyEvent, parts: list[dict]) -> None:
+        """Add `ev`'s contribution to this chunk's parts (merging runs of text)."""
+        t = type(ev)
+        if t is TextDelta:
+            if not ev.text:
+                return
+            last = parts[-1] if parts else None
+            if last is not None and "text" in last and not last.get("thought"):
+                last["text"] += ev.text
+            else:
+                parts.append(self._signed({"text": ev.text}))
+        elif t is ThinkingDelta:
+            self.thinking.append(ev.text)
+            if self.include_thoughts and ev.text:
+                last = parts[-1] if parts else None
+                if last is not None and last.get("thought") and "thoughtSignature" not in last:
+                    last["text"] += ev.text
+                else:
+                    parts.append({"text": ev.text, "thought": True})
+        elif t is ThinkingEnd:
+            self._end_thinking()
+        elif t is ToolCallStart:
+            self.calls[ev.id] = (ev.name, [])
+        elif t is ToolCallDelta:
+            if ev.id in self.calls:
+                self.calls[ev.id][1].append(ev.arguments)
+        elif t is ToolCallEnd:
+            call = self.calls.pop(ev.id, None)
+            if call is not None:
+                parts.append(self._signed({"functionCall": {"name": call[0], "args": _args(call[1]),
+                                                            "id": ev.id}}))
+        elif t is Usage:
+            self.usage = ev
+        elif t is Stop:
+            for cid in list(self.calls):  # never lose a call whose end did not arrive
+                self.feed(ToolCallEnd(cid), parts)
+            self._end_thinking()
+            if self.signature is not None and self.include_thoughts:
+                parts.append(self._signed({"text": "", "thought": True}))
+            self.stop = ev
+
+    def chunk(self, parts: list[dict], final: bool) -> dict:
+        cand: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+        out: dict[str, Any] = {"candidates": [cand]}
+        if final and self.stop is not None:
+            cand["finishReason"] = _FINISH.get(self.stop.reason, "STOP")
+            out["usageMetadata"] = self.usage_metadata()
+        out["modelVersion"] = self.model
+        out["responseId"] = self.rid
+        return out
+
+    def usage_metadata(self) -> dict:
+        prompt = self.usage.input_tokens or self.input_estimate
+        output = max(self.usage.output_tokens, 0)
+        thoughts = min(self.thought_tokens, output)
+        meta = {"promptTokenCount": prompt, "candidatesTokenCount": output - thoughts,
+                "totalTokenCount": prompt + output}
+        if thoughts:
+            meta["thoughtsTokenCount"] = thoughts
+        return meta
+
+
+def _args(fragments: list[str]) -> dict:
+    raw = "".join(fragments)
+    if not raw.strip():
+        return {}
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+async def _chunks(conv: GeminiConversation, batches: AsyncIterator[list[ReplyEvent]],
+                  input_estimate: int) -> AsyncIterator[dict | None]:
+    """Response objects in order; None is a keep-alive; an error ends the sequence."""
+    reply = _Reply(conv, input_estimate)
+    async for batch in batches:
+        parts: list[dict] = []
+        for ev in batch:
+            if type(ev) is ErrorEvent:
+                if parts:
+                    yield reply.chunk(parts, False)
+                yield error_object(GatewayError(ev.kind, ev.message))[1]
+                return
+            reply.feed(ev, parts)
+        final = reply.stop is not None
+        if parts or final:
+            yield reply.chunk(parts, final)
+        elif any(type(ev) is Ping for ev in batch):
+            yield None
+        if final:
+            return
+
+
+async def stream_sse(conv: GeminiConversation, batches: AsyncIterator[list[ReplyEvent]],
+                     input_estimate: int) -> AsyncIterator[bytes]:
+    """`?alt=sse`: one `data: {...}` event per chunk."""
+    async for obj in _chunks(conv, batches, input_estimate):
+        yield _KEEPALIVE if obj is None else sse.data_only(obj)
+
+
+async def stream_array(conv: GeminiConversation, batches: AsyncIterator[list[ReplyEvent]],
+                       input_estimate: int) -> AsyncIterator[bytes]:
+    """Without `alt=sse`: one JSON array, `[{...}` then `,\\r\\n{...}` per chunk, then `]`.
+    A failure still closes the array, so the body stays valid JSON."""
+    yield b"["
+    first = True
+    try:
+        async for obj in _chunks(conv, batches, input_estimate):
+            if obj is None:
+                yield _KEEPALIVE
+                continue
+            yield (b"" if first else b",\r\n") + orjson.dumps(obj)
+            first = False
+    except Exception as e:  # noqa: BLE001 - the array must be closed, so app.py's guard is not enough
+        log.exception("stream failed")
+        err = error_object(GatewayError("internal", f"gateway error: {type(e).__name__}"))[1]
+        yield (b"" if first else b",\r\n") + orjson.dumps(err)
+    yield b"]"
+
+
+def whole_response(conv: GeminiConversation, events: Iterable[ReplyEvent], input_estimate: int) -> dict:
+    """The non-streamed answer. Raises GatewayError when the reply failed."""
+    reply = _Reply(conv, input_estimate)
+    parts: list[dict] = []
+    for ev in events:
+        if type(ev) is ErrorEvent:
+            raise GatewayError(ev.kind, ev.message)
+        reply.feed(ev, parts)
+    if reply.stop is None:
+        reply.feed(Stop("end_turn"), parts)
+    return reply.chunk(parts, True)

@@ -1,0 +1,144 @@
+"""The Gemini API's HTTP surface, under /v1beta and /v1 (google-genai's default, clients.md):
+
+    POST …/models/{model}:generateContent | :streamGenerateContent[?alt=sse] | :countTokens
+    GET  …/models, …/models/{model}
+
+`{model}` may carry a `models/` prefix. Starlette cannot put a literal ':' after a path parameter,
+so the routes take `{rest:path}` and split it on the last ':'.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Match, Route
+from starlette.types import Scope
+
+from ...conversation import GatewayError
+from ...http import JSONResponse, error_response, read_json
+from ...kiro.models import KIRO_MODELS, ModelMapper, UnknownModel
+from ...tokens import count_conversation
+from . import GeminiDialect, _path_target
+from .parse import parse_request, strip_model
+
+if TYPE_CHECKING:
+    from ...app import Gateway
+
+__all__ = ["routes", "install_default_models", "GEMINI_DEFAULT", "GEMINI_LITE_DEFAULT"]
+
+# Gemini clients name Gemini models; Kiro serves Claude. Unless the operator mapped Gemini names
+# (modelMap) or chose a defaultModel, "lite" models (Gemini CLI's router) go to Haiku, the rest
+# to Sonnet. The mapper's overrides take exact names or trailing-'*' prefixes, first match wins.
+GEMINI_DEFAULT = "claude-sonnet-4.6"
+GEMINI_LITE_DEFAULT = "claude-haiku-4.5"
+_LITE_PREFIXES = ("gemini-flash-lite", "gemini-2.0-flash-lite", "gemini-2.5-flash-lite",
+                  "gemini-3-flash-lite", "gemini-3.1-flash-lite", "gemini-3.5-flash-lite")
+_VERSIONS = ("v1beta", "v1", "v1alpha")
+_METHODS = ["generateContent", "streamGenerateContent", "countTokens"]
+_MAX_OUTPUT = 64000
+
+
+def install_default_models(mapper: ModelMapper, default_model: str | None) -> bool:
+    """Add the Gemini-name defaults to `mapper` unless the operator configured any; True if added."""
+    if default_model or any(k.startswith("gemini") for k in mapper.overrides):
+        return False
+    for prefix in _LITE_PREFIXES:
+        mapper.overrides[prefix + "*"] = GEMINI_LITE_DEFAULT
+    mapper.overrides["gemini*"] = GEMINI_DEFAULT
+    return True
+
+
+def _model_entry(name: str, display: str, description: str, context: int) -> dict:
+    return {"name": "models/" + name, "baseModelId": name, "version": "kiro", "displayName": display,
+            "description": description, "inputTokenLimit": context, "outputTokenLimit": _MAX_OUTPUT,
+            "supportedGenerationMethods": _METHODS, "thinking": True}
+
+
+def models_list() -> dict:
+    return {"models": [_model_entry(m.client_id, m.display, f"{m.display}, served by Kiro.", m.context_window)
+                       for m in KIRO_MODELS]}
+
+
+class _GeminiRoute(Route):
+    """Matches only requests that carry a Google API key (header or ?key=) or the google-genai
+    client header: `/v1/models…` is shared with the Anthropic and OpenAI model lists."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is Match.NONE:
+            return match, child
+        headers = dict(scope.get("headers") or ())
+        if b"x-goog-api-key" in headers or b"x-goog-api-client" in headers:
+            return match, child
+        query = scope.get("query_string") or b""
+        if query.startswith(b"key=") or b"&key=" in query:
+            return match, child
+        return Match.NONE, {}
+
+
+def routes(gw: "Gateway") -> list[Route]:
+    dialect = gw.dialects["gemini"]
+    array_dialect = GeminiDialect(array=True)
+    install_default_models(gw.upstream.mapper, gw.settings.default_model)
+
+    def unauthorized() -> Response:
+        return error_response(dialect, GatewayError(
+            "authentication", "API key not valid. Pass the gateway's apiKey as x-goog-api-key or ?key=."))
+
+    async def post(request: Request) -> Response:
+        if not gw.authorized(request):
+            return unauthorized()
+        model, method = _path_target(request)
+        if method == "generateContent":
+            return await gw.handle(request, dialect)
+        if method == "streamGenerateContent":
+            sse = request.query_params.get("alt", "").lower() == "sse"
+            return await gw.handle(request, dialect if sse else array_dialect)
+        if method == "countTokens":
+            try:
+                return JSONResponse(count_tokens(await read_json(request), model))
+            except GatewayError as e:
+                return error_response(dialect, e)
+        what = f"method {method!r}" if method else "a method (…/models/{model}:generateContent)"
+        return error_response(dialect, GatewayError(
+            "not_found", f"This gateway does not support {what}; it serves generateContent, "
+                         "streamGenerateContent and countTokens."))
+
+    async def list_models(request: Request) -> Response:
+        if not gw.authorized(request):
+            return unauthorized()
+        return JSONResponse(models_list())
+
+    async def get_model(request: Request) -> Response:
+        if not gw.authorized(request):
+            return unauthorized()
+        name = strip_model(request.path_params.get("rest", ""))
+        try:
+            resolved = gw.upstream.mapper.resolve(name)
+        except UnknownModel:
+            return error_response(dialect, GatewayError("not_found", f"models/{name} is not found."))
+        return JSONResponse(_model_entry(name, name, f"Served by Kiro model {resolved.kiro_id}.",
+                                         resolved.context_window))
+
+    out: list[Route] = []
+    for version in _VERSIONS:
+        base = f"/{version}/models"
+        get = _GeminiRoute if version == "v1" else Route  # GET /v1/models… is shared
+        out += [get(base, list_models, methods=["GET"]),
+                get(base + "/{rest:path}", get_model, methods=["GET"]),
+                Route(base + "/{rest:path}", post, methods=["POST"])]
+    return out
+
+
+def count_tokens(body: Any, model: str) -> dict:
+    """`{"contents": …}` or `{"generateContentRequest": {…}}` → Gemini's countTokens answer."""
+    if isinstance(body, dict) and isinstance(body.get("generateContentRequest"), dict):
+        inner = body["generateContentRequest"]
+        named = inner.get("model")
+        conv = parse_request(inner, named if isinstance(named, str) and named else model, counting=True)
+    else:
+        conv = parse_request(body, model, counting=True)
+    total = count_conversation(conv)
+    return {"totalTokens": total, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": total}]}

@@ -1,0 +1,240 @@
+"""OpenAI Chat Completions request → Conversation.
+
+Accepts what real clients send (string or part content, `developer` messages, assistant
+`tool_calls` with JSON-string arguments, `reasoning_content` echoed back, `tool` results, data-URL
+images) and rejects, with a 400 naming the field, what cannot be expressed through Kiro.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ...conversation import (
+    Conversation,
+    Message,
+    Part,
+    TextPart,
+    ThinkingPart,
+    Tool,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+)
+from ..openai_common import (
+    bad,
+    image_from_url,
+    opt_int,
+    opt_number,
+    opt_str,
+    req_str,
+    thinking_for_effort,
+    tool_arguments,
+)
+
+__all__ = ["ChatConversation", "parse_request"]
+
+
+@dataclass(slots=True)
+class ChatConversation(Conversation):
+    """The neutral conversation plus what only the Chat Completions renderer needs."""
+
+    include_usage: bool = False
+
+
+def _text_parts(content: Any, where: str, allow_images: bool) -> list[Part]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [TextPart(content)] if content else []
+    if not isinstance(content, list):
+        raise bad(where, "Expected a string or an array of content parts.")
+    parts: list[Part] = []
+    for i, p in enumerate(content):
+        w = f"{where}[{i}]"
+        if not isinstance(p, dict):
+            raise bad(w, "Expected an object.")
+        kind = p.get("type")
+        if kind == "text":
+            text = req_str(p.get("text"), f"{w}.text")
+            if text:
+                parts.append(TextPart(text))
+        elif kind == "refusal":
+            parts.append(TextPart(req_str(p.get("refusal"), f"{w}.refusal")))
+        elif kind == "image_url" and allow_images:
+            img = p.get("image_url")
+            url = img.get("url") if isinstance(img, dict) else img
+            parts.append(image_from_url(url, f"{w}.image_url.url"))
+        elif kind in ("input_audio", "file", "image_url"):
+            raise bad(f"{w}.type", f"Content parts of type {kind!r} are not supported here through Kiro.")
+        else:
+            raise bad(f"{w}.type", "Expected 'text' or 'image_url'." if kind is not None else "Field required")
+    return parts
+
+
+def _flat_text(content: Any, where: str) -> str:
+    return "\n".join(p.text for p in _text_parts(content, where, False) if isinstance(p, TextPart))
+
+
+def _assistant(m: dict, where: str) -> list[Part]:
+    parts: list[Part] = []
+    reasoning = m.get("reasoning_content")
+    if isinstance(reasoning, str) and reasoning:
+        parts.append(ThinkingPart(reasoning))
+    parts += _text_parts(m.get("content"), f"{where}.content", False)
+    calls = m.get("tool_calls")
+    if calls is not None:
+        if not isinstance(calls, list):
+            raise bad(f"{where}.tool_calls", "Expected an array.")
+        for i, c in enumerate(calls):
+            w = f"{where}.tool_calls[{i}]"
+            if not isinstance(c, dict):
+                raise bad(w, "Expected an object.")
+            fn = c.get("function")
+            if not isinstance(fn, dict):
+                raise bad(f"{w}.function", "Field required")
+            parts.append(ToolCallPart(req_str(c.get("id"), f"{w}.id"), req_str(fn.get("name"), f"{w}.function.name"),
+                                      tool_arguments(fn.get("arguments"), f"{w}.function.arguments")))
+    return parts
+
+
+def _messages(msgs: Any) -> tuple[str, list[Message]]:
+    if not isinstance(msgs, list):
+        raise bad("messages", "Field required" if msgs is None else "Expected an array.")
+    if not msgs:
+        raise bad("messages", "At least one message is required.")
+    system: list[str] = []
+    out: list[Message] = []
+    for i, m in enumerate(msgs):
+        w = f"messages[{i}]"
+        if not isinstance(m, dict):
+            raise bad(w, "Expected an object.")
+        role = m.get("role")
+        if role in ("system", "developer"):
+            text = _flat_text(m.get("content"), f"{w}.content")
+            if not out:
+                system.append(text)
+            elif text:  # a later instruction keeps its place in the conversation (Kiro has no role for it)
+                out.append(Message("user", [TextPart(text)]))
+        elif role == "user":
+            out.append(Message("user", _text_parts(m.get("content"), f"{w}.content", True)))
+        elif role == "assistant":
+            out.append(Message("assistant", _assistant(m, w)))
+        elif role == "tool":
+            cid = req_str(m.get("tool_call_id"), f"{w}.tool_call_id")
+            out.append(Message("user", [ToolResultPart(cid, _flat_text(m.get("content"), f"{w}.content"))]))
+        elif role == "function":
+            raise bad(f"{w}.role", "The deprecated 'function' role is not supported; use tools and 'tool' messages.")
+        else:
+            raise bad(f"{w}.role", "Expected one of 'system', 'developer', 'user', 'assistant', 'tool'."
+                      if role is not None else "Field required")
+    return "\n\n".join(s for s in system if s), out
+
+
+def _tools(tools: Any) -> list[Tool]:
+    if tools is None:
+        return []
+    if not isinstance(tools, list):
+        raise bad("tools", "Expected an array.")
+    out: list[Tool] = []
+    for i, t in enumerate(tools):
+        w = f"tools[{i}]"
+        if not isinstance(t, dict):
+            raise bad(w, "Expected an object.")
+        if t.get("type", "function") != "function":
+            continue  # custom / built-in tools have no Kiro equivalent (fact sheet §14)
+        fn = t.get("function")
+        if not isinstance(fn, dict):
+            raise bad(f"{w}.function", "Field required")
+        params = fn.get("parameters")
+        if params is not None and not isinstance(params, dict):
+            raise bad(f"{w}.function.parameters", "Expected an object.")
+        out.append(Tool(req_str(fn.get("name"), f"{w}.function.name"),
+                        opt_str(fn.get("description"), f"{w}.function.description") or "",
+                        params if params is not None else {"type": "object", "properties": {}}))
+    return out
+
+
+def _tool_choice(tc: Any) -> ToolChoice:
+    if tc is None or tc == "auto":
+        return ToolChoice()
+    if tc == "none":
+        return ToolChoice("none")
+    if tc == "required":
+        return ToolChoice("any")
+    if isinstance(tc, dict):
+        if tc.get("type") == "function":
+            fn = tc.get("function")
+            return ToolChoice("tool", req_str(fn.get("name") if isinstance(fn, dict) else None,
+                                              "tool_choice.function.name"))
+        if tc.get("type") == "allowed_tools":
+            mode = (tc.get("allowed_tools") or {}).get("mode") if isinstance(tc.get("allowed_tools"), dict) else None
+            return ToolChoice("any" if mode == "required" else "auto")
+    raise bad("tool_choice", "Expected 'none', 'auto', 'required' or {\"type\": \"function\", ...}.")
+
+
+def _response_format(rf: Any) -> tuple[bool, dict | None]:
+    if rf is None:
+        return False, None
+    if not isinstance(rf, dict):
+        raise bad("response_format", "Expected an object.")
+    kind = rf.get("type")
+    if kind == "text":
+        return False, None
+    if kind == "json_object":
+        return True, None
+    if kind == "json_schema":
+        js = rf.get("json_schema")
+        if not isinstance(js, dict):
+            raise bad("response_format.json_schema", "Field required")
+        schema = js.get("schema")
+        if schema is not None and not isinstance(schema, dict):
+            raise bad("response_format.json_schema.schema", "Expected an object.")
+        return True, schema or {}
+    raise bad("response_format.type", "Expected 'text', 'json_object' or 'json_schema'.")
+
+
+def _stop(stop: Any) -> list[str]:
+    if stop is None:
+        return []
+    if isinstance(stop, str):
+        return [stop]
+    if isinstance(stop, list) and all(isinstance(s, str) for s in stop):
+        return stop
+    raise bad("stop", "Expected a string or an array of strings.")
+
+
+def parse_request(body: Any, session_header: str | None = None) -> ChatConversation:
+    if not isinstance(body, dict):
+        raise bad("", "The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise bad("model", "Field required" if model is None else "Expected a non-empty string.")
+    system, messages = _messages(body.get("messages"))
+    n = opt_int(body.get("n"), "n")
+    if n not in (None, 1):
+        raise bad("n", "Only n=1 is supported.")
+    max_tokens = opt_int(body.get("max_completion_tokens"), "max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = opt_int(body.get("max_tokens"), "max_tokens")
+    opts = body.get("stream_options")
+    if opts is not None and not isinstance(opts, dict):
+        raise bad("stream_options", "Expected an object.")
+    json_mode, schema = _response_format(body.get("response_format"))
+    cache_key = body.get("prompt_cache_key")
+    return ChatConversation(
+        model=model,
+        messages=messages,
+        system=system,
+        tools=_tools(body.get("tools")),
+        tool_choice=_tool_choice(body.get("tool_choice")),
+        thinking=thinking_for_effort(body.get("reasoning_effort"), "reasoning_effort"),
+        max_tokens=max_tokens,
+        temperature=opt_number(body.get("temperature"), "temperature"),
+        stop_sequences=_stop(body.get("stop")),
+        json_schema=schema,
+        json_mode=json_mode,
+        session_id=session_header or (cache_key if isinstance(cache_key, str) and cache_key else None),
+        stream=body.get("stream") is True,
+        include_usage=bool(opts and opts.get("include_usage") is True),
+    )

@@ -1,0 +1,152 @@
+"""Reply events → OpenAI Chat Completions: `chat.completion.chunk` SSE or one `chat.completion`.
+
+Stream shape (fact sheet §10.2, as OpenAI streams it): a first chunk with the role; `content` and
+`reasoning_content` deltas; each tool call opens with index, id, type and name and empty
+arguments, then argument fragments under the same index; a last chunk with `finish_reason`; with
+`stream_options.include_usage`, one more chunk with empty `choices` and the usage (earlier chunks
+carry `usage: null`); then `data: [DONE]`. Keep-alives are SSE comments; a failure after the
+stream has started is a `data: {"error": ...}` chunk, which the openai SDK raises as an APIError.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterable
+
+from ... import sse
+from ...conversation import (
+    ErrorEvent,
+    GatewayError,
+    Ping,
+    ReplyEvent,
+    Stop,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    ToolCallStart,
+    Usage,
+)
+from ...tokens import estimate
+from ..openai_common import error_payload, new_id
+
+__all__ = ["stream_chunks", "whole_completion", "error_chunk", "FINISH", "usage_dict"]
+
+FINISH = {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "tool_calls", "max_tokens": "length",
+          "context_window_exceeded": "length"}
+_DONE = b"data: [DONE]\n\n"
+_KEEPALIVE = sse.comment()
+
+
+def usage_dict(input_tokens: int, output_tokens: int, reasoning_tokens: int) -> dict:
+    return {
+        "prompt_tokens": input_tokens,
+        "completion_tokens": output_tokens,
+        "total_tokens": input_tokens + output_tokens,
+        "prompt_tokens_details": {"cached_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": reasoning_tokens},
+    }
+
+
+async def stream_chunks(batches: AsyncIterator[list[ReplyEvent]], model: str, input_estimate: int,
+                        include_usage: bool) -> AsyncIterator[bytes]:
+    cid = new_id("chatcmpl-")
+    created = int(time.time())
+    head = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+            "system_fingerprint": None}
+    if include_usage:
+        head["usage"] = None
+
+    def chunk(delta: dict, finish: str | None = None) -> bytes:
+        return sse.data_only({**head, "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                                   "finish_reason": finish}]})
+
+    tool_index: dict[str, int] = {}
+    usage = Usage(input_estimate, 0)
+    reasoning = 0
+    yield chunk({"role": "assistant", "content": ""})
+    async for batch in batches:
+        out: list[bytes] = []
+        for ev in batch:
+            t = type(ev)
+            if t is TextDelta:
+                out.append(chunk({"content": ev.text}))
+            elif t is ThinkingDelta:
+                reasoning += estimate(ev.text)
+                out.append(chunk({"reasoning_content": ev.text}))
+            elif t is ToolCallStart:
+                i = tool_index[ev.id] = len(tool_index)
+                out.append(chunk({"tool_calls": [{"index": i, "id": ev.id, "type": "function",
+                                                  "function": {"name": ev.name, "arguments": ""}}]}))
+            elif t is ToolCallDelta:
+                if ev.id in tool_index:
+                    out.append(chunk({"tool_calls": [{"index": tool_index[ev.id],
+                                                      "function": {"arguments": ev.arguments}}]}))
+            elif t is Usage:
+                usage = ev
+            elif t is Stop:
+                out.append(chunk({}, FINISH.get(ev.reason, "stop")))
+                if include_usage:
+                    inp = usage.input_tokens or input_estimate
+                    out.append(sse.data_only({**head, "choices": [],
+                                              "usage": usage_dict(inp, usage.output_tokens, reasoning)}))
+                out.append(_DONE)
+            elif t is Ping:
+                out.append(_KEEPALIVE)
+            elif t is ErrorEvent:
+                out.append(error_chunk(GatewayError(ev.kind, ev.message)))
+                yield b"".join(out)
+                return
+        if out:
+            yield b"".join(out)
+
+
+def whole_completion(events: Iterable[ReplyEvent], model: str, input_estimate: int) -> dict:
+    """The non-streaming answer built from the same events. Raises GatewayError on a stream error."""
+    texts: list[str] = []
+    thinking: list[str] = []
+    calls: dict[str, dict] = {}
+    args: dict[str, list[str]] = {}
+    usage = Usage(input_estimate, 0)
+    stop = Stop("end_turn")
+    for ev in events:
+        t = type(ev)
+        if t is TextDelta:
+            texts.append(ev.text)
+        elif t is ThinkingDelta:
+            thinking.append(ev.text)
+        elif t is ToolCallStart:
+            calls[ev.id] = {"id": ev.id, "type": "function", "function": {"name": ev.name, "arguments": ""}}
+            args[ev.id] = []
+        elif t is ToolCallDelta:
+            if ev.id in args:
+                args[ev.id].append(ev.arguments)
+        elif t is Usage:
+            usage = ev
+        elif t is Stop:
+            stop = ev
+        elif t is ErrorEvent:
+            raise GatewayError(ev.kind, ev.message)
+    for cid, parts in args.items():
+        raw = "".join(parts)
+        calls[cid]["function"]["arguments"] = raw if raw.strip() else "{}"
+    message: dict = {"role": "assistant", "content": "".join(texts) if texts or not calls else None,
+                     "refusal": None}
+    if thinking:
+        message["reasoning_content"] = "".join(thinking)
+    if calls:
+        message["tool_calls"] = list(calls.values())
+    inp = usage.input_tokens or input_estimate
+    return {
+        "id": new_id("chatcmpl-"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "logprobs": None,
+                     "finish_reason": FINISH.get(stop.reason, "stop")}],
+        "usage": usage_dict(inp, usage.output_tokens, estimate("".join(thinking))),
+        "system_fingerprint": None,
+    }
+
+
+def error_chunk(err: GatewayError) -> bytes:
+    return sse.data_only({"error": error_payload(err)})

@@ -1,0 +1,152 @@
+"""What the two OpenAI dialects (Chat Completions, Responses) share: the error shape and its
+statuses, field validation in OpenAI's `messages[0].content` style, data-URL images, tool-call
+argument decoding, reasoning effort → neutral Thinking, and ids.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import uuid
+from typing import Any
+
+import orjson
+
+from ..conversation import GatewayError, ImagePart, Thinking
+
+__all__ = [
+    "bad", "req_str", "opt_str", "opt_int", "opt_number", "image_from_url", "tool_arguments",
+    "thinking_for_effort", "error_status", "error_body", "error_payload", "new_id", "is_list",
+]
+
+# Neutral kind → (OpenAI error type, code). 401 and 404 are "invalid_request_error" in OpenAI too.
+_ERRORS = {
+    "invalid_request": ("invalid_request_error", None),
+    "authentication": ("invalid_request_error", "invalid_api_key"),
+    "permission": ("permission_error", "permission_denied"),
+    "not_found": ("invalid_request_error", "not_found"),
+    "rate_limit": ("rate_limit_error", "rate_limit_exceeded"),
+    "overloaded": ("server_error", "server_is_overloaded"),
+    "timeout": ("server_error", "timeout"),
+    "upstream": ("server_error", "upstream_error"),
+    "internal": ("server_error", "internal_error"),
+}
+# OpenAI clients know 503 for "overloaded"; 529 is Anthropic's.
+_STATUS_OVERRIDE = {529: 503}
+# "messages[0].role: ..." → param "messages[0].role"
+_PARAM = re.compile(r"^([A-Za-z_][\w.\[\]]*): ")
+_DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)((?:;[\w-]+=[^;,]*)*);base64,", re.I)
+
+
+def bad(where: str, what: str, code: str | None = None) -> GatewayError:
+    err = GatewayError("invalid_request", f"{where}: {what}" if where else what)
+    if code:
+        err.openai_code = code  # type: ignore[attr-defined]  # read by error_payload
+    return err
+
+
+def is_list(v: Any) -> bool:
+    return isinstance(v, list)
+
+
+def req_str(v: Any, where: str) -> str:
+    if isinstance(v, str):
+        return v
+    raise bad(where, "Field required" if v is None else "Expected a string.")
+
+
+def opt_str(v: Any, where: str) -> str | None:
+    if v is None or isinstance(v, str):
+        return v
+    raise bad(where, "Expected a string.")
+
+
+def opt_int(v: Any, where: str, minimum: int = 1) -> int | None:
+    if v is None:
+        return None
+    if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
+        raise bad(where, f"Expected an integer >= {minimum}.")
+    return v
+
+
+def opt_number(v: Any, where: str) -> float | None:
+    if v is None:
+        return None
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        raise bad(where, "Expected a number.")
+    return float(v)
+
+
+def image_from_url(url: Any, where: str) -> ImagePart:
+    """A `data:image/...;base64,` URL → ImagePart. Kiro takes only inline bytes (fact sheet §2.5)."""
+    if not isinstance(url, str) or not url:
+        raise bad(where, "Field required" if url is None else "Expected a string.")
+    m = _DATA_URL.match(url)
+    if not m:
+        if url.startswith(("http://", "https://")):
+            raise bad(where, "Image URLs are not supported by this gateway (Kiro accepts only inline "
+                      "images): send the image as a base64 data URL (data:image/png;base64,...).")
+        raise bad(where, "Expected a base64 data URL (data:image/png;base64,...).")
+    media = m.group(1).lower()
+    if not media.startswith("image/"):
+        raise bad(where, f"Expected an image, got {media!r}.")
+    data = "".join(url[m.end():].split())  # Kiro wants plain base64: no line breaks
+    try:
+        if not data or base64.b64decode(data, validate=True) == b"":
+            raise ValueError("empty")
+    except (binascii.Error, ValueError) as e:
+        raise bad(where, "The data URL does not hold valid base64 image data.") from e
+    return ImagePart(media, data)
+
+
+def tool_arguments(raw: Any, where: str) -> dict[str, Any]:
+    """A function call's `arguments` (a JSON string, as OpenAI sends them) → an object."""
+    if raw is None or raw == "":
+        return {}
+    if isinstance(raw, dict):
+        return raw
+    if not isinstance(raw, str):
+        raise bad(where, "Expected a string holding a JSON object.")
+    try:
+        value = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError:
+        return {"input": raw}  # a model's broken JSON from an earlier turn: keep it, do not fail
+    return value if isinstance(value, dict) else {"value": value}
+
+
+_EFFORTS = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "max", "max": "max"}
+
+
+def thinking_for_effort(effort: Any, where: str) -> Thinking:
+    """OpenAI reasoning effort → Kiro's adaptive thinking at that effort ("none" turns it off)."""
+    if effort is None or effort == "none":
+        return Thinking()
+    if not isinstance(effort, str) or effort not in _EFFORTS:
+        raise bad(where, "Expected one of 'none', 'minimal', 'low', 'medium', 'high', 'xhigh'.")
+    return Thinking("adaptive", 0, _EFFORTS[effort])
+
+
+def error_status(err: GatewayError) -> int:
+    return _STATUS_OVERRIDE.get(err.status, err.status)
+
+
+def error_payload(err: GatewayError) -> dict:
+    etype, code = _ERRORS.get(err.kind, ("server_error", None))
+    reason = getattr(err, "reason", None)  # set on Kiro's own error answers (kiro/client.py)
+    if reason == "CONTENT_LENGTH_EXCEEDS_THRESHOLD" or err.message.startswith(("Input is too long",
+                                                                              "Context window is full")):
+        code = "context_length_exceeded"  # Codex compacts or stops instead of retrying
+    elif reason == "MONTHLY_REQUEST_COUNT":
+        code = "insufficient_quota"
+    code = getattr(err, "openai_code", None) or code
+    m = _PARAM.match(err.message) if err.kind == "invalid_request" else None
+    return {"message": err.message, "type": etype, "param": m.group(1) if m else None, "code": code}
+
+
+def error_body(err: GatewayError) -> bytes:
+    return orjson.dumps({"error": error_payload(err)})
+
+
+def new_id(prefix: str) -> str:
+    return prefix + uuid.uuid4().hex

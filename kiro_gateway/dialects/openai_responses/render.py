@@ -1,0 +1,295 @@
+"""Reply events → OpenAI Responses API: the SSE event stream, or one Response object.
+
+Stream, as the API sends it and Codex / the openai SDK consume it: response.created,
+response.in_progress; per output item output_item.added … output_item.done, with
+content_part.added / output_text.delta / output_text.done / content_part.done for text,
+function_call_arguments.delta / .done for calls, and for thinking either reasoning summary events
+(when `reasoning.summary` was asked for) or reasoning_text events; then response.completed (or
+response.incomplete when the output was cut, response.failed on an error). Every event carries
+`sequence_number`; keep-alives are SSE comments.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+from ... import sse
+from ...conversation import (
+    ErrorEvent,
+    GatewayError,
+    Part,
+    Ping,
+    ReplyEvent,
+    Stop,
+    TextDelta,
+    TextPart,
+    ThinkingDelta,
+    ThinkingEnd,
+    ThinkingPart,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallPart,
+    ToolCallStart,
+    Usage,
+)
+from ...tokens import estimate
+from ..openai_common import error_payload, new_id, tool_arguments
+from .parse import ResponsesConversation, encode_reasoning
+
+__all__ = ["ResponseRenderer", "Save", "stream_response", "whole_response", "error_event"]
+
+# (the Response object, the assistant parts of its output) → kept for previous_response_id
+Save = Callable[[dict, list[Part]], None]
+_KEEPALIVE = sse.comment()
+log = logging.getLogger("kiro_gateway")
+
+
+class ResponseRenderer:
+    """Turns reply events into Responses events and tracks the Response object being built."""
+
+    def __init__(self, conv: ResponsesConversation, input_estimate: int, save: Save | None = None) -> None:
+        self.conv = conv
+        self.id = new_id("resp_")
+        self.created = int(time.time())
+        self.input_estimate = input_estimate
+        self.save = save
+        self.seq = 0
+        self.output: list[dict] = []  # finished items, in order
+        self.open: dict | None = None  # the item being streamed
+        self.buf: list[str] = []  # its text / arguments so far
+        self.calls: dict[str, dict] = {}  # tool id → its open item
+        self.call_names: dict[str, str] = {}  # tool id → the name as the request's history spells it
+        self.parts: list[Part] = []  # the assistant turn, for the store
+        self.usage = Usage(input_estimate, 0)
+        self.reasoning_tokens = 0
+
+    # -- the Response object ------------------------------------------------------------------
+
+    def response(self, status: str, error: dict | None = None, incomplete: str | None = None) -> dict:
+        c = self.conv
+        echo = c.echo
+        done = status != "in_progress"
+        inp = (self.usage.input_tokens or self.input_estimate) if done else 0
+        usage = None
+        if done:
+            usage = {"input_tokens": inp, "input_tokens_details": {"cached_tokens": 0},
+                     "output_tokens": self.usage.output_tokens,
+                     "output_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
+                     "total_tokens": inp + self.usage.output_tokens}
+        return {
+            "id": self.id, "object": "response", "created_at": self.created, "status": status,
+            "background": False, "error": error,
+            "incomplete_details": {"reason": incomplete} if incomplete else None,
+            "instructions": echo.get("instructions"), "max_output_tokens": echo.get("max_output_tokens"),
+            "model": c.model, "output": list(self.output) if done else [],
+            "parallel_tool_calls": echo.get("parallel_tool_calls", True) is not False,
+            "previous_response_id": c.previous_response_id,
+            "reasoning": c.reasoning, "service_tier": echo.get("service_tier") or "default",
+            "store": c.store, "temperature": echo.get("temperature") if echo.get("temperature") is not None else 1.0,
+            "text": echo.get("text") or {"format": {"type": "text"}},
+            "tool_choice": echo.get("tool_choice") or "auto", "tools": echo.get("tools") or [],
+            "top_p": echo.get("top_p") if echo.get("top_p") is not None else 1.0,
+            "truncation": echo.get("truncation") or "disabled", "usage": usage,
+            "user": echo.get("user"), "metadata": echo.get("metadata") or {},
+            "prompt_cache_key": echo.get("prompt_cache_key"),
+        }
+
+    # -- events -------------------------------------------------------------------------------
+
+    def ev(self, name: str, payload: dict) -> bytes:
+        data = {"type": name, "sequence_number": self.seq, **payload}
+        self.seq += 1
+        return sse.event(name, data)
+
+    def start(self) -> list[bytes]:
+        return [self.ev("response.created", {"response": self.response("in_progress")}),
+                self.ev("response.in_progress", {"response": self.response("in_progress")})]
+
+    def _index(self) -> int:
+        return len(self.output)
+
+    def _open(self, item: dict, out: list[bytes]) -> None:
+        self.close(out)
+        self.open = item
+        self.buf = []
+        out.append(self.ev("response.output_item.added", {"output_index": self._index(), "item": dict(item)}))
+
+    def _text_open(self, out: list[bytes]) -> None:
+        item = {"id": new_id("msg_"), "type": "message", "status": "in_progress", "role": "assistant",
+                "content": []}
+        self._open(item, out)
+        out.append(self.ev("response.content_part.added", {
+            "item_id": item["id"], "output_index": self._index(), "content_index": 0,
+            "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []}}))
+
+    def _reasoning_open(self, out: list[bytes]) -> None:
+        item: dict[str, Any] = {"id": new_id("rs_"), "type": "reasoning", "summary": []}
+        self._open(item, out)
+        if self.conv.summary:
+            out.append(self.ev("response.reasoning_summary_part.added", {
+                "item_id": item["id"], "output_index": self._index(), "summary_index": 0,
+                "part": {"type": "summary_text", "text": ""}}))
+
+    def text(self, delta: str, out: list[bytes]) -> None:
+        if self.open is None or self.open["type"] != "message":
+            self._text_open(out)
+        self.buf.append(delta)
+        out.append(self.ev("response.output_text.delta", {
+            "item_id": self.open["id"], "output_index": self._index(), "content_index": 0,
+            "delta": delta, "logprobs": []}))
+
+    def thinking(self, delta: str, out: list[bytes]) -> None:
+        if self.open is None or self.open["type"] != "reasoning":
+            self._reasoning_open(out)
+        self.buf.append(delta)
+        self.reasoning_tokens += estimate(delta)
+        ids = {"item_id": self.open["id"], "output_index": self._index()}
+        if self.conv.summary:
+            out.append(self.ev("response.reasoning_summary_text.delta", {**ids, "summary_index": 0, "delta": delta}))
+        else:
+            out.append(self.ev("response.reasoning_text.delta", {**ids, "content_index": 0, "delta": delta}))
+
+    def tool_start(self, call_id: str, name: str, out: list[bytes]) -> None:
+        item: dict[str, Any] = {"id": new_id("fc_"), "type": "function_call", "status": "in_progress",
+                                "call_id": call_id, "name": name, "arguments": ""}
+        ns = self.conv.namespaces.get(name)
+        if ns:  # Codex dispatches a namespaced function by (namespace, name)
+            item["namespace"], item["name"] = ns
+        self._open(item, out)
+        self.calls[call_id] = item
+        self.call_names[call_id] = name
+
+    def tool_delta(self, call_id: str, delta: str, out: list[bytes]) -> None:
+        if self.open is None or self.calls.get(call_id) is not self.open:
+            return
+        self.buf.append(delta)
+        out.append(self.ev("response.function_call_arguments.delta", {
+            "item_id": self.open["id"], "output_index": self._index(), "delta": delta}))
+
+    def close(self, out: list[bytes]) -> None:
+        """Finish the open item: its .done events, then output_item.done."""
+        item = self.open
+        if item is None:
+            return
+        self.open = None
+        text = "".join(self.buf)
+        idx = self._index()
+        ids = {"item_id": item["id"], "output_index": idx}
+        kind = item["type"]
+        if kind == "message":
+            part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+            out.append(self.ev("response.output_text.done", {**ids, "content_index": 0, "text": text, "logprobs": []}))
+            out.append(self.ev("response.content_part.done", {**ids, "content_index": 0, "part": part}))
+            item = {**item, "status": "completed", "content": [part]}
+            self.parts.append(TextPart(text))
+        elif kind == "reasoning":
+            if self.conv.summary:
+                part = {"type": "summary_text", "text": text}
+                out.append(self.ev("response.reasoning_summary_text.done", {**ids, "summary_index": 0, "text": text}))
+                out.append(self.ev("response.reasoning_summary_part.done", {**ids, "summary_index": 0, "part": part}))
+                item = {**item, "summary": [part]}
+            else:
+                out.append(self.ev("response.reasoning_text.done", {**ids, "content_index": 0, "text": text}))
+                item = {**item, "content": [{"type": "reasoning_text", "text": text}]}
+            if self.conv.encrypted:
+                item["encrypted_content"] = encode_reasoning(text)
+            self.parts.append(ThinkingPart(text))
+        else:
+            args = text if text.strip() else "{}"
+            out.append(self.ev("response.function_call_arguments.done", {**ids, "name": item["name"], "arguments": args}))
+            item = {**item, "status": "completed", "arguments": args}
+            self.parts.append(ToolCallPart(item["call_id"], self.call_names[item["call_id"]],
+                                           tool_arguments(args, "arguments")))
+        self.output.append(item)
+        out.append(self.ev("response.output_item.done", {"output_index": idx, "item": item}))
+
+    def finish(self, stop: Stop, out: list[bytes]) -> dict:
+        self.close(out)
+        if stop.reason == "max_tokens":
+            resp = self.response("incomplete", incomplete="max_output_tokens")
+            out.append(self.ev("response.incomplete", {"response": resp}))
+        else:
+            resp = self.response("completed")
+            out.append(self.ev("response.completed", {"response": resp}))
+        if self.save is not None and self.conv.store:
+            self.save(resp, self.parts)
+        return resp
+
+    def fail(self, err: GatewayError, out: list[bytes]) -> None:
+        self.close(out)
+        payload = error_payload(err)
+        error = {"code": payload["code"] or payload["type"], "message": err.message}
+        out.append(self.ev("response.failed", {"response": self.response("failed", error=error)}))
+
+    def feed(self, ev: ReplyEvent, out: list[bytes]) -> bool:
+        """One reply event → events appended to `out`; False once the response is over."""
+        t = type(ev)
+        if t is TextDelta:
+            self.text(ev.text, out)
+        elif t is ThinkingDelta:
+            self.thinking(ev.text, out)
+        elif t is ThinkingEnd:
+            if self.open is not None and self.open["type"] == "reasoning":
+                self.close(out)
+        elif t is ToolCallStart:
+            self.tool_start(ev.id, ev.name, out)
+        elif t is ToolCallDelta:
+            self.tool_delta(ev.id, ev.arguments, out)
+        elif t is ToolCallEnd:
+            if self.open is not None and self.calls.get(ev.id) is self.open:
+                self.close(out)
+        elif t is Usage:
+            self.usage = ev
+        elif t is Stop:
+            self.finish(ev, out)
+            return False
+        elif t is ErrorEvent:
+            self.fail(GatewayError(ev.kind, ev.message), out)
+            return False
+        return True
+
+
+async def stream_response(renderer: ResponseRenderer,
+                          batches: AsyncIterator[list[ReplyEvent]]) -> AsyncIterator[bytes]:
+    yield b"".join(renderer.start())
+    try:
+        async for batch in batches:
+            out: list[bytes] = []
+            going = True
+            for ev in batch:
+                if type(ev) is Ping:
+                    out.append(_KEEPALIVE)
+                elif not renderer.feed(ev, out):
+                    going = False
+                    break
+            if out:
+                yield b"".join(out)
+            if not going:
+                return
+    except Exception as e:  # noqa: BLE001 - a proper response.failed needs this stream's sequence
+        log.exception("responses stream failed")
+        out = []
+        renderer.fail(GatewayError("internal", f"gateway error: {type(e).__name__}"), out)
+        yield b"".join(out)
+
+
+def whole_response(renderer: ResponseRenderer, events: Iterable[ReplyEvent]) -> dict:
+    """The non-streamed Response object. Raises GatewayError on a stream error."""
+    out: list[bytes] = []
+    for ev in events:
+        if type(ev) is ErrorEvent:
+            raise GatewayError(ev.kind, ev.message)
+        if type(ev) is Stop:
+            return renderer.finish(ev, out)
+        renderer.feed(ev, out)
+    return renderer.finish(Stop("end_turn"), out)
+
+
+def error_event(err: GatewayError) -> bytes:
+    """An `error` event for a failure outside any renderer (the app's last line of defence)."""
+    payload = error_payload(err)
+    return sse.event("error", {"type": "error", "sequence_number": 0, "code": payload["code"],
+                               "message": err.message, "param": None})

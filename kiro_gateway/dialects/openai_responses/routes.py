@@ -1,0 +1,58 @@
+"""The Responses API's HTTP surface: POST /v1/responses, GET/DELETE /v1/responses/{id},
+POST /v1/responses/input_tokens."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ...conversation import GatewayError
+from ...http import JSONResponse, error_response, read_json
+from ...tokens import count_conversation
+from .parse import parse_request
+
+if TYPE_CHECKING:
+    from ...app import Gateway
+
+__all__ = ["routes"]
+
+
+def routes(gw: "Gateway") -> list[Route]:
+    dialect = gw.dialects["openai_responses"]
+    store = dialect.store  # type: ignore[attr-defined]
+
+    async def create(request: Request) -> Response:
+        return await gw.handle(request, dialect)
+
+    async def stored(request: Request) -> Response:
+        try:
+            gw.check_auth(request)
+            rid = request.path_params["response_id"]
+            item = store.get(rid)
+            if item is None:
+                raise GatewayError("not_found", f"Response with id '{rid}' not found.")
+            if request.method == "DELETE":
+                store.delete(rid)
+                return JSONResponse({"id": rid, "object": "response.deleted", "deleted": True})
+            return JSONResponse(item.response)
+        except GatewayError as e:
+            return error_response(dialect, e)
+
+    async def input_tokens(request: Request) -> Response:
+        try:
+            gw.check_auth(request)
+            conv = parse_request(await read_json(request), store)
+            return JSONResponse({"object": "response.input_tokens", "input_tokens": count_conversation(conv)})
+        except GatewayError as e:
+            return error_response(dialect, e)
+
+    out = []
+    # A base URL with a path prefix (…/openai/v1) keeps working.
+    for prefix in ("", "/{prefix:path}"):
+        out += [Route(prefix + "/v1/responses", create, methods=["POST"]),
+                Route(prefix + "/v1/responses/input_tokens", input_tokens, methods=["POST"]),
+                Route(prefix + "/v1/responses/{response_id}", stored, methods=["GET", "DELETE"])]
+    return out
