@@ -205,7 +205,7 @@ class EventStreamDecoder:
             raise EventStreamError("event stream is corrupt beyond recovery")
 
     def check_errors(self) -> None:
-        """Raise if the stream looked corrupt at all (called at end of stream)."""
+        """Raise if the stream ended inside a message (called at end of stream)."""
         if self.buffered:
             raise EventStreamError(f"stream ended inside a message ({self.buffered} bytes left)")
 

@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator, Iterable
 import orjson
 
 from ... import sse
+from ...reply import collect
 from ...conversation import (
     ErrorEvent,
-    GatewayError,
     Ping,
     ReplyEvent,
     Stop,
@@ -144,55 +144,22 @@ async def stream_message(batches: AsyncIterator[list[ReplyEvent]], model: str, i
 
 def whole_message(events: Iterable[ReplyEvent], model: str, input_estimate: int) -> dict:
     """The non-streaming answer built from the same events. Raises GatewayError on a stream error."""
+    reply = collect(events, input_estimate)
     content: list[dict] = []
-    args: dict[str, list[str]] = {}
-    tools: dict[str, dict] = {}
-    usage = Usage(input_estimate, 0)
-    stop = Stop("end_turn")
-    for ev in events:
-        t = type(ev)
-        if t is TextDelta:
-            if content and content[-1]["type"] == "text":
-                content[-1]["text"] += ev.text
-            else:
-                content.append({"type": "text", "text": ev.text})
-        elif t is ThinkingDelta:
-            if content and content[-1]["type"] == "thinking" and not content[-1]["signature"]:
-                content[-1]["thinking"] += ev.text
-            else:
-                content.append({"type": "thinking", "thinking": ev.text, "signature": ""})
-        elif t is ThinkingEnd:
-            if content and content[-1]["type"] == "thinking":
-                content[-1]["signature"] = ev.signature
-        elif t is ToolCallStart:
-            block = {"type": "tool_use", "id": ev.id, "name": ev.name, "input": {}}
-            tools[ev.id] = block
-            args[ev.id] = []
-            content.append(block)
-        elif t is ToolCallDelta:
-            if ev.id in args:
-                args[ev.id].append(ev.arguments)
-        elif t is Usage:
-            usage = ev
-        elif t is Stop:
-            stop = ev
-        elif t is ErrorEvent:
-            raise GatewayError(ev.kind, ev.message)
-    for tid, parts in args.items():
-        raw = "".join(parts)
-        if raw.strip():
-            try:
-                value = orjson.loads(raw)
-                tools[tid]["input"] = value if isinstance(value, dict) else {"value": value}
-            except orjson.JSONDecodeError:
-                tools[tid]["input"] = {}
+    for b in reply.blocks:
+        if b.kind == "text":
+            content.append({"type": "text", "text": b.text})
+        elif b.kind == "thinking":
+            content.append({"type": "thinking", "thinking": b.text, "signature": b.signature})
+        else:
+            content.append({"type": "tool_use", "id": b.id, "name": b.name, "input": b.arguments()})
     return {
         "id": message_id(),
         "type": "message",
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": _STOP.get(stop.reason, stop.reason),
-        "stop_sequence": stop.stop_sequence,
-        "usage": _usage(usage.input_tokens or input_estimate, usage.output_tokens),
+        "stop_reason": _STOP.get(reply.stop.reason, reply.stop.reason),
+        "stop_sequence": reply.stop.stop_sequence,
+        "usage": _usage(reply.usage.input_tokens or input_estimate, reply.usage.output_tokens),
     }

@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Iterable
 
 from ... import sse
+from ...reply import collect
 from ...conversation import (
     ErrorEvent,
     GatewayError,
@@ -102,37 +103,15 @@ async def stream_chunks(batches: AsyncIterator[list[ReplyEvent]], model: str, in
 
 def whole_completion(events: Iterable[ReplyEvent], model: str, input_estimate: int) -> dict:
     """The non-streaming answer built from the same events. Raises GatewayError on a stream error."""
-    texts: list[str] = []
-    thinking: list[str] = []
-    calls: dict[str, dict] = {}
-    args: dict[str, list[str]] = {}
-    usage = Usage(input_estimate, 0)
-    stop = Stop("end_turn")
-    for ev in events:
-        t = type(ev)
-        if t is TextDelta:
-            texts.append(ev.text)
-        elif t is ThinkingDelta:
-            thinking.append(ev.text)
-        elif t is ToolCallStart:
-            calls[ev.id] = {"id": ev.id, "type": "function", "function": {"name": ev.name, "arguments": ""}}
-            args[ev.id] = []
-        elif t is ToolCallDelta:
-            if ev.id in args:
-                args[ev.id].append(ev.arguments)
-        elif t is Usage:
-            usage = ev
-        elif t is Stop:
-            stop = ev
-        elif t is ErrorEvent:
-            raise GatewayError(ev.kind, ev.message)
-    for cid, parts in args.items():
-        raw = "".join(parts)
-        calls[cid]["function"]["arguments"] = raw if raw.strip() else "{}"
-    message: dict = {"role": "assistant", "content": "".join(texts) if texts or not calls else None,
+    reply = collect(events, input_estimate)
+    usage, stop = reply.usage, reply.stop
+    texts, thinking = reply.text(), reply.thinking()
+    calls = {b.id: {"id": b.id, "type": "function", "function": {"name": b.name, "arguments": b.text if b.text.strip() else "{}"}}
+             for b in reply.tools()}
+    message: dict = {"role": "assistant", "content": texts if texts or not calls else None,
                      "refusal": None}
     if thinking:
-        message["reasoning_content"] = "".join(thinking)
+        message["reasoning_content"] = thinking
     if calls:
         message["tool_calls"] = list(calls.values())
     inp = usage.input_tokens or input_estimate
@@ -143,7 +122,7 @@ def whole_completion(events: Iterable[ReplyEvent], model: str, input_estimate: i
         "model": model,
         "choices": [{"index": 0, "message": message, "logprobs": None,
                      "finish_reason": FINISH.get(stop.reason, "stop")}],
-        "usage": usage_dict(inp, usage.output_tokens, estimate("".join(thinking))),
+        "usage": usage_dict(inp, usage.output_tokens, estimate(thinking)),
         "system_fingerprint": None,
     }
 

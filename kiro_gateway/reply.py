@@ -1,0 +1,94 @@
+"""A whole reply gathered from its events: what every non-streaming renderer builds from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+from .conversation import (
+    ErrorEvent,
+    GatewayError,
+    ReplyEvent,
+    Stop,
+    TextDelta,
+    ThinkingDelta,
+    ThinkingEnd,
+    ToolCallDelta,
+    ToolCallStart,
+    Usage,
+)
+
+__all__ = ["Block", "Reply", "collect"]
+
+
+@dataclass(slots=True)
+class Block:
+    kind: Literal["text", "thinking", "tool"]
+    text: str = ""  # text, thinking, or a tool call's raw JSON arguments
+    signature: str = ""  # thinking
+    id: str = ""  # tool
+    name: str = ""  # tool
+
+    def arguments(self) -> dict[str, Any]:
+        """A tool call's arguments as an object ({} when empty or not JSON)."""
+        if not self.text.strip():
+            return {}
+        try:
+            value = orjson.loads(self.text)
+        except orjson.JSONDecodeError:
+            return {}
+        return value if isinstance(value, dict) else {"value": value}
+
+
+@dataclass(slots=True)
+class Reply:
+    blocks: list[Block] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    stop: Stop = field(default_factory=lambda: Stop("end_turn"))
+
+    def text(self) -> str:
+        return "".join(b.text for b in self.blocks if b.kind == "text")
+
+    def thinking(self) -> str:
+        return "".join(b.text for b in self.blocks if b.kind == "thinking")
+
+    def tools(self) -> list[Block]:
+        return [b for b in self.blocks if b.kind == "tool"]
+
+
+def collect(events: Iterable[ReplyEvent], input_estimate: int) -> Reply:
+    """Consecutive deltas of a kind join into one block. Raises GatewayError on a stream error."""
+    reply = Reply(usage=Usage(input_estimate, 0))
+    blocks = reply.blocks
+    tools: dict[str, Block] = {}
+    for ev in events:
+        t = type(ev)
+        if t is TextDelta:
+            if blocks and blocks[-1].kind == "text":
+                blocks[-1].text += ev.text
+            else:
+                blocks.append(Block("text", ev.text))
+        elif t is ThinkingDelta:
+            if blocks and blocks[-1].kind == "thinking" and not blocks[-1].signature:
+                blocks[-1].text += ev.text
+            else:
+                blocks.append(Block("thinking", ev.text))
+        elif t is ThinkingEnd:
+            if blocks and blocks[-1].kind == "thinking":
+                blocks[-1].signature = ev.signature
+        elif t is ToolCallStart:
+            tools[ev.id] = Block("tool", id=ev.id, name=ev.name)
+            blocks.append(tools[ev.id])
+        elif t is ToolCallDelta:
+            if ev.id in tools:
+                tools[ev.id].text += ev.arguments
+        elif t is Usage:
+            reply.usage = Usage(ev.input_tokens or input_estimate, ev.output_tokens, ev.credits)
+        elif t is Stop:
+            reply.stop = ev
+        elif t is ErrorEvent:
+            raise GatewayError(ev.kind, ev.message)
+    return reply
