@@ -33,6 +33,7 @@ from ...conversation import (
     ToolCallStart,
     Usage,
 )
+from ...reply import Block, collect
 from ...tokens import estimate
 from .parse import GeminiConversation, strip_model
 from .thoughts import encode_signature
@@ -75,7 +76,7 @@ class _Reply:
 
     def __init__(self, conv: GeminiConversation, input_estimate: int) -> None:
         self.include_thoughts = getattr(conv, "include_thoughts", False)
-        self.calls: dict[str, tuple[str, list[str]]] = {}
+        self.calls: dict[str, Block] = {}
         self.thinking: list[str] = []
         self.signature: str | None = None
         self.thought_tokens = 0
@@ -85,7 +86,7 @@ class _Reply:
         self.rid = _response_id()
         self.input_estimate = input_estimate
 
-    def _signed(self, part: dict) -> dict:
+    def signed(self, part: dict) -> dict:
         if self.signature is not None:
             part["thoughtSignature"] = self.signature
             self.signature = None
@@ -93,10 +94,21 @@ class _Reply:
 
     def _end_thinking(self) -> None:
         if self.thinking:
-            text = "".join(self.thinking)
+            self.thought("".join(self.thinking))
             self.thinking = []
-            self.signature = encode_signature(text)
-            self.thought_tokens += estimate(text)
+
+    def thought(self, text: str) -> None:
+        """A finished thinking block: its signature waits for the next part."""
+        self.signature = encode_signature(text)
+        self.thought_tokens += estimate(text)
+
+    def call_part(self, call: Block) -> dict:
+        return self.signed({"functionCall": {"name": call.name, "args": call.arguments(), "id": call.id}})
+
+    def close(self, parts: list[dict]) -> None:
+        """A signature with no part after it rides on an empty thought part (when thoughts are shown)."""
+        if self.signature is not None and self.include_thoughts:
+            parts.append(self.signed({"text": "", "thought": True}))
 
     def feed(self, ev: ReplyEvent, parts: list[dict]) -> None:
         """Add `ev`'s contribution to this chunk's parts (merging runs of text)."""
@@ -108,7 +120,7 @@ class _Reply:
             if last is not None and "text" in last and not last.get("thought"):
                 last["text"] += ev.text
             else:
-                parts.append(self._signed({"text": ev.text}))
+                parts.append(self.signed({"text": ev.text}))
         elif t is ThinkingDelta:
             self.thinking.append(ev.text)
             if self.include_thoughts and ev.text:
@@ -120,23 +132,21 @@ class _Reply:
         elif t is ThinkingEnd:
             self._end_thinking()
         elif t is ToolCallStart:
-            self.calls[ev.id] = (ev.name, [])
+            self.calls[ev.id] = Block("tool", id=ev.id, name=ev.name)
         elif t is ToolCallDelta:
             if ev.id in self.calls:
-                self.calls[ev.id][1].append(ev.arguments)
+                self.calls[ev.id].text += ev.arguments
         elif t is ToolCallEnd:
             call = self.calls.pop(ev.id, None)
             if call is not None:
-                parts.append(self._signed({"functionCall": {"name": call[0], "args": _args(call[1]),
-                                                            "id": ev.id}}))
+                parts.append(self.call_part(call))
         elif t is Usage:
             self.usage = ev
         elif t is Stop:
             for cid in list(self.calls):  # never lose a call whose end did not arrive
                 self.feed(ToolCallEnd(cid), parts)
             self._end_thinking()
-            if self.signature is not None and self.include_thoughts:
-                parts.append(self._signed({"text": "", "thought": True}))
+            self.close(parts)
             self.stop = ev
 
     def chunk(self, parts: list[dict], final: bool) -> dict:
@@ -158,17 +168,6 @@ class _Reply:
         if thoughts:
             meta["thoughtsTokenCount"] = thoughts
         return meta
-
-
-def _args(fragments: list[str]) -> dict:
-    raw = "".join(fragments)
-    if not raw.strip():
-        return {}
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {"value": value}
 
 
 async def _chunks(conv: GeminiConversation, batches: AsyncIterator[list[ReplyEvent]],
@@ -222,12 +221,19 @@ async def stream_array(conv: GeminiConversation, batches: AsyncIterator[list[Rep
 
 def whole_response(conv: GeminiConversation, events: Iterable[ReplyEvent], input_estimate: int) -> dict:
     """The non-streamed answer. Raises GatewayError when the reply failed."""
+    whole = collect(events, input_estimate)
     reply = _Reply(conv, input_estimate)
     parts: list[dict] = []
-    for ev in events:
-        if type(ev) is ErrorEvent:
-            raise GatewayError(ev.kind, ev.message)
-        reply.feed(ev, parts)
-    if reply.stop is None:
-        reply.feed(Stop("end_turn"), parts)
+    for b in whole.blocks:
+        if b.kind == "thinking":
+            if reply.include_thoughts and b.text:
+                parts.append({"text": b.text, "thought": True})
+            reply.thought(b.text)
+        elif b.kind == "text":
+            if b.text:
+                parts.append(reply.signed({"text": b.text}))
+        else:
+            parts.append(reply.call_part(b))
+    reply.close(parts)
+    reply.usage, reply.stop = whole.usage, whole.stop
     return reply.chunk(parts, True)
