@@ -53,11 +53,21 @@ class Gateway:
         self.http = KiroHttp(settings.connect_timeout)
         self.pool = CredentialPool(settings, credentials_path, self.http)
         self.upstream = Upstream(settings, self.pool, self.http)
-        self.dialects: dict[str, Dialect] = {"anthropic": AnthropicDialect()}
-        self.dialects["openai_chat"] = OpenAIChatDialect()
-        self.dialects["openai_responses"] = OpenAIResponsesDialect()
-        self.dialects["gemini"] = GeminiDialect()
+        self.dialects: dict[str, Dialect] = {
+            "anthropic": AnthropicDialect(),
+            "openai_chat": OpenAIChatDialect(),
+            "openai_responses": OpenAIResponsesDialect(),
+            "gemini": GeminiDialect(),
+        }
         self.started = time.time()
+
+    def dialect_for_path(self, path: str) -> Dialect:
+        """The dialect whose error shape suits a request that matched no route."""
+        if "/v1beta/" in path or ":generateContent" in path or ":streamGenerateContent" in path:
+            return self.dialects["gemini"]
+        if "/chat/completions" in path or "/responses" in path:
+            return self.dialects["openai_chat"]
+        return self.dialects["anthropic"]
 
     # -- auth ------------------------------------------------------------------------------------
 
@@ -145,11 +155,12 @@ def create_app(settings: Settings, credentials_path: Path | None = None,
         kind = "not_found" if status == 404 else "invalid_request"
         msg = f"{request.method} {request.url.path} is not an endpoint of this gateway." if status == 404 \
             else f"{request.method} is not allowed on {request.url.path}."
-        return error_response(anthropic, GatewayError(kind, msg, status))
+        return error_response(gw.dialect_for_path(request.url.path), GatewayError(kind, msg, status))
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s", request.url.path)
-        return error_response(anthropic, GatewayError("internal", "Internal gateway error."))
+        return error_response(gw.dialect_for_path(request.url.path),
+                              GatewayError("internal", "Internal gateway error."))
 
     @asynccontextmanager
     async def lifespan(app: Starlette):

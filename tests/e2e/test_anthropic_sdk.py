@@ -309,3 +309,12 @@ def test_unknown_model_family_is_a_clear_400(client, clean_fake):
         client.messages.create(model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": "x"}])
     assert "gpt-4o" in e.value.body["error"]["message"]
     assert not [r for r in clean_fake.requests if r["path"] == "/generateAssistantResponse"]
+
+
+def test_unknown_routes_answer_in_the_callers_dialect(gateway):
+    gem = httpx.post(gateway.base_url + "/v1beta/nothing", headers={"x-goog-api-key": gateway.api_key})
+    assert gem.status_code == 404 and gem.json()["error"]["status"] == "NOT_FOUND"
+    oai = httpx.get(gateway.base_url + "/v1/chat/completions/x", headers={"authorization": "Bearer k"})
+    assert oai.status_code == 404 and "type" in oai.json()["error"] and "code" in oai.json()["error"]
+    ant = httpx.get(gateway.base_url + "/v1/nope")
+    assert ant.status_code == 404 and ant.json()["type"] == "error"
