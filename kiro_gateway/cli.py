@@ -96,8 +96,13 @@ def demo(argv: list[str]) -> int:
     write_json_atomic(creds, [{"refreshToken": refresh_token, "authMethod": "social"}])
     settings = Settings(port=args.port, api_key=args.api_key, api_base_url=fake.base_url,
                         auth_base_url=fake.base_url, oidc_base_url=fake.base_url)
-    print(f"Demo: fake Kiro on {fake.base_url}; gateway on http://127.0.0.1:{args.port}, key {args.api_key}\n"
-          f"  ANTHROPIC_BASE_URL=http://127.0.0.1:{args.port} ANTHROPIC_API_KEY={args.api_key} claude", flush=True)
+    url = f"http://127.0.0.1:{args.port}"
+    print(f"Demo: fake Kiro on {fake.base_url}; gateway on {url}, key {args.api_key}\n"
+          f"  ANTHROPIC_BASE_URL={url} ANTHROPIC_API_KEY={args.api_key} claude\n"
+          f"  GOOGLE_GEMINI_BASE_URL={url} GEMINI_API_KEY={args.api_key} gemini\n"
+          f"  OpenAI clients and Codex: base URL {url}/v1, key {args.api_key}\n"
+          f"The fake answers \"Hello from fake Kiro\"; a prompt holding [[fake:tool NAME {{json}}]] "
+          f"makes it call that tool.", flush=True)
     try:
         uvicorn.run(create_app(settings, creds), host="127.0.0.1", port=args.port, log_level="warning")
     finally:
