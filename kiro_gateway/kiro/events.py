@@ -75,7 +75,7 @@ class ReplyMapper:
         out: list[ReplyEvent] = []
         for msg in self.decoder.feed(chunk):
             self._message(msg, out)
-        return out
+        return _coalesce(out) if len(out) > 1 else out
 
     def _message(self, msg: Message, out: list[ReplyEvent]) -> None:
         mtype = msg.message_type
@@ -216,6 +216,34 @@ class ReplyMapper:
     def check_truncated(self) -> None:
         """Raise if the byte stream ended inside a frame."""
         self.decoder.check_errors()
+
+
+def _coalesce(events: list[ReplyEvent]) -> list[ReplyEvent]:
+    """Join runs of text (or thinking) deltas that arrived in one read into one delta each.
+
+    Clients cannot tell (deltas are arbitrary slices of the text anyway), and every event saved is
+    one less SSE event to serialise and send: a burst of 1000 frames costs one delta, not 1000.
+    """
+    out: list[ReplyEvent] = []
+    run: list[str] = []
+    kind: type | None = None
+    for ev in events:
+        t = type(ev)
+        if t is kind:
+            run.append(ev.text)  # type: ignore[union-attr]
+            continue
+        if run:
+            out.append(kind(run[0] if len(run) == 1 else "".join(run)))  # type: ignore[misc]
+            run = []
+        if t is TextDelta or t is ThinkingDelta:
+            kind = t
+            run.append(ev.text)  # type: ignore[union-attr]
+        else:
+            kind = None
+            out.append(ev)
+    if run:
+        out.append(kind(run[0] if len(run) == 1 else "".join(run)))  # type: ignore[misc]
+    return out
 
 
 def _message_text(payload: bytes) -> str:

@@ -47,12 +47,19 @@ _I32 = struct.Struct(">i")
 _I64 = struct.Struct(">q")
 
 
+# Kiro repeats a handful of header blocks (one per event type) thousands of times: parsing each
+# once and reusing the result takes header parsing off the per-frame cost. Parsed headers are
+# shared between messages, so they are read-only by contract.
+_HEADER_CACHE: dict[bytes, dict] = {}
+_HEADER_CACHE_SIZE = 256
+
+
 class EventStreamError(Exception):
     """The byte stream cannot be decoded any further."""
 
 
 class Message:
-    """One decoded event-stream message: its headers and raw payload bytes."""
+    """One decoded event-stream message: its headers (read-only, shared) and raw payload bytes."""
 
     __slots__ = ("headers", "payload")
 
@@ -181,12 +188,17 @@ class EventStreamDecoder:
                 self._error()
                 continue
             hstart = pos + PRELUDE
-            try:
-                headers = _parse_headers(memoryview(buf)[hstart : hstart + hlen])
-            except (ValueError, UnicodeDecodeError):
-                pos += total
-                self._error()
-                continue
+            raw_headers = bytes(buf[hstart : hstart + hlen])
+            headers = _HEADER_CACHE.get(raw_headers)
+            if headers is None:
+                try:
+                    headers = _parse_headers(raw_headers)
+                except (ValueError, UnicodeDecodeError):
+                    pos += total
+                    self._error()
+                    continue
+                if len(_HEADER_CACHE) < _HEADER_CACHE_SIZE:
+                    _HEADER_CACHE[raw_headers] = headers
             out.append(Message(headers, bytes(buf[hstart + hlen : body_end])))
             self._errors = 0
             pos += total

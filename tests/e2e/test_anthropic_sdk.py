@@ -50,8 +50,9 @@ def test_non_stream_text(client, clean_fake):
 
 
 def test_stream_text_events_in_order(client, clean_fake):
-    clean_fake.add_script({"steps": [{"text": "one two three four five six", "chunks": 6},
-                                     {"context_usage": 1.5}]})
+    # Paced like a real model, each chunk arrives in its own read and becomes its own delta.
+    clean_fake.add_script({"chunk_delay": 0.01, "steps": [{"text": "one two three four five six", "chunks": 6},
+                                                          {"context_usage": 1.5}]})
     types = []
     with client.messages.stream(model=MODEL, max_tokens=100,
                                 messages=[{"role": "user", "content": "count"}]) as s:

@@ -89,3 +89,14 @@ def test_unknown_events_and_bad_json_are_ignored():
 def test_context_full_stop_reason():
     out = run(ev("assistantResponseEvent", content="x") + ev("contextUsageEvent", contextUsagePercentage=100.0))
     assert out[-1] == Stop("context_window_exceeded")
+
+
+def test_deltas_from_one_read_are_coalesced_in_order():
+    frames = b"".join(ev("assistantResponseEvent", content=c) for c in ["a", "b", "c"]) + \
+        ev("toolUseEvent", name="t", toolUseId="tooluse_9", input="{}", stop=True) + \
+        ev("assistantResponseEvent", content="d") + ev("assistantResponseEvent", content="e")
+    m = ReplyMapper(ToolNames(), False, 200_000)
+    out = m.feed(frames)
+    assert [type(e).__name__ for e in out] == ["TextDelta", "ToolCallStart", "ToolCallDelta", "ToolCallEnd",
+                                               "TextDelta"]
+    assert out[0].text == "abc" and out[-1].text == "de"
