@@ -222,6 +222,7 @@ class Upstream:
                     resp.release()
                     raise upstream_error(resp.status, body)
                 first = await self._first_batch(resp, mapper)
+                request.body = b""  # sent and accepted: do not hold ~100 KB per open stream
         except TimeoutError as e:
             if resp is not None:
                 resp.close()

@@ -6,6 +6,8 @@ import hashlib
 import re
 import uuid
 
+from ..ids import random_uuid
+
 __all__ = ["machine_id_for", "chat_headers", "refresh_headers", "idc_refresh_headers", "usage_headers"]
 
 SDK = "1.0.34"
@@ -48,7 +50,7 @@ def chat_headers(token: str, kiro_version: str, machine_id: str, host: str, api_
         "user-agent": (f"aws-sdk-js/{SDK} ua/2.1 os/{os_name} lang/js md/nodejs#{NODE} "
                        f"api/codewhispererstreaming#{SDK} m/E KiroIDE-{kiro_version}-{machine_id}"),
         "host": host,
-        "amz-sdk-invocation-id": str(uuid.uuid4()),
+        "amz-sdk-invocation-id": random_uuid(),
         "amz-sdk-request": "attempt=1; max=3",
         "authorization": f"Bearer {token}",
     }
@@ -64,7 +66,7 @@ def usage_headers(token: str, kiro_version: str, machine_id: str, host: str, api
         "user-agent": (f"aws-sdk-js/1.0.0 ua/2.1 os/{os_name} lang/js md/nodejs#{NODE} "
                        f"api/codewhispererruntime#1.0.0 m/N,E KiroIDE-{kiro_version}-{machine_id}"),
         "host": host,
-        "amz-sdk-invocation-id": str(uuid.uuid4()),
+        "amz-sdk-invocation-id": random_uuid(),
         "amz-sdk-request": "attempt=1; max=1",
         "authorization": f"Bearer {token}",
     }
@@ -90,7 +92,7 @@ def idc_refresh_headers(machine_id: str, host: str) -> dict[str, str]:
         "user-agent": (f"aws-sdk-js/3.980.0 ua/2.1 os/{os_name} lang/js md/nodejs#{NODE} "
                        f"api/sso-oidc#3.980.0 m/E KiroIDE"),
         "host": host,
-        "amz-sdk-invocation-id": str(uuid.uuid4()),
+        "amz-sdk-invocation-id": random_uuid(),
         "amz-sdk-request": "attempt=1; max=4",
     }
 

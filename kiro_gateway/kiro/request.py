@@ -27,6 +27,7 @@ from ..conversation import (
     ToolCallPart,
     ToolResultPart,
 )
+from ..ids import random_uuid
 from .models import ModelMapper, Resolved
 from .tools import ToolNames, kiro_tool_specs
 
@@ -62,7 +63,7 @@ class KiroRequest:
 
 def conversation_id_for(session_id: str | None) -> str:
     if not session_id:
-        return str(uuid.uuid4())
+        return random_uuid()
     try:
         return str(uuid.UUID(session_id))
     except ValueError:
@@ -129,7 +130,7 @@ def build_request(conv: Conversation, mapper: ModelMapper, opts: RequestOptions)
 
     conversation_id = conversation_id_for(conv.session_id)
     state: dict[str, Any] = {
-        "agentContinuationId": str(uuid.uuid4()),
+        "agentContinuationId": random_uuid(),
         "agentTaskType": "vibe",
         "chatTriggerType": "MANUAL",
         "conversationId": conversation_id,

@@ -8,12 +8,12 @@ usage; message_stop. Keep-alives are `event: ping`. A failure after the stream h
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterable
 
 import orjson
 
 from ... import sse
+from ...ids import random_hex
 from ...reply import collect
 from ...conversation import (
     ErrorEvent,
@@ -48,7 +48,7 @@ _MESSAGE_STOP = sse.event("message_stop", {"type": "message_stop"})
 
 
 def message_id() -> str:
-    return "msg_" + uuid.uuid4().hex[:24]
+    return "msg_" + random_hex(24)
 
 
 def error_body(kind: str, message: str) -> bytes:
