@@ -71,36 +71,87 @@ class ReplyStream:
         return out
 
 
+class _IdleWatch:
+    """Interrupts a read after `interval` seconds of upstream silence, so a keep-alive can go out.
+
+    `asyncio.timeout()` around every read reschedules a timer per frame; here a read only stamps
+    the time, and one timer re-arms itself lazily, interrupting the task (as asyncio.timeout does,
+    by cancelling it) only while it waits on the upstream read.
+    """
+
+    __slots__ = ("loop", "task", "interval", "last", "handle", "fired", "waiting")
+
+    def __init__(self, interval: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.current_task()
+        self.interval = interval
+        self.last = self.loop.time()
+        self.fired = False
+        self.waiting = False
+        self.handle = self.loop.call_at(self.last + interval, self._check)
+
+    def _check(self) -> None:
+        now = self.loop.time()
+        due = self.last + self.interval
+        if now >= due and self.waiting and self.task is not None:
+            self.fired = True
+            self.task.cancel()
+            due = now + self.interval
+        elif now >= due:
+            due = now + self.interval  # busy writing to the client, not waiting: look again later
+        self.handle = self.loop.call_at(due, self._check)
+
+    def interrupted(self) -> bool:
+        """After a CancelledError: was it this watch's own interruption (and nothing else's)?"""
+        if not self.fired:
+            return False
+        self.fired = False
+        return self.task is not None and self.task.uncancel() == 0
+
+    def close(self) -> None:
+        self.handle.cancel()
+
+
 async def _read(resp: aiohttp.ClientResponse, mapper: ReplyMapper, ping: float,
                 limit: float) -> AsyncIterator[list[ReplyEvent]]:
     content = resp.content
     idle = 0.0
-    while True:
-        try:
-            async with asyncio.timeout(ping):
+    watch = _IdleWatch(ping)
+    try:
+        while True:
+            watch.waiting = True
+            try:
                 chunk = await content.readany()
-        except TimeoutError:
-            idle += ping
-            if idle >= limit:
-                yield [ErrorEvent("timeout", f"Kiro sent nothing for {int(idle)} s; the reply was abandoned.")]
+            except asyncio.CancelledError:
+                watch.waiting = False
+                if not watch.interrupted():
+                    raise
+                idle += ping
+                if idle >= limit:
+                    yield [ErrorEvent("timeout", f"Kiro sent nothing for {int(idle)} s; the reply was abandoned.")]
+                    return
+                yield _PING
+                continue
+            except (aiohttp.ClientError, ConnectionError) as e:
+                watch.waiting = False
+                yield [ErrorEvent("upstream", f"Kiro's stream broke off: {type(e).__name__}")]
                 return
-            yield _PING
-            continue
-        except (aiohttp.ClientError, ConnectionError) as e:
-            yield [ErrorEvent("upstream", f"Kiro's stream broke off: {type(e).__name__}")]
-            return
-        idle = 0.0
-        if not chunk:
-            break
-        try:
-            events = mapper.feed(chunk)
-        except EventStreamError as e:
-            yield [ErrorEvent("upstream", f"Kiro's stream could not be decoded: {e}")]
-            return
-        if events:
-            yield events
-            if mapper.errored:
+            watch.waiting = False
+            watch.last = watch.loop.time()
+            idle = 0.0
+            if not chunk:
+                break
+            try:
+                events = mapper.feed(chunk)
+            except EventStreamError as e:
+                yield [ErrorEvent("upstream", f"Kiro's stream could not be decoded: {e}")]
                 return
+            if events:
+                yield events
+                if mapper.errored:
+                    return
+    finally:
+        watch.close()
     try:
         mapper.check_truncated()
     except EventStreamError as e:

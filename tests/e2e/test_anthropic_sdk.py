@@ -319,3 +319,19 @@ def test_unknown_routes_answer_in_the_callers_dialect(gateway):
     assert oai.status_code == 404 and "type" in oai.json()["error"] and "code" in oai.json()["error"]
     ant = httpx.get(gateway.base_url + "/v1/nope")
     assert ant.status_code == 404 and ant.json()["type"] == "error"
+
+
+def test_silent_upstream_is_abandoned_after_read_timeout(fake, clean_fake, tmp_path):
+    from support import own_account, start_gateway
+
+    gw = start_gateway(fake, tmp_path, own_account(fake), ping_interval=0.2, read_timeout=0.6)
+    try:
+        clean_fake.add_script({"steps": [{"text": "start"}, {"delay": 3.0}, {"text": " never seen"}]})
+        with httpx.stream("POST", gw.base_url + "/v1/messages", headers={"x-api-key": gw.api_key},
+                          json={"model": MODEL, "max_tokens": 10, "stream": True,
+                                "messages": [{"role": "user", "content": "stall"}]}, timeout=10) as r:
+            text = "".join(r.iter_text())
+        assert text.count("event: ping") >= 2
+        assert "event: error" in text and "sent nothing" in text and "never seen" not in text
+    finally:
+        gw.server.stop()
