@@ -6,10 +6,11 @@ assembles them and holds what every request shares.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from starlette.routing import Route
 from . import __version__
 from .admin.routes import admin_routes
 from .config import Settings
-from .conversation import GatewayError
+from .conversation import Conversation, GatewayError
 from .dialects.anthropic import AnthropicDialect
 from .dialects.anthropic import routes as anthropic_routes
 from .dialects.base import Dialect
@@ -33,9 +34,18 @@ from .dialects.openai_chat import routes as openai_chat_routes
 from .dialects.openai_responses import OpenAIResponsesDialect
 from .dialects.openai_responses import routes as openai_responses_routes
 from .http import JSONResponse, error_response, read_json
+from .keys.limits import KeyLimits
+from .keys.registry import ClientKey, KeyRegistry
 from .kiro.client import KiroHttp
+from .observe.metrics import CONTENT_TYPE as METRICS_TYPE
+from .observe.metrics import metrics_allowed, render_metrics
+from .observe.record import CURRENT, RequestRecord
+from .observe.requestlog import RequestLog
 from .pool.pool import CredentialPool
 from .pool.refresher import BackgroundRefresher
+from .reload import FileWatcher
+from .state import make_store
+from .state.writer import StateWriter
 from .upstream import Upstream
 
 __all__ = ["create_app", "Gateway"]
@@ -48,11 +58,24 @@ _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 class Gateway:
     """Everything a request needs, built once at start-up."""
 
-    def __init__(self, settings: Settings, credentials_path: Path | None) -> None:
+    def __init__(self, settings: Settings, credentials_path: Path | None, config_path: Path | None = None) -> None:
         self.settings = settings
+        self.config_path = config_path  # where the admin API saves config changes
+        home = config_path or credentials_path  # the data dir: state.db lives beside config.json
+        self.store = make_store(settings.state_url, home.parent if home else None, settings.state_namespace)
         self.http = KiroHttp(settings.connect_timeout)
-        self.pool = CredentialPool(settings, credentials_path, self.http)
+        self.pool = CredentialPool(settings, credentials_path, self.http, self.store)
         self.upstream = Upstream(settings, self.pool, self.http)
+        self.requests = RequestLog(settings)
+        self.keys = KeyRegistry(self.store)
+        self.limits = KeyLimits(self.store)
+        self.requests.on_usage = self.limits.spent
+        self.writer = StateWriter(self.store, settings.state_flush_interval,
+                                  lambda: (settings.log_retention_count, settings.log_retention_days * 86400))
+        for source in (self.pool.sync, self.requests, self.keys):
+            self.writer.add(source)
+            source.wake = self.writer.wake
+        self.watcher = FileWatcher(self, config_path, credentials_path)
         self.dialects: dict[str, Dialect] = {
             "anthropic": AnthropicDialect(),
             "openai_chat": OpenAIChatDialect(),
@@ -69,13 +92,27 @@ class Gateway:
             return self.dialects["openai_chat"]
         return self.dialects["anthropic"]
 
+    async def start(self) -> None:
+        """Open the state store and load what it remembers; start the background writers."""
+        await self.store.open()
+        self.store.subscribe(self.keys.on_event)
+        await self.pool.attach()
+        await self.keys.load()
+        self.writer.start()
+        self.watcher.start()
+
+    async def stop(self) -> None:
+        # The writer's last flush keeps what is pending across a clean shutdown; no step may hang it.
+        for step in (self.watcher.stop, self.pool.pacer.stop, self.writer.stop, self.store.close):
+            try:
+                await asyncio.wait_for(step(), 5)
+            except TimeoutError:
+                log.warning("shutdown: %s took too long; skipped", step.__qualname__)
+
     # -- auth ------------------------------------------------------------------------------------
 
-    def authorized(self, request: Request) -> bool:
-        key = self.settings.api_key
-        if not key:  # no key configured: only this machine may use the gateway
-            host = request.client.host if request.client else ""
-            return host.startswith(_LOOPBACK)
+    @staticmethod
+    def _presented(request: Request) -> str:
         given = request.headers.get("x-api-key") or request.headers.get("x-goog-api-key") or ""
         if not given:
             auth = request.headers.get("authorization", "")
@@ -83,7 +120,36 @@ class Gateway:
                 given = auth[7:].strip()
             else:
                 given = request.query_params.get("key", "")
-        return hmac.compare_digest(given.encode(), key.encode())
+        return given
+
+    def identify(self, request: Request) -> tuple[bool, ClientKey | None]:
+        """(authorized, the named client key presented — None for the apiKey or loopback)."""
+        key = self.settings.api_key
+        given = self._presented(request)
+        if key and hmac.compare_digest(given.encode(), key.encode()):
+            return True, None
+        if len(self.keys) and (named := self.keys.find(given)) is not None:
+            return True, named
+        if not key:  # no key configured: only this machine may use the gateway
+            host = request.client.host if request.client else ""
+            return host.startswith(_LOOPBACK), None
+        return False, None
+
+    def authorized(self, request: Request) -> bool:
+        return self.identify(request)[0]
+
+    async def admit(self, request: Request, rec: RequestRecord) -> None:
+        """Authenticate, and hold a named key to its own limits (429 in the client's dialect)."""
+        ok, named = self.identify(request)
+        if not ok:
+            raise GatewayError("authentication", "Invalid API key: send the gateway's apiKey as "
+                               "x-api-key or Authorization: Bearer.")
+        if named is None:
+            rec.key = "default" if self.settings.api_key else "local"
+            return
+        rec.key, rec.key_id = named.name, named.id
+        if named.limited:
+            await self.limits.check(named)
 
     def check_auth(self, request: Request) -> None:
         if not self.authorized(request):
@@ -93,37 +159,53 @@ class Gateway:
     # -- the generic handler: parse → upstream → render ---------------------------------------
 
     async def handle(self, request: Request, dialect: Dialect) -> Response:
+        rec = self.requests.begin(request, dialect.name)  # request log: closed by the reply's end
         try:
-            self.check_auth(request)
+            await self.admit(request, rec)
             conv = dialect.parse(await read_json(request), request)
+            rec.model = conv.model
             reply = await self.upstream.open(conv)
         except GatewayError as e:
-            return error_response(dialect, e)
+            return rec.failed(e, error_response(dialect, e))
+        _release(request, conv, dialect, keep_body=self.settings.log_bodies)
         if conv.stream:
             chunks = dialect.stream(conv, aiter(reply), reply.input_estimate)
-            return StreamingResponse(_guard(chunks, dialect), media_type=dialect.stream_media_type,
-                                     headers=_SSE_HEADERS)
+            return StreamingResponse(_guard(chunks, dialect, rec.streaming(reply)),
+                                     media_type=dialect.stream_media_type, headers=_SSE_HEADERS)
         try:
             events = await reply.collect()
-            return JSONResponse(dialect.whole(conv, events, reply.input_estimate))
+            return rec.answered(reply, JSONResponse(dialect.whole(conv, events, reply.input_estimate)))
         except GatewayError as e:
-            return error_response(dialect, e)
+            return rec.failed(e, error_response(dialect, e))
 
 
-async def _guard(chunks: AsyncIterator[bytes], dialect: Dialect) -> AsyncIterator[bytes]:
+def _release(request: Request, conv: Conversation, dialect: Dialect, keep_body: bool) -> None:
+    """Once Kiro accepted the request, let go of its bulk for the rest of the reply."""
+    if not keep_body:  # the request log reads it at the end when it records bodies
+        request.__dict__.pop("_body", None)  # Starlette's cached raw body
+    if not getattr(dialect, "keeps_history", False):
+        conv.forget_content()
+
+
+async def _guard(chunks: AsyncIterator[bytes], dialect: Dialect,
+                 ended: Callable[[str | None], None] | None = None) -> AsyncIterator[bytes]:
     """Never let a bug end a stream without a word: the client gets an error in its dialect."""
+    error = None
     try:
         async for chunk in chunks:
             yield chunk
     except Exception as e:  # noqa: BLE001 - last line of defence, logged
         log.exception("stream failed")
+        error = "internal"
         yield dialect.stream_error(GatewayError("internal", f"gateway error: {type(e).__name__}"))
+    finally:
+        if ended is not None:
+            ended(error)  # the request log's record of this stream (also when the client left)
 
 
 def create_app(settings: Settings, credentials_path: Path | None = None,
                config_path: Path | None = None) -> Starlette:
-    gw = Gateway(settings, credentials_path)
-    gw.config_path = config_path  # where the admin API saves config changes
+    gw = Gateway(settings, credentials_path, config_path)
     refresher = BackgroundRefresher(gw.pool)
     anthropic = gw.dialects["anthropic"]
 
@@ -146,6 +228,13 @@ def create_app(settings: Settings, credentials_path: Path | None = None,
                              "credentials": len(gw.pool.candidates()),
                              "uptime": round(time.time() - gw.started, 1)})
 
+    async def metrics(request: Request) -> Response:
+        if not metrics_allowed(request, gw.settings.metrics_key):
+            return JSONResponse({"error": {"type": "permission_error", "message": "/metrics answers loopback "
+                                           "clients, or others sending metricsKey."}}, status_code=403)
+        await gw.writer.flush()  # include the requests that just finished
+        return Response(await render_metrics(gw), media_type=METRICS_TYPE)
+
     async def event_logging(request: Request) -> Response:
         # Claude Code reports telemetry here when allowed; accept and drop it.
         return JSONResponse({})
@@ -159,19 +248,24 @@ def create_app(settings: Settings, credentials_path: Path | None = None,
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s", request.url.path)
-        return error_response(gw.dialect_for_path(request.url.path),
-                              GatewayError("internal", "Internal gateway error."))
+        err = GatewayError("internal", "Internal gateway error.")
+        response = error_response(gw.dialect_for_path(request.url.path), err)
+        rec = CURRENT.get()
+        return rec.failed(err, response) if rec is not None else response  # still in the request log
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
+        await gw.start()
         refresher.start()
         yield
         await refresher.stop()
+        await gw.stop()
         await gw.http.close()
 
     routes = [
         Route("/", root, methods=["GET", "HEAD"]),
         Route("/health", health, methods=["GET", "HEAD"]),
+        Route("/metrics", metrics, methods=["GET"]),
         *gemini_routes.routes(gw),  # before /v1/models: its GET /v1/models… answers Gemini clients only
         Route("/v1/models", models, methods=["GET"]),
         Route("/{prefix:path}/v1/models", models, methods=["GET"]),

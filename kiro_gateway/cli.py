@@ -1,9 +1,10 @@
-"""Command line: `kiro-gateway` serves; `kiro-gateway fake-upstream` runs the fake Kiro."""
+"""Command line: `kiro-gateway` serves; `status`, `import`, `demo` and `fake-upstream` do the rest."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -28,6 +29,7 @@ Point clients at it:
 
 EPILOG = "commands:\n  serve (default)       run the gateway\n" \
          "  import                add the Kiro IDE's and kiro-cli's logins to credentials.json\n" \
+         "  status                credentials, states, usage and recent errors of a running gateway\n" \
          "  demo                  run a fake Kiro and the gateway wired to it (no account needed)\n" \
          "  fake-upstream         run the fake Kiro server alone (tests, benchmark)\n\n" \
          "environment overrides (config.json key in the right column):\n" + env_documentation()
@@ -41,6 +43,8 @@ def _serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on (default 8990)")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="log verbosity")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="serve from N processes (needs a shared state store: stateUrl redis://…)")
     p.add_argument("--version", action="version", version=f"kiro-gateway {__version__}")
     return p
 
@@ -65,13 +69,33 @@ def serve(argv: list[str]) -> int:
 
     import uvicorn
 
+    common = dict(host=settings.host, port=settings.port, log_level=settings.log_level,
+                  access_log=settings.log_level == "debug", loop="auto", http="auto", timeout_keep_alive=75)
+    if args.workers > 1:
+        if not (settings.state_url or "").startswith(("redis://", "rediss://", "unix://")):
+            print("kiro-gateway: --workers needs stateUrl redis://… (workers must share cooldowns, sessions, "
+                  "refreshes and pacing)", file=sys.stderr)
+            return 2
+        # Each worker builds its own app from these (uvicorn imports the factory in every process).
+        os.environ[_WORKER_CONFIG] = str(paths.config)
+        os.environ[_WORKER_CREDENTIALS] = str(paths.credentials)
+        uvicorn.run("kiro_gateway.cli:worker_app", factory=True, workers=args.workers, **common)
+        return 0
     from .app import create_app
 
-    app = create_app(settings, paths.credentials, paths.config)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                access_log=settings.log_level == "debug", loop="auto", http="auto",
-                timeout_keep_alive=75)
+    uvicorn.run(create_app(settings, paths.credentials, paths.config), **common)
     return 0
+
+
+_WORKER_CONFIG, _WORKER_CREDENTIALS = "KIRO_GATEWAY__WORKER_CONFIG", "KIRO_GATEWAY__WORKER_CREDENTIALS"
+
+
+def worker_app():
+    """The app of one `--workers` process (the CLI's overrides travel as environment variables)."""
+    from .app import create_app
+
+    config, creds = Path(os.environ[_WORKER_CONFIG]), Path(os.environ[_WORKER_CREDENTIALS])
+    return create_app(load_settings(config), creds, config)
 
 
 def demo(argv: list[str]) -> int:
@@ -139,8 +163,8 @@ def import_command(argv: list[str]) -> int:
     if not (report.added or report.skipped or report.errors):
         print("Nothing found: log in with the Kiro IDE or kiro-cli first, or give --from-ide / --from-cli.")
     elif report.added:
-        # A running gateway keeps its own copy and would write it back over this one.
-        print("Restart a running gateway now (or, while it runs, use POST /api/admin/credentials/import).")
+        # A running gateway merges the file's changes in by itself (hot reload).
+        print("A running gateway picks the new credentials up within moments (hot reload).")
     return 1 if report.errors and not (report.added or report.skipped) else 0
 
 
@@ -154,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
         return demo(argv[1:])
     if argv and argv[0] == "import":
         return import_command(argv[1:])
+    if argv and argv[0] == "status":
+        from .status import status_command
+
+        return status_command(argv[1:])
     if argv and argv[0] == "serve":
         argv = argv[1:]
     return serve(argv)

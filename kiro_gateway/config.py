@@ -75,6 +75,29 @@ class Settings(BaseModel):
     max_attempts_per_credential: int = Field(3, ge=1)
     max_attempts: int = Field(9, ge=1)
     log_level: str = "info"
+    # State store: none = state.db beside config.json (SQLite); "redis://…" shares state between
+    # gateway processes (team mode); "sqlite:///path" or "memory" also work.
+    state_url: str | None = None
+    state_namespace: str = "kiro-gateway"  # Redis key prefix, so gateways can share a Redis
+    state_flush_interval: float = Field(0.5, gt=0, le=60)  # write-behind batching period
+    # Request log: bodies only when asked (secrets and images redacted); retention by count and age.
+    log_bodies: bool = False
+    log_retention_count: int = Field(10_000, ge=0)
+    log_retention_days: float = Field(7.0, ge=0)
+    metrics_key: str | None = None  # /metrics from other hosts than loopback needs it
+    # Account pacing (0 = no cap), shared across instances through the state store.
+    max_concurrent_per_credential: int = Field(0, ge=0)
+    max_rpm_per_credential: int = Field(0, ge=0)
+    queue_timeout: float = Field(30.0, ge=0)  # how long a request waits for a free account
+    hot_reload: bool = True  # pick up hand edits of config.json and credentials.json
+
+    @field_validator("state_url")
+    @classmethod
+    def _state_url(cls, v: str | None) -> str | None:
+        v = (v or "").strip() or None
+        if v and not v.startswith(("redis://", "rediss://", "unix://", "sqlite:///", "memory")) and v != ":memory:":
+            raise ValueError("must be redis://…, rediss://…, sqlite:///path or memory")
+        return v
 
     @field_validator("api_base_url", "auth_base_url", "oidc_base_url")
     @classmethod

@@ -95,6 +95,13 @@ class Conversation:
     session_id: str | None = None
     stream: bool = False
 
+    def forget_content(self) -> None:
+        """Drop the request's bulk once Kiro has it: a renderer needs only the settings, and an
+        open stream should not keep a whole 100 KB conversation alive for minutes."""
+        self.messages = []
+        self.system = ""
+        self.tools = []
+
 
 # ---------------------------------------------------------------------------------------------
 # Reply side: the events a streamed answer is made of, in order.

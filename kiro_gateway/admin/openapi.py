@@ -42,11 +42,34 @@ ROUTES: list[tuple[str, str, str, str, type[BaseModel] | None, type[BaseModel] |
      None, S.LoadBalancing, 200, ()),
     ("PUT", "/config/load-balancing", "put_load_balancing", "Set the load-balancing mode (saved to config.json)",
      S.LoadBalancing, S.LoadBalancing, 200, (400,)),
+    ("GET", "/logs", "logs", "The request log, newest first (filters and paging in the query)",
+     None, S.LogPage, 200, (400, 503)),
+    ("GET", "/logs/export", "export_logs", "The request log as JSON Lines (same filters; limit up to 100000)",
+     None, None, 200, (400, 503)),
+    ("GET", "/stats", "stats", "Requests, errors, tokens, credits and latency per credential, model and dialect: "
+     "now, over the window and as an hourly trend; each credential's credit burn rate",
+     None, S.Stats, 200, (400, 503)),
+    ("GET", "/keys", "list_keys", "Named client API keys (masked) with their limits and usage",
+     None, S.KeyList, 200, (503,)),
+    ("POST", "/keys", "create_key", "Create a client API key: the secret is in this answer only",
+     S.KeyCreate, S.KeyCreated, 201, (400, 409, 503)),
+    ("PATCH", "/keys/{id}", "update_key", "Rename a key or change its limits",
+     S.KeyUpdate, S.KeyView, 200, (400, 404, 409, 503)),
+    ("DELETE", "/keys/{id}", "delete_key", "Delete a client API key", None, S.Success, 200, (404, 503)),
     ("GET", "/openapi.json", "openapi", "This document", None, None, 200, ()),
 ]
 
+_LOG_QUERY = [("since", "string", "from this time (epoch seconds or RFC 3339)"), ("until", "string", "up to this time"),
+              ("status", "string", "a code (429), a class (4xx), 'error' or 'ok'"),
+              ("model", "string", "asked or Kiro model"), ("credential", "string", "credential id"),
+              ("key", "string", "client key name"), ("q", "string", "text in model, user agent, key, error…"),
+              ("limit", "integer", "page size (1–1000; export: up to 100000)"), ("offset", "integer", "entries to skip")]
+_QUERY = {"balance": [("refresh", "boolean", "fetch again instead of the cached answer")],
+          "logs": _LOG_QUERY, "export_logs": _LOG_QUERY, "stats": [("hours", "integer", "window, 1–24 (default 24)")]}
+
 _ERROR_TEXT = {400: "Invalid request", 401: "Missing or wrong admin API key", 404: "Not found (or the admin API "
-               "is disabled)", 409: "Duplicate", 502: "Kiro failed (refresh or usage call)"}
+               "is disabled)", 409: "Duplicate", 502: "Kiro failed (refresh or usage call)",
+               503: "The state store is unreachable"}
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -69,14 +92,19 @@ def openapi_document() -> dict[str, Any]:
         op: dict[str, Any] = {"operationId": name, "summary": summary, "tags": ["admin"]}
         if "{id}" in path:
             op["parameters"] = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"},
-                                 "description": "credential id"}]
-        if name == "balance":
-            op.setdefault("parameters", []).append({"name": "refresh", "in": "query", "required": False,
-                                                    "schema": {"type": "boolean"}})
+                                 "description": "key id" if path.startswith("/keys") else "credential id"}]
+        for qname, qtype, qdesc in _QUERY.get(name, ()):
+            op.setdefault("parameters", []).append({"name": qname, "in": "query", "required": False,
+                                                    "schema": {"type": qtype}, "description": qdesc})
         if req is not None:
             op["requestBody"] = {"required": name not in ("import_credentials",),
                                  "content": {"application/json": {"schema": _ref(req)}}}
-        ok = _json(_ref(resp), "Success") if resp is not None else _json({"type": "object"}, "OpenAPI 3.1 document")
+        if resp is not None:
+            ok = _json(_ref(resp), "Success")
+        elif name == "export_logs":
+            ok = {"description": "One LogEntry per line", "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}
+        else:
+            ok = _json({"type": "object"}, "OpenAPI 3.1 document")
         op["responses"] = {str(status): ok}
         for code in sorted({401, 404, *errors}):
             op["responses"][str(code)] = _json(_ref(S.ErrorBody), _ERROR_TEXT.get(code, "Error"))
@@ -84,8 +112,10 @@ def openapi_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "kiro-gateway admin API", "version": __version__,
-                 "description": "Manage the Kiro credential pool. Enabled when adminApiKey is set; send it as "
-                                "x-api-key or Authorization: Bearer. No response contains a token or secret."},
+                 "description": "Manage the Kiro credential pool, client API keys, and read the request log and "
+                                "stats. Enabled when adminApiKey is set; send it as x-api-key or Authorization: "
+                                "Bearer. No response contains a token or secret (a new client key's secret is "
+                                "shown once, when it is made)."},
         "servers": [{"url": "/"}],
         "security": [{"apiKey": []}, {"bearer": []}],
         "paths": paths,

@@ -16,20 +16,22 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
-from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from ..conversation import GatewayError
 from ..files import read_json, write_json_atomic
-from ..http import MAX_BODY, JSONResponse
+from ..http import JSONResponse
 from ..kiro.auth import RefreshError
 from ..kiro.client import Proxy, ProxyError
 from ..pool import importer
-from ..pool.credential import Credential, format_expiry
+from ..pool.credential import Credential
+from ..state.base import StoreError
 from . import schemas as S
+from .common import AdminError, _body, _error, _id, _iso
+from .keys import KeysApi
+from .logs import LogsApi
 from .openapi import ROUTES, openapi_document
 
 if TYPE_CHECKING:
@@ -40,53 +42,9 @@ log = logging.getLogger("kiro_gateway.admin")
 __all__ = ["admin_routes", "AdminError"]
 
 PREFIX = "/api/admin"
-_STATUS_TYPES = {400: "invalid_request", 401: "authentication_error", 404: "not_found", 409: "conflict",
-                 502: "api_error", 500: "internal_error"}
 
 
-class AdminError(Exception):
-    def __init__(self, status: int, message: str, type_: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.type = type_ or _STATUS_TYPES.get(status, "api_error")
-
-
-def _error(status: int, message: str, type_: str | None = None) -> Response:
-    return JSONResponse({"error": {"type": type_ or _STATUS_TYPES.get(status, "api_error"), "message": message}},
-                        status_code=status)
-
-
-def _iso(epoch: float | None) -> str | None:
-    return format_expiry(epoch) if epoch else None
-
-
-def _id(cred: Credential) -> int | str:
-    return int(cred.id) if cred.id.isdigit() else cred.id
-
-
-async def _body(request: Request, model: type[BaseModel], optional: bool = False) -> Any:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise AdminError(400, "Request body too large.")
-    if not raw.strip():
-        if optional:
-            return model()
-        raise AdminError(400, "A JSON object body is required.")
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        raise AdminError(400, f"The request body is not valid JSON: {e}") from None
-    if not isinstance(data, dict):
-        raise AdminError(400, "The request body must be a JSON object.")
-    try:
-        return model.model_validate(data)
-    except ValidationError as e:  # messages name the field, never echo its value
-        problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'body'}: {err['msg']}" for err in e.errors())
-        raise AdminError(400, f"Invalid request: {problems}") from None
-
-
-class AdminApi:
+class AdminApi(LogsApi, KeysApi):
     def __init__(self, gw: "Gateway") -> None:
         self.gw = gw
         self.pool = gw.pool
@@ -116,6 +74,8 @@ class AdminApi:
             except GatewayError as e:
                 status = e.status if e.status in (400, 404) else 502
                 return _error(status, e.message)
+            except StoreError:
+                return _error(503, "The state store is unreachable; try again shortly.")
             except Exception:  # noqa: BLE001 - logged; the client gets no internals
                 log.exception("admin %s %s failed", request.method, request.url.path)
                 return _error(500, "Internal error in the admin API.")

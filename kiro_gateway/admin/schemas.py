@@ -6,14 +6,15 @@ models document them in /api/admin/openapi.json.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 __all__ = [
     "ErrorDetail", "ErrorBody", "Success", "CredentialView", "CredentialList", "AddCredential", "AddResult",
     "SetDisabled", "SetPriority", "RefreshResult", "Balance", "LoadBalancing", "ImportRequest", "ImportResult",
-    "ImportedItem", "SkippedItem", "ImportErrorItem", "LOAD_BALANCING_MODES",
+    "ImportedItem", "SkippedItem", "ImportErrorItem", "LOAD_BALANCING_MODES", "LogEntry", "LogPage", "Stats",
+    "KeyCreate", "KeyUpdate", "KeyView", "KeyList", "KeyCreated",
 ]
 
 LOAD_BALANCING_MODES = ("priority", "balanced", "round_robin")
@@ -163,3 +164,153 @@ class ImportResult(Success):
     added: list[ImportedItem]
     skipped: list[SkippedItem]
     errors: list[ImportErrorItem]
+
+
+# -- request log, stats ------------------------------------------------------------------------------
+
+
+class LogEntry(BaseModel):
+    """One client request. Bodies appear only with logBodies (redacted: no secrets, no images)."""
+
+    id: str
+    time: float = Field(description="epoch seconds")
+    at: str = Field(description="RFC 3339")
+    dialect: str
+    userAgent: str | None = None
+    key: str | None = Field(None, description="client key name: 'default' is apiKey, 'local' loopback without a key")
+    model: str | None = Field(None, description="the model the client asked for")
+    kiroModel: str | None = None
+    credential: str | None = None
+    status: int
+    retries: int
+    ttfbMs: float | None = None
+    totalMs: float
+    tokensIn: int
+    tokensOut: int
+    credits: float | None = Field(None, description="Kiro credits (meteringEvent)")
+    stream: bool
+    error: str | None = Field(None, description="error kind: rate_limit, upstream, interrupted…")
+    errorMessage: str | None = None
+    isError: bool
+    requestBody: Any = None
+    responseBody: Any = None
+
+
+class LogPage(BaseModel):
+    total: int = Field(description="entries matching the filter")
+    offset: int
+    limit: int
+    items: list[LogEntry]
+
+
+class LatencyMs(BaseModel):
+    avg: float | None = None
+    p50: float | None = None
+    p90: float | None = None
+    p99: float | None = None
+
+
+class Figures(BaseModel):
+    requests: int
+    errors: int
+    errorRate: float
+    retries: int
+    tokensIn: int
+    tokensOut: int
+    credits: float
+    latencyMs: LatencyMs
+    ttfbMs: dict
+
+
+class NowFigures(Figures):
+    minutes: int
+    requestsPerMinute: float
+
+
+class Burn(BaseModel):
+    creditsPerHour: float
+    remaining: float | None = Field(None, description="credits left this period, when usage limits are known")
+    runsOutAt: str | None = Field(None, description="when the quota runs out at this rate")
+    resetsAt: str | None = None
+    lastsUntilReset: bool | None = None
+
+
+class CredentialStats(Figures):
+    credential: str
+    status: str
+    burn: Burn
+
+
+class ModelStats(Figures):
+    model: str = Field(description="Kiro model id")
+
+
+class DialectStats(Figures):
+    dialect: str
+
+
+class TrendPoint(BaseModel):
+    hour: str
+    requests: int
+    errors: int
+    tokensIn: int
+    tokensOut: int
+    credits: float
+    p50Ms: float | None = None
+    p90Ms: float | None = None
+
+
+class Stats(BaseModel):
+    window: dict
+    totals: Figures
+    now: NowFigures
+    byCredential: list[CredentialStats]
+    byModel: list[ModelStats]
+    byDialect: list[DialectStats]
+    trend: list[TrendPoint]
+
+
+# -- client API keys ----------------------------------------------------------------------------------
+
+_KEY_NAME = r"^[A-Za-z0-9][A-Za-z0-9 _.@:-]{0,63}$"
+
+
+class KeyCreate(_In):
+    name: str = Field(pattern=_KEY_NAME, description="unique; letters, digits, space, _ . @ : -")
+    requestsPerMinute: StrictInt | None = Field(None, ge=0, le=1_000_000, description="0 or null: no limit")
+    tokensPerDay: StrictInt | None = Field(None, ge=0, le=10**12, description="tokens in + out per UTC day")
+
+
+class KeyUpdate(_In):
+    """Only the fields sent change; null or 0 removes a limit."""
+
+    name: str | None = Field(None, pattern=_KEY_NAME)
+    requestsPerMinute: StrictInt | None = Field(None, ge=0, le=1_000_000)
+    tokensPerDay: StrictInt | None = Field(None, ge=0, le=10**12)
+
+
+class KeyUsage(BaseModel):
+    requests: int
+    tokensIn: int
+    tokensOut: int
+    credits: float
+    errors: int
+
+
+class KeyView(BaseModel):
+    id: str
+    name: str
+    hint: str = Field(description="the key's first and last characters, to tell keys apart")
+    createdAt: str
+    requestsPerMinute: int | None = None
+    tokensPerDay: int | None = None
+    usageToday: KeyUsage
+    usageLast7Days: KeyUsage
+
+
+class KeyList(BaseModel):
+    keys: list[KeyView]
+
+
+class KeyCreated(KeyView):
+    key: str = Field(description="the secret: shown this once, stored only as a hash")

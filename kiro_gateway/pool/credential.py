@@ -138,6 +138,8 @@ class Credential:
         self.raw["accessToken"] = access_token
         if refresh_token:
             self.raw["refreshToken"] = refresh_token
-        self.raw["expiresAt"] = format_expiry(time.time() + expires_in)
+        # Milliseconds (as the Kiro IDE writes them): the newer of two tokens is told by expiry.
+        self.raw["expiresAt"] = datetime.fromtimestamp(time.time() + expires_in, UTC).isoformat(
+            timespec="milliseconds").replace("+00:00", "Z")
         if profile_arn and not self.profile_arn:
             self.raw["profileArn"] = profile_arn

@@ -1,13 +1,17 @@
 """The credential pool: which account serves a request, with a fresh token.
 
-It picks a credential (strategy, stickiness, health — see selection.py and health.py), refreshes
-its token when due (one refresh at a time per credential, however many requests wait), records
-how each attempt went, and writes refreshed tokens back to the file atomically, in its own shape.
+It picks a credential (strategy, stickiness, health — see selection.py and health.py), paces it
+(pacing.py), refreshes its token when due (one refresh at a time per credential, however many
+requests wait — across processes too, with a shared state store), records how each attempt went,
+and writes refreshed tokens back to the file atomically, in its own shape, merged with what the
+file holds meanwhile (writeback.py). Selection reads memory only; sync.py keeps that memory and
+the state store in step.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -20,13 +24,20 @@ import orjson
 
 from ..config import Settings
 from ..conversation import GatewayError
-from ..files import read_json, write_json_atomic
+from ..files import read_json
 from ..kiro.auth import RefreshError, refresh_idc, refresh_social
 from ..kiro.client import KiroHttp, Proxy, ProxyError
 from ..kiro.identity import machine_id_for
+from ..observe.record import CURRENT
+from ..state.base import LockTimeout, StateStore, StoreError
+from ..state.local import LocalCoordination
+from . import writeback
 from .credential import Credential
 from .health import ACTIVE, COOLDOWN, EXHAUSTED, Health, next_month_utc
+from .pacing import Pacer
 from .selection import Sticky, order_candidates
+from .sync import PoolSync
+from .tokens import SharedTokens
 from .usage import UsageTracker
 
 log = logging.getLogger("kiro_gateway.pool")
@@ -42,6 +53,7 @@ class Lease:
     api_base: str
     proxy: Proxy | None
     api_key_auth: bool
+    slot: str | None = None  # the pacing slot it holds, given back when it ends
 
 
 def load_credentials(path: Path) -> tuple[list[Credential], bool]:
@@ -59,12 +71,26 @@ def load_credentials(path: Path) -> tuple[list[Credential], bool]:
     raise GatewayError("internal", f"{path}: credentials must be an object or an array")
 
 
+_FILE_LOCK_TTL = 30.0
+
+
+class _NoStore(LocalCoordination):
+    """Stand-in until a real store is attached (a pool used without the app)."""
+
+    shared = False
+
+
 class CredentialPool:
-    def __init__(self, settings: Settings, path: Path | None, http: KiroHttp) -> None:
+    def __init__(self, settings: Settings, path: Path | None, http: KiroHttp,
+                 store: StateStore | None = None) -> None:
         self.settings = settings
         self.path = path
         self.http = http
         self.credentials, self.single = load_credentials(path) if path else ([], False)
+        found = writeback.read_file(path) if path else None
+        # The file as last read or written: the base of the three-way merges (writeback.py).
+        self._file_base: list[dict[str, Any]] = [dict(c.raw) for c in self.credentials]
+        self._file_digest = found.digest if found else None
         self.health: dict[str, Health] = {c.id: Health() for c in self.credentials}
         self.sticky = Sticky(settings.sticky_seconds)
         self._locks: dict[str, asyncio.Lock] = {}
@@ -72,6 +98,15 @@ class CredentialPool:
         self._rr = 0
         self.refresh_count = 0
         self.usage = UsageTracker(self)
+        self.store: StateStore = store if store is not None else _NoStore()  # type: ignore[assignment]
+        self.sync = PoolSync(self, self.store)
+        self.pacer = Pacer(settings, self.store)
+        self.tokens = SharedTokens(self)
+
+    async def attach(self) -> None:
+        """Load what the state store remembers (health, sessions) and follow other processes' changes."""
+        await self.sync.load()
+        self.store.subscribe(self.sync.on_event)
 
     # -- selection -------------------------------------------------------------------------------
 
@@ -114,30 +149,85 @@ class CredentialPool:
 
     async def acquire(self, model_id: str | None = None, session: str | None = None,
                       exclude: frozenset[str] | set[str] = frozenset()) -> Lease:
-        """The next credential with a fresh token. Dead refresh tokens are skipped (and disabled)."""
+        """The next credential with a fresh token and, when paced, a free slot. Dead refresh tokens
+        are skipped (and disabled); when every account is at its cap this waits (`queueTimeout`)."""
+        rec = CURRENT.get()
+        if rec is not None:
+            rec.kiro_model = model_id
+        if session and self.store.shared and self.sticky.get(session) is None:
+            await self._sticky_from_store(session)
         skip = set(exclude)
+        busy: set[str] = set()
+        soonest, deadline = 0.1, 0.0
         while True:
-            cred = self.pick(model_id, session, skip)
+            try:
+                cred = self.pick(model_id, session, skip | busy)
+                if busy and self.status(cred) != ACTIVE:
+                    raise GatewayError("overloaded", "busy")  # better wait for a busy healthy account
+            except GatewayError:
+                if not busy:
+                    raise
+                now = time.monotonic()
+                deadline = deadline or now + self.settings.queue_timeout
+                if now >= deadline:
+                    raise GatewayError("overloaded", "Every Kiro account is at its request cap "
+                                       "(maxConcurrentPerCredential / maxRpmPerCredential); try again shortly.",
+                                       429, retry_after=max(1.0, soonest)) from None
+                await self.pacer.wait(min(soonest, deadline - now))
+                busy.clear()
+                soonest = 0.1
+                continue
             try:
                 token = await self.token_for(cred)
             except RefreshError:
                 skip.add(cred.id)
                 continue
+            slot = None
+            if self.pacer.enabled:
+                admitted, slot, wait = await self.pacer.take(cred.id)
+                if not admitted:
+                    busy.add(cred.id)
+                    soonest = min(soonest, wait) if len(busy) > 1 else wait
+                    continue
             try:
-                lease = self._lease(cred, token)
+                lease = self._lease(cred, token, slot)
             except GatewayError as e:  # an unusable proxyUrl: this credential cannot be reached
+                if slot is not None:
+                    self.pacer.release(slot)
                 log.warning("%s", e.message)
                 skip.add(cred.id)
                 continue
             if session:
-                self.sticky.put(session, cred.id)
+                await self._stick(session, cred.id)
             return lease
 
-    def _lease(self, cred: Credential, token: str) -> Lease:
+    async def _sticky_from_store(self, session: str) -> None:
+        try:
+            hit = await self.store.sticky_get(session)
+        except StoreError:
+            return
+        if hit is not None and hit[0] in self.health:
+            self.sticky.restore(session, hit[0], hit[1])
+
+    async def _stick(self, session: str, cid: str) -> None:
+        before = self.sticky.put(session, cid)
+        expires = self.sticky.expires(session)
+        if not expires:
+            return
+        if self.store.shared and before != cid:
+            # A new binding: written now, so the next request finds it on any process.
+            try:
+                await self.store.sticky_put(session, cid, expires)
+                return
+            except StoreError:
+                pass
+        self.sync.stick(session, cid, expires)
+
+    def _lease(self, cred: Credential, token: str, slot: str | None = None) -> Lease:
         s = self.settings
         mid = machine_id_for(cred.machine_id or s.machine_id, cred.refresh_token, cred.api_key, cred.id)
         return Lease(cred, token, mid, s.url("api_base_url", cred.region(s.region)), self.proxy_for(cred),
-                     cred.auth_method == "api_key")
+                     cred.auth_method == "api_key", slot)
 
     def proxy_for(self, cred: Credential) -> Proxy | None:
         """The credential's own proxy (`direct` = none), else the global one."""
@@ -154,20 +244,38 @@ class CredentialPool:
 
     # -- outcomes --------------------------------------------------------------------------------
 
+    def _health(self, cid: str) -> Health:
+        """A credential's health; a throwaway one when it was removed while a request was on it."""
+        return self.health.get(cid) or Health()
+
     def begin(self, lease: Lease) -> None:
-        self.health[lease.credential.id].in_flight += 1
+        self._health(lease.credential.id).in_flight += 1
+        rec = CURRENT.get()
+        if rec is not None:
+            rec.attempt(lease.credential.id)
 
     def end(self, lease: Lease) -> None:
-        h = self.health[lease.credential.id]
-        h.in_flight = max(0, h.in_flight - 1)
+        h = self.health.get(lease.credential.id)
+        if h is not None:
+            h.in_flight = max(0, h.in_flight - 1)
+        if lease.slot is not None:
+            self.pacer.release(lease.slot)
+            lease.slot = None
 
     def succeeded(self, lease: Lease) -> None:
-        self.health[lease.credential.id].succeeded(time.time())
+        cid = lease.credential.id
+        h = self._health(cid)
+        urgent = bool(h.cooldown_until or h.reason)  # back from a penalty: others should know soon
+        h.succeeded(time.time())
+        self.sync.touch(cid, urgent)
+        rec = CURRENT.get()
+        if rec is not None:
+            rec.first_byte()
 
     def failed(self, lease: Lease, kind: str, reason: str | None, message: str) -> None:
         """Record an upstream failure; throttling, quota and suspension change the state."""
         cred, now = lease.credential, time.time()
-        h = self.health[cred.id]
+        h = self._health(cred.id)
         if reason == "MONTHLY_REQUEST_COUNT":
             until = self.usage.reset_at(cred, now)
             h.exhaust(until or next_month_utc(now))
@@ -181,12 +289,16 @@ class CredentialPool:
             h.transient(now)  # Kiro's trouble, not the account's: counted, no penalty
         else:
             h.failed(now, self.settings.failure_limit, self.settings.unhealthy_seconds)
-        if h.status(cred.disabled, now) != ACTIVE:
+        penalised = h.status(cred.disabled, now) != ACTIVE
+        if penalised:
             self.sticky.drop(cred.id)
+            self.sync.drop_sticky(cred.id)
+        self.sync.touch(cred.id, urgent=penalised)  # a cooldown other processes must honour: write now
 
-    async def token_for(self, cred: Credential, force: bool = False) -> str:
-        """A bearer token for `cred`, refreshed first when due (or when `force`d)."""
-        margin = self.settings.refresh_before
+    async def token_for(self, cred: Credential, force: bool = False, margin: float | None = None) -> str:
+        """A bearer token for `cred`, refreshed first when due within `margin` s (default
+        `refreshBefore`), or when `force`d (the token we had was refused)."""
+        margin = self.settings.refresh_before if margin is None else margin
         if not force and (token := cred.usable_token(margin=margin)):
             return token
         seen = cred.access_token
@@ -200,17 +312,29 @@ class CredentialPool:
                 if cred.access_token and not force:
                     return cred.access_token  # nothing to refresh with: try what we have
                 raise RefreshError("credential has no refresh token", permanent=True)
-            try:
-                await self._refresh(cred)
-            except RefreshError as e:
-                await self._refresh_failed(cred, e)
-                raise
-            self.health[cred.id].refresh_failures = 0
+            if self.store.shared:
+                return await self.tokens.refresh(cred, seen, force, margin)
+            await self._refresh_checked(cred)
             return cred.access_token or ""
 
+    async def _refresh_checked(self, cred: Credential) -> None:
+        try:
+            await self._refresh(cred)
+        except RefreshError as e:
+            await self._refresh_failed(cred, e)
+            raise
+        h = self._health(cred.id)
+        if h.refresh_failures:
+            h.refresh_failures = 0
+            self.sync.touch(cred.id)
+
+    async def adopt_stored_tokens(self, cid: str) -> None:
+        await self.tokens.adopt_stored(cid)
+
     async def _refresh_failed(self, cred: Credential, err: RefreshError) -> None:
-        h = self.health[cred.id]
+        h = self._health(cred.id)
         h.refresh_failures += 1
+        self.sync.touch(cred.id)
         if err.permanent:
             reason = "InvalidRefreshToken"
         elif err.status not in (400, 401, 403):
@@ -222,6 +346,7 @@ class CredentialPool:
         cred.raw["disabled"] = True
         cred.raw["disabledReason"] = reason
         self.sticky.drop(cred.id)
+        self.sync.drop_sticky(cred.id)
         log.warning("credential #%s disabled: %s (%s)", cred.id, reason, err)
         await self.save()
 
@@ -242,6 +367,8 @@ class CredentialPool:
                                        cred.refresh_token or "", s.kiro_version, mid, via)
         cred.apply_refresh(res.access_token, res.refresh_token, res.expires_in, res.profile_arn)
         if persist:
+            if self.store.shared:  # before the lock is let go: the waiting processes read it
+                await self.tokens.share(cred)
             await self.save()
 
     # -- changes by hand (admin API, import) -----------------------------------------------------
@@ -293,13 +420,17 @@ class CredentialPool:
         self.credentials.remove(cred)
         for i, c in enumerate(self.credentials):
             c.index = i
-        self.health.pop(cred.id, None)
-        self._locks.pop(cred.id, None)
-        self.usage.forget(cred.id)
-        self.sticky.drop(cred.id)
+        self._forget(cred.id)
         if self.single:
             self.single = False
         await self.save()
+
+    def _forget(self, cid: str) -> None:
+        self.health.pop(cid, None)
+        self._locks.pop(cid, None)
+        self.usage.forget(cid)
+        self.sticky.drop(cid)
+        self.sync.forget(cid)
 
     async def set_disabled(self, cred: Credential, disabled: bool) -> None:
         cred.raw["disabled"] = disabled
@@ -309,6 +440,7 @@ class CredentialPool:
         else:
             cred.raw.pop("disabledReason", None)
             self.health[cred.id].reset()
+            self.sync.touch(cred.id, urgent=True)
         await self.save()
 
     async def set_priority(self, cred: Credential, priority: int) -> None:
@@ -321,13 +453,78 @@ class CredentialPool:
         h = self.health[cred.id]
         h.reset()
         h.failure_count = 0
+        self.sync.touch(cred.id, urgent=True)
         cred.raw["disabled"] = False
         cred.raw.pop("disabledReason", None)
         await self.save()
 
+    # -- the credentials file ----------------------------------------------------------------------
+
     async def save(self) -> None:
+        """Write back: re-read the file, merge (writeback.py), write atomically — under a lock that,
+        with a shared store, holds across processes so no write-back is lost to a race."""
         if not self.path:
             return
-        data: Any = self.credentials[0].raw if self.single and self.credentials else [c.raw for c in self.credentials]
         async with self._write_lock:
-            await asyncio.to_thread(write_json_atomic, self.path, data)
+            ours = [dict(c.raw) for c in self.credentials]
+            args = (self.path, self._file_base, ours, self.single)
+            lock = self.store.lock("credentials-file", _FILE_LOCK_TTL, _FILE_LOCK_TTL) if self.store.shared \
+                else contextlib.nullcontext()
+            try:
+                async with lock:
+                    merged, digest = await asyncio.to_thread(writeback.merge_and_write, *args)
+            except (LockTimeout, StoreError) as e:
+                log.warning("credentials write-back without the shared lock (%s)", type(e).__name__)
+                merged, digest = await asyncio.to_thread(writeback.merge_and_write, *args)
+            self._file_base, self._file_digest = merged, digest
+            self._take_in(ours, merged)
+
+    async def reload_file(self) -> bool:
+        """The file changed on disk (by hand or by another process): take it in. A person's edits
+        win; tokens refreshed here since are kept (newer `expiresAt`). Returns whether it changed."""
+        if not self.path:
+            return False
+        ours = [dict(c.raw) for c in self.credentials]
+        found = await asyncio.to_thread(writeback.read_file, self.path)
+        if found is None or found.digest == self._file_digest:
+            return False  # gone, half-written, or what we wrote ourselves
+        merged = writeback.merge_lists(self._file_base, ours, found.entries, prefer_ours=False)
+        self._file_base, self._file_digest = found.entries, found.digest
+        self.single = found.single
+        self._take_in(ours, merged)
+        log.info("credentials reloaded from %s: %d credential(s)", self.path.name, len(self.credentials))
+        if merged != found.entries:
+            await self.save()  # tokens refreshed here meanwhile go back into the file
+        return True
+
+    def _take_in(self, snapshot: list[dict[str, Any]], entries: list[dict[str, Any]]) -> None:
+        """Make memory match merged entries. Credentials changed or added since `snapshot` was
+        taken (a refresh finished while the file was being written) keep those changes."""
+        snap = {writeback.entry_id(r, i): r for i, r in enumerate(snapshot)}
+        current = {c.id: c for c in self.credentials}
+        creds: list[Credential] = []
+        for i, entry in enumerate(entries):
+            cid = writeback.entry_id(entry, i)
+            if any(c.id == cid for c in creds):
+                log.warning("%s: two credentials with id %s; the second is ignored", self.path, cid)
+                continue
+            cred = current.get(cid)
+            if cred is None:
+                cred = Credential(dict(entry), i)
+                self.health[cid] = Health()
+                self.sync.reload_ids.add(cid)
+            else:
+                if cid in snap and cred.raw != snap[cid]:
+                    entry = writeback.merge_entry(snap[cid], cred.raw, entry, prefer_ours=True)
+                cred.raw, cred.index = dict(entry), i  # same object: leases keep pointing at it
+            creds.append(cred)
+        kept = {c.id for c in creds}
+        for cid, cred in current.items():
+            if cid in kept:
+                continue
+            if cid in snap:
+                self._forget(cid)  # removed in the file
+            else:
+                cred.index = len(creds)  # added while the file was written: its own save follows
+                creds.append(cred)
+        self.credentials = creds

@@ -3,9 +3,10 @@
 Every `refresh_check_interval` seconds (±20 %) it looks for credentials whose token expires within
 `refresh_before + refresh_margin` (or has no known expiry) and refreshes them one at a time, a
 random 0.5–1 × `refresh_spread` seconds apart — a burst of refreshes from one address is what
-Kiro's risk control notices. It goes through `pool.token_for(force=True)`, so it shares the
-per-credential single flight with request-time refreshes. Once per run it also fetches the usage
-limits of credentials whose subscription is unknown (free-tier accounts must skip Opus).
+Kiro's risk control notices. It goes through `pool.token_for`, so it shares the per-credential
+single flight with request-time refreshes (and, in team mode, the store's lock: one process
+refreshes). Once per run it also fetches the usage limits of credentials whose subscription is
+unknown (free-tier accounts must skip Opus).
 """
 
 from __future__ import annotations
@@ -73,7 +74,9 @@ class BackgroundRefresher:
             if cred not in self.pool.candidates() or not self.is_due(cred, now):
                 continue  # deleted, disabled, or a request refreshed it meanwhile
             try:
-                await self.pool.token_for(cred, force=True)
+                # Due within the margin: a token another gateway process stored meanwhile will do.
+                await self.pool.token_for(cred, force=not cred.access_token or cred.expires_at is None,
+                                          margin=self.settings.refresh_before + self.settings.refresh_margin)
             except RefreshError as e:
                 # Leave it for a while; request-time refresh still tries when it is needed.
                 self._retry_at[cred.id] = now + max(self.settings.refresh_check_interval,
@@ -102,6 +105,8 @@ class BackgroundRefresher:
                 log.info("usage limits of credential #%s not fetched: %s", cred.id, type(e).__name__)
 
     async def _run(self) -> None:
+        if self.pool.store.shared:  # gateways started together do not all look at once
+            await asyncio.sleep(random.uniform(0, self.settings.refresh_spread))
         while True:
             try:
                 await self.run_once()

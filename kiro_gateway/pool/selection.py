@@ -37,13 +37,24 @@ class Sticky:
             return None
         return hit[0]
 
-    def put(self, key: str | None, cred_id: str, now: float | None = None) -> None:
+    def put(self, key: str | None, cred_id: str, now: float | None = None) -> str | None:
+        """Bind (or re-arm) a session; returns the credential it was bound to before, if any."""
         if not key or self.ttl <= 0:
-            return
-        self._map[key] = (cred_id, (now or time.time()) + self.ttl)
+            return None
+        old = self._map.get(key)
+        self.restore(key, cred_id, (now or time.time()) + self.ttl)
+        return old[0] if old else None
+
+    def restore(self, key: str, cred_id: str, expires: float) -> None:
+        """Bind with a known expiry (loaded from the state store)."""
+        self._map[key] = (cred_id, expires)
         self._map.move_to_end(key)
         while len(self._map) > self.max_entries:
             self._map.popitem(last=False)
+
+    def expires(self, key: str) -> float:
+        hit = self._map.get(key)
+        return hit[1] if hit else 0.0
 
     def clear(self) -> None:
         self._map.clear()

@@ -197,6 +197,7 @@ class UsageTracker:
         h = self.pool.health.get(cred.id)
         if h is not None and h.exhausted_until and usage.next_reset and usage.next_reset > time.time():
             h.exhausted_until = usage.next_reset  # the real reset date beats a guessed one
+            self.pool.sync.touch(cred.id, urgent=True)
         if changed:
             await self.pool.save()
 

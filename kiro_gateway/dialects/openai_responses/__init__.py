@@ -19,6 +19,7 @@ __all__ = ["OpenAIResponsesDialect", "parse_request", "ResponseStore"]
 class OpenAIResponsesDialect:
     name = "openai_responses"
     stream_media_type = "text/event-stream"
+    keeps_history = True  # previous_response_id: the store keeps the conversation
 
     def __init__(self, store: ResponseStore | None = None) -> None:
         self.store = store if store is not None else ResponseStore()

@@ -1,0 +1,1 @@
+"""Observability: the request log, stats and Prometheus metrics."""

@@ -1,0 +1,117 @@
+"""Prometheus `/metrics`: the request log's figures as counters and histograms, plus pool gauges.
+
+Counters come from the store's all-time aggregates, not from process memory: every gateway process
+sharing a store reports the same totals, they survive restarts, and they match the request log
+(both are written from the same records in the same batch). Labels stay bounded: the dialect, the
+Kiro model (not the name a client typed), the credential id and the HTTP status. The pool gauges
+(state, in flight, credits left) are this process's view.
+
+Allowed from loopback clients, or from anywhere with `metricsKey` (x-api-key, Bearer or ?key=).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric, \
+    SummaryMetricFamily
+from starlette.requests import Request
+
+from ..state.base import AGG_FIELDS, AGG_SIZE, LATENCY_BUCKETS, add_vector, split_agg_key
+
+if TYPE_CHECKING:
+    from ..app import Gateway
+
+__all__ = ["render_metrics", "metrics_allowed", "CONTENT_TYPE"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_LOOPBACK = ("127.", "::1", "localhost")
+_I = {name: i for i, name in enumerate(AGG_FIELDS)}
+_H = len(AGG_FIELDS)
+_STATES = ("active", "cooldown", "exhausted", "unhealthy", "disabled")
+
+
+def metrics_allowed(request: Request, key: str | None) -> bool:
+    host = request.client.host if request.client else ""
+    if host.startswith(_LOOPBACK):
+        return True
+    if not key:
+        return False
+    given = request.headers.get("x-api-key") or ""
+    auth = request.headers.get("authorization", "")
+    if not given and auth[:7].lower() == "bearer ":
+        given = auth[7:].strip()
+    given = given or request.query_params.get("key", "")
+    return hmac.compare_digest(given.encode(), key.encode())
+
+
+class _Snapshot:
+    """A one-scrape collector over figures read just before."""
+
+    def __init__(self, totals: dict[str, list[float]], gw: "Gateway") -> None:
+        self.totals = totals
+        self.gw = gw
+
+    def collect(self) -> Iterator[Metric]:
+        base = ["dialect", "model", "credential"]
+        requests = CounterMetricFamily("kiro_gateway_requests", "Client requests answered, by outcome",
+                                       labels=[*base, "status"])
+        retries = CounterMetricFamily("kiro_gateway_retries", "Extra upstream attempts (failover and retries)",
+                                      labels=[*base, "status"])
+        tokens = CounterMetricFamily("kiro_gateway_tokens", "Tokens in and out", labels=[*base, "direction"])
+        credits = CounterMetricFamily("kiro_gateway_credits", "Kiro credits used (meteringEvent)", labels=base)
+        duration = HistogramMetricFamily("kiro_gateway_request_duration_seconds",
+                                         "Time from request to the reply's end", labels=base)
+        ttfb = SummaryMetricFamily("kiro_gateway_time_to_first_byte_seconds",
+                                   "Time until Kiro's first events arrived", labels=base)
+        merged: dict[tuple[str, str, str], list[float]] = {}
+        for key, vec in sorted(self.totals.items()):
+            d, m, c, status = split_agg_key(key)
+            requests.add_metric([d, m, c, str(status)], vec[_I["requests"]])
+            if vec[_I["retries"]]:
+                retries.add_metric([d, m, c, str(status)], vec[_I["retries"]])
+            add_vector(merged.setdefault((d, m, c), [0.0] * AGG_SIZE), vec)
+        for labels, vec in merged.items():
+            tokens.add_metric([*labels, "in"], vec[_I["tokens_in"]])
+            tokens.add_metric([*labels, "out"], vec[_I["tokens_out"]])
+            credits.add_metric(list(labels), vec[_I["credits"]])
+            cumulative, buckets = 0.0, []
+            for le, n in zip((*map(str, LATENCY_BUCKETS), "+Inf"), vec[_H:], strict=True):
+                cumulative += n
+                buckets.append((le, cumulative))
+            duration.add_metric(list(labels), buckets, vec[_I["latency_sum"]])
+            ttfb.add_metric(list(labels), vec[_I["ttfb_count"]], vec[_I["ttfb_sum"]])
+        yield from (requests, retries, tokens, credits, duration, ttfb)
+        yield from self._pool()
+
+    def _pool(self) -> Iterator[Metric]:
+        pool = self.gw.pool
+        state = GaugeMetricFamily("kiro_gateway_credential_state", "1 for the state each credential is in",
+                                  labels=["credential", "state"])
+        in_flight = GaugeMetricFamily("kiro_gateway_credential_in_flight", "Requests in flight (this process)",
+                                      labels=["credential"])
+        remaining = GaugeMetricFamily("kiro_gateway_credential_credits_remaining",
+                                      "Credits left this period (getUsageLimits, when fetched)", labels=["credential"])
+        for cred in pool.credentials:
+            now_state = pool.status(cred)
+            for s in _STATES:
+                state.add_metric([cred.id, s], 1.0 if s == now_state else 0.0)
+            in_flight.add_metric([cred.id], pool.health[cred.id].in_flight)
+            usage = pool.usage.cached(cred)
+            if usage is not None:
+                remaining.add_metric([cred.id], usage.remaining)
+        waiting = GaugeMetricFamily("kiro_gateway_queue_waiting", "Requests waiting for a free account (this process)",
+                                    value=pool.pacer.waiting)
+        dropped = CounterMetricFamily("kiro_gateway_log_dropped", "Request records dropped while the store was down",
+                                      value=self.gw.requests.dropped)
+        yield from (state, in_flight, remaining, waiting, dropped)
+
+
+async def render_metrics(gw: "Gateway") -> bytes:
+    totals = await gw.store.totals()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(totals, gw))  # type: ignore[arg-type]
+    return generate_latest(registry)

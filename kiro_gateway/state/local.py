@@ -1,0 +1,81 @@
+"""Coordination for a store that one process owns: locks, pacing slots and rate windows in memory.
+
+A one-process store (SQLite) needs no cross-process locking: an asyncio lock with an expiry does,
+and pacing counters are ephemeral (a restart empties every slot anyway). Tokens are not kept
+here: the credentials file is their one home when only one process writes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from .base import LockTimeout
+
+__all__ = ["LocalCoordination"]
+
+
+class LocalCoordination:
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, list[float]]] = {}
+        self._slots: dict[str, dict[str, float]] = {}  # scope → lease → expires
+        self._rates: dict[str, deque[float]] = {}
+
+    @asynccontextmanager
+    async def _lock(self, name: str, ttl: float, wait: float) -> AsyncIterator[None]:
+        lock, held_until = self._locks.setdefault(name, (asyncio.Lock(), [0.0]))
+        try:
+            await asyncio.wait_for(lock.acquire(), wait)
+        except TimeoutError:
+            raise LockTimeout(name) from None
+        held_until[0] = time.monotonic() + ttl
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def lock(self, name: str, ttl: float, wait: float):
+        return self._lock(name, ttl, wait)
+
+    async def get_tokens(self, cred_id: str) -> dict[str, Any] | None:
+        return None
+
+    async def put_tokens(self, cred_id: str, tokens: dict[str, Any]) -> None:
+        return None
+
+    async def acquire_slot(self, scope: str, lease: str, cap: int, ttl: float) -> bool:
+        held = self._slots.setdefault(scope, {})
+        now = time.monotonic()
+        if len(held) >= cap:
+            for k in [k for k, until in held.items() if until <= now]:
+                del held[k]  # a holder that never released (a bug or a cancelled task)
+        if len(held) >= cap:
+            return False
+        held[lease] = now + ttl
+        return True
+
+    def release_slot(self, scope: str, lease: str) -> None:
+        held = self._slots.get(scope)
+        if held is not None:
+            held.pop(lease, None)
+
+    async def renew_slots(self, slots: list[tuple[str, str]], ttl: float) -> None:
+        until = time.monotonic() + ttl
+        for scope, lease in slots:
+            held = self._slots.get(scope)
+            if held is not None and lease in held:
+                held[lease] = until
+
+    async def take_rate(self, scope: str, cap: int, window: float) -> float:
+        times = self._rates.setdefault(scope, deque())
+        now = time.monotonic()
+        while times and times[0] <= now - window:
+            times.popleft()
+        if len(times) < cap:
+            times.append(now)
+            return 0.0
+        return max(0.001, times[0] + window - now)

@@ -1,0 +1,113 @@
+"""Write-behind: one background task gathers what changed in memory and writes it as one batch.
+
+Requests only touch memory (a set of dirty credential ids, a queue of log records); this task wakes
+every `stateFlushInterval` seconds — or at once when something urgent happened, like a cooldown
+that other processes must honour — asks each source for its part of a `Batch`, and writes it. A
+failed write is given back to its sources to be tried again. Admin reads call `flush()` first, so
+what they show includes the request that just finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Protocol
+
+from .base import Batch, StateStore
+
+log = logging.getLogger("kiro_gateway.state")
+
+__all__ = ["StateWriter", "Source"]
+
+_PRUNE_EVERY = 60.0
+
+
+class Source(Protocol):
+    def collect(self, batch: Batch) -> None:
+        """Move pending changes into the batch."""
+
+    def done(self, batch: Batch, ok: bool) -> None:
+        """The batch was written (ok) or not (take the changes back)."""
+
+    async def after(self) -> None:
+        """Work that follows a write: reloading what other processes changed."""
+
+
+class StateWriter:
+    def __init__(self, store: StateStore, interval: float, retention: tuple[int, float] = (0, 0.0)) -> None:
+        self.store = store
+        self.interval = interval
+        self.retention = retention  # (max log entries, max age in seconds)
+        self.sources: list[Source] = []
+        self._wake: asyncio.Event | None = None
+        self._lock: asyncio.Lock | None = None
+        self._task: asyncio.Task | None = None
+        self._pruned = 0.0
+        self._warned = 0.0
+        self.writes = 0
+
+    def add(self, source: Source) -> None:
+        self.sources.append(source)
+
+    def wake(self) -> None:
+        """Write soon (an urgent change); callable from any code on the event loop."""
+        if self._wake is not None:
+            self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._wake, self._lock = asyncio.Event(), asyncio.Lock()
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="kg-state-writer")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(Exception):
+            await self.flush()  # what is still pending survives the restart
+
+    async def flush(self) -> None:
+        """Write whatever is pending now (and reload what others changed)."""
+        if self._lock is None:
+            return
+        async with self._lock:
+            batch = Batch()
+            for s in self.sources:
+                s.collect(batch)
+            ok = True
+            if not batch.empty():
+                try:
+                    await self.store.write(batch)
+                    self.writes += 1
+                except Exception as e:  # noqa: BLE001 - kept and retried; the gateway keeps serving
+                    ok = False
+                    now = time.monotonic()
+                    if now - self._warned > 30:
+                        self._warned = now
+                        log.warning("state store write failed (%s); will retry", type(e).__name__)
+            for s in self.sources:
+                s.done(batch, ok)
+            for s in self.sources:
+                try:
+                    await s.after()
+                except Exception as e:  # noqa: BLE001 - a reload failure is retried next round
+                    log.debug("state reload failed: %s", type(e).__name__)
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            self._wake.clear()
+            await self.flush()
+            now = time.monotonic()
+            if now - self._pruned > _PRUNE_EVERY:
+                self._pruned = now
+                try:
+                    await self.store.prune(*self.retention)
+                except Exception as e:  # noqa: BLE001 - retried next time
+                    log.debug("state prune failed: %s", type(e).__name__)
