@@ -1,0 +1,511 @@
+"""kiro-gateway benchmark runner.
+
+    python -m bench --quick                  # headline numbers, ~1.5 min
+    python -m bench                          # the full matrix (~10-15 min on 2 cores)
+    python -m bench --profile                # py-spy profile of the headline scenario
+    python -m bench --slow                   # 500 concurrent streams, 50 ms between chunks
+    python -m bench --compare-clients        # raw vs aiohttp load-generator cost on the floor
+    python -m bench --quick --json out.json  # also write every result as JSON
+
+(`python bench/run.py ...` works the same.) See bench/README.md for what each column means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python bench/run.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "bench"  # noqa: A001
+
+import orjson
+
+from bench import procs
+from bench.bodies import SIZES, anthropic_body
+from bench.client import make_client
+from bench.dialects import TARGETS
+from bench.load import CellResult, run_cell
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+CHARS_PER_CHUNK = 20
+RSS_SLACK_MB = 40  # restart the gateway before a cell when it has grown more than this
+
+
+@dataclass(frozen=True)
+class Cell:
+    target: str
+    stream: bool
+    size: str
+    chunks: int
+    concurrency: int
+    delay: float = 0.0  # seconds between the fake's frames
+    warmup: float | None = None
+    min_requests: int | None = None
+    min_duration: float | None = None
+
+    @property
+    def config(self) -> tuple:
+        return (self.size, self.chunks, self.delay, self.concurrency)
+
+
+# -------------------------------------------------------------------------------------------------
+# Matrices
+
+
+def _with_floor(targets: list[str], size: str, chunks: int, conc: int, delay: float = 0.0,
+                streams=(True, False), **kw) -> list[Cell]:
+    out = []
+    for name in targets:
+        t = TARGETS[name]
+        for stream in t.streams:
+            if stream in streams:
+                out.append(Cell(name, stream, size, chunks, conc, delay, **kw))
+    return out
+
+
+def slow_cells(targets: list[str], rounds: int = 2, size: str = "80k") -> list[Cell]:
+    """500 concurrent streams, 100 chunks 50 ms apart (~5 s a stream), Anthropic streaming."""
+    gw = "anthropic" if "anthropic" in targets else ([t for t in targets if t != "direct"][:1] or ["anthropic"])[0]
+    return [Cell(name, True, size, 100, 500, 0.05, warmup=0.0, min_requests=500 * rounds, min_duration=0.0)
+            for name in ("direct", gw)]
+
+
+def quick_matrix(targets: list[str], slow_size: str = "80k") -> list[Cell]:
+    d = ["direct"] + targets
+    cells: list[Cell] = []
+    # headline: 80 KB, 100 chunks, C=1 (added TTFB) and C=50 (throughput, CPU)
+    cells += _with_floor(d, "80k", 100, 1, streams=(True,))
+    cells += _with_floor(d, "80k", 100, 50)
+    # linearity: body size and reply length at C=50 (Anthropic streaming only)
+    for size in ("2k", "400k"):
+        cells += _with_floor(["direct", "anthropic"], size, 100, 50, streams=(True,))
+    for chunks in (10, 1000):
+        cells += _with_floor(["direct", "anthropic"], "80k", chunks, 50, streams=(True,))
+    cells += slow_cells(targets, rounds=1, size=slow_size)
+    return cells
+
+
+def full_matrix(targets: list[str], sizes=SIZES, chunk_counts=(10, 1000), concs=(1, 50, 500),
+                slow_size: str = "80k") -> list[Cell]:
+    """Every dialect at the headline body/reply (80k, 100 chunks) at every concurrency; direct and
+    Anthropic (stream and whole) over sizes x reply lengths x concurrencies; the slow scenario."""
+    d = ["direct"] + targets
+    base = ["direct"] + [t for t in targets if t == "anthropic"]
+    cells: list[Cell] = []
+    for conc in concs:
+        cells += _with_floor(d, "80k", 100, conc)
+    for size in sizes:
+        for chunks in chunk_counts:
+            for conc in concs:
+                cells += _with_floor(base, size, chunks, conc)
+    cells += slow_cells(targets, rounds=2, size=slow_size)
+    return cells
+
+
+# -------------------------------------------------------------------------------------------------
+# Running
+
+
+class Bench:
+    def __init__(self, args) -> None:
+        self.args = args
+        self.workdir = procs.workdir()
+        self.fake_port = procs.free_port()
+        self.gw_port = procs.free_port()
+        self.fake = None
+        self.gateway = None
+        self.fake_settings: tuple | None = None
+        self._prepared: dict = {}
+        self._expected: dict = {}
+        self.gw_dirty = False  # the gateway served a C>=500 cell: its RSS stays inflated
+        self.fresh_rss_mb = 0.0  # RSS of a freshly started gateway
+
+    def restart_gateway(self) -> None:
+        """A fresh gateway process, so that peak RSS is not inherited from an earlier cell."""
+        self.gateway.stop()
+        self.gateway = procs.start_gateway(self.workdir, self.gw_port, f"http://127.0.0.1:{self.fake_port}",
+                                           self.args.gateway_log_level)
+        self._nice(self.gateway.pid)
+        self.fresh_rss_mb = procs.rss_kb(self.gateway.pid) / 1024
+        self.gw_dirty = False
+
+    def start(self, gateway: bool = True) -> None:
+        self.fake = procs.start_fake(self.workdir, self.fake_port)
+        self._nice(self.fake.pid)
+        if gateway:
+            self.gateway = procs.start_gateway(self.workdir, self.gw_port, f"http://127.0.0.1:{self.fake_port}",
+                                               self.args.gateway_log_level)
+            self._nice(self.gateway.pid)
+            self.fresh_rss_mb = procs.rss_kb(self.gateway.pid) / 1024
+
+    def _nice(self, pid: int) -> None:
+        if self.args.nice:
+            procs.renice(pid, self.args.nice)
+
+    def stop(self) -> None:
+        for p in (self.gateway, self.fake):
+            if p is not None:
+                p.stop()
+        if not self.args.keep_workdir:
+            procs.remove_workdir(self.workdir)
+
+    def configure_fake(self, chunks: int, delay: float) -> None:
+        if self.fake_settings != (chunks, delay):
+            procs.set_fake(self.fake_port, default_chunks=chunks, chunk_delay=delay,
+                           reply_chars=CHARS_PER_CHUNK * chunks)
+            self.fake_settings = (chunks, delay)
+
+    async def run(self, cell: Cell, client_kind: str | None = None) -> CellResult:
+        a = self.args
+        t = TARGETS[cell.target]
+        self.configure_fake(cell.chunks, cell.delay)
+        direct = t.mode == "direct"
+        port = self.fake_port if direct else self.gw_port
+        if not direct and not a.no_restart and (
+                self.gw_dirty or cell.concurrency >= 500
+                # grown (e.g. a dialect's response store): memory and GC cost would carry over
+                or procs.rss_kb(self.gateway.pid) / 1024 > self.fresh_rss_mb + RSS_SLACK_MB):
+            self.restart_gateway()
+        if not direct and cell.concurrency >= 500:
+            self.gw_dirty = True
+        client = make_client(client_kind or a.client, "127.0.0.1", port)
+        body_src = anthropic_body(cell.size)
+        key = (cell.target, cell.stream, cell.size)
+        if key not in self._prepared:
+            self._prepared[key] = t.body(body_src, cell.stream)
+        body = self._prepared[key]
+        ekey = (*key, cell.chunks)
+        if ekey not in self._expected:
+            self._expected[ekey] = t.expected(body_src, cell.stream, CHARS_PER_CHUNK * cell.chunks, cell.chunks)
+        prepared = client.prepare(t.path(cell.stream, body_src), t.headers(procs.API_KEY), body)
+        res = CellResult(t.mode, "kiro" if direct else t.name, cell.stream, cell.size, len(body), cell.chunks,
+                         cell.delay * 1e3, cell.concurrency, client.name)
+        conc = cell.concurrency
+        min_req = cell.min_requests if cell.min_requests is not None else max(a.requests, 2 * conc if conc > 50 else 0)
+        try:
+            await run_cell(res, client, prepared, target=t, expected=self._expected[ekey], full_check=a.full_check,
+                           min_requests=min_req,
+                           min_duration=a.duration if cell.min_duration is None else cell.min_duration,
+                           warmup=a.warmup if cell.warmup is None else cell.warmup,
+                           gateway_pid=None if direct else self.gateway.pid, fake_pid=self.fake.pid)
+        finally:
+            await client.close()
+        for p in (self.fake, self.gateway):
+            if p is not None and not p.alive():
+                raise RuntimeError(f"{p.name} died during the run:\n{p.log_tail()}")
+        return res
+
+
+def attach_floors(results: list[CellResult]) -> None:
+    floors = {(r.body, r.chunks, r.chunk_delay_ms, r.concurrency): r for r in results if r.mode == "direct"}
+    for r in results:
+        f = floors.get((r.body, r.chunks, r.chunk_delay_ms, r.concurrency))
+        if r.mode == "direct" or f is None or not f.rps:
+            continue
+        r.floor_rps_pct = 100.0 * r.rps / f.rps
+        if r.est_rps and f.est_rps:
+            r.floor_est_pct = 100.0 * r.est_rps / f.est_rps
+        r.added_ttfb_p50_ms = r.ttfb_p50_ms - f.ttfb_p50_ms
+        r.added_ttfb_p99_ms = r.ttfb_p99_ms - f.ttfb_p99_ms
+
+
+# -------------------------------------------------------------------------------------------------
+# Output
+
+COLUMNS = [
+    ("mode", "mode", "{}"), ("dialect", "dialect", "{}"), ("stream", "stream", "{}"), ("body", "body", "{}"),
+    ("chunks", "chunks", "{}"), ("C", "concurrency", "{}"), ("delay", "chunk_delay_ms", "{:g}"),
+    ("req/s", "rps", "{:.1f}"), ("%floor", "floor_rps_pct", "{:.0f}%"),
+    ("est r/s", "est_rps", "{:.0f}"), ("%fl est", "floor_est_pct", "{:.0f}%"),
+    ("ttfb50", "ttfb_p50_ms", "{:.2f}"), ("ttfb99", "ttfb_p99_ms", "{:.2f}"),
+    ("tot50", "total_p50_ms", "{:.1f}"), ("tot99", "total_p99_ms", "{:.1f}"),
+    ("+ttfb50", "added_ttfb_p50_ms", "{:+.2f}"), ("+ttfb99", "added_ttfb_p99_ms", "{:+.2f}"),
+    ("gwCPU/req", "gw_cpu_ms_per_req", "{:.2f}"), ("gwRSS MB", "gw_peak_rss_mb", "{:.0f}"),
+    ("fakeCPU", "fake_cpu_ms_per_req", "{:.2f}"), ("lgCPU", "lg_cpu_ms_per_req", "{:.2f}"),
+    ("busy", "busy_cores", "{:.2f}"), ("other", "other_cores", "{:.2f}"),
+    ("n", "requests", "{}"), ("err", "errors", "{}"),
+]
+
+
+def _fmt(fmt: str, v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    return fmt.format(v)
+
+
+def table(results: list[CellResult]) -> str:
+    rows = [[h for h, _, _ in COLUMNS]]
+    for r in results:
+        rows.append([_fmt(f, getattr(r, k)) for _, k, f in COLUMNS])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    lines = []
+    for j, row in enumerate(rows):
+        lines.append("  ".join(c.rjust(w) if i >= 4 else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        if j == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _find(results, **kw) -> CellResult | None:
+    for r in results:
+        if all(getattr(r, k) == v for k, v in kw.items()):
+            return r
+    return None
+
+
+def targets_report(results: list[CellResult]) -> list[str]:
+    out = []
+
+    def line(ok, text):
+        out.append(f"  [{'PASS' if ok else 'FAIL' if ok is False else 'INFO'}] {text}")
+
+    h = _find(results, mode="gateway", dialect="anthropic", stream=True, body="80k", chunks=100, concurrency=50,
+              chunk_delay_ms=0.0)
+    if h and h.floor_rps_pct is not None:
+        line(h.floor_rps_pct >= 70, f"Anthropic stream 80k/100/C=50: {h.floor_rps_pct:.0f}% of the floor's req/s "
+             f"({h.rps:.0f} vs floor) (target >= 70%)")
+        line(h.gw_cpu_ms_per_req <= 3, f"Anthropic stream 80k/100/C=50: gateway CPU {h.gw_cpu_ms_per_req:.2f} ms/request "
+             "(target <= 3 ms)")
+        f = _find(results, mode="direct", body="80k", chunks=100, concurrency=50, chunk_delay_ms=0.0)
+        if f and f.rps:
+            line(None, f"to reach 70% of this floor ({f.rps:.0f} req/s) one gateway process may spend at most "
+                 f"{1000 / (0.7 * f.rps):.2f} ms CPU per request (it spends {h.gw_cpu_ms_per_req:.2f})")
+    c1 = _find(results, mode="gateway", dialect="anthropic", stream=True, body="80k", chunks=100, concurrency=1,
+               chunk_delay_ms=0.0)
+    if c1 and c1.added_ttfb_p50_ms is not None:
+        line(c1.added_ttfb_p50_ms <= 2 and c1.added_ttfb_p99_ms <= 8,
+             f"added TTFB at C=1 (80k/100): p50 {c1.added_ttfb_p50_ms:+.2f} ms (target <= 2), "
+             f"p99 {c1.added_ttfb_p99_ms:+.2f} ms (target <= 8)")
+    s = _find(results, mode="gateway", concurrency=500, chunk_delay_ms=50.0)
+    if s:
+        line(s.errors == 0 and (s.gw_peak_rss_mb or 0) <= 150,
+             f"500 streams, 50 ms chunk delay: {s.errors} errors, peak RSS {s.gw_peak_rss_mb:.0f} MB "
+             f"(targets 0 errors, <= 150 MB)")
+    # linearity: marginal gateway CPU per KB of body, per chunk of reply (Anthropic streaming, C=50)
+    anth = [r for r in results if r.mode == "gateway" and r.dialect == "anthropic" and r.stream
+            and r.concurrency == 50 and r.chunk_delay_ms == 0]
+    for chunks in (100, 10, 1000):
+        by_size = {r.body: r for r in anth if r.chunks == chunks}
+        if all(k in by_size for k in SIZES):
+            a, b, c = (by_size[k] for k in SIZES)
+            kb = lambda r: r.body_bytes / 1024  # noqa: E731
+            m1 = (b.gw_cpu_ms_per_req - a.gw_cpu_ms_per_req) / (kb(b) - kb(a))
+            m2 = (c.gw_cpu_ms_per_req - b.gw_cpu_ms_per_req) / (kb(c) - kb(b))
+            line(None, f"body size ({chunks} chunks): gateway CPU {a.gw_cpu_ms_per_req:.2f} / {b.gw_cpu_ms_per_req:.2f} / "
+                 f"{c.gw_cpu_ms_per_req:.2f} ms for 2k/80k/400k = {m1 * 1e3:.1f} then {m2 * 1e3:.1f} µs per KB "
+                 "(linear when the two marginal costs agree)")
+            break
+    for size in ("80k", "2k", "400k"):
+        by_len = {r.chunks: r for r in anth if r.body == size}
+        lens = sorted(by_len)
+        if len(lens) >= 2:
+            costs = " / ".join(f"{by_len[n].gw_cpu_ms_per_req:.2f}" for n in lens)
+            slopes = ", ".join(f"{(by_len[y].gw_cpu_ms_per_req - by_len[x].gw_cpu_ms_per_req) / (y - x) * 1e3:.1f}"
+                               for x, y in zip(lens, lens[1:], strict=False))
+            line(None, f"reply length ({size}): gateway CPU {costs} ms for {'/'.join(map(str, lens))} chunks = "
+                 f"{slopes} µs per extra chunk (unpaced: the fake sends a reply in one write; the slow "
+                 "scenario shows paced frames)")
+            break
+    slow_gw = _find(results, mode="gateway", dialect="anthropic", concurrency=500, chunk_delay_ms=50.0)
+    if slow_gw and slow_gw.gw_cpu_ms_per_req:
+        line(None, f"paced frames (50 ms apart, C=500): gateway CPU {slow_gw.gw_cpu_ms_per_req:.2f} ms for "
+             f"{slow_gw.chunks} chunks")
+    base = {(r.stream, r.body, r.chunks, r.concurrency, r.chunk_delay_ms): r for r in results
+            if r.mode == "gateway" and r.dialect == "anthropic"}
+    for r in results:
+        if r.mode == "gateway" and r.dialect != "anthropic":
+            b = base.get((r.stream, r.body, r.chunks, r.concurrency, r.chunk_delay_ms))
+            if b and b.rps and b.gw_cpu_ms_per_req and r.gw_cpu_ms_per_req:
+                pct = 100 * r.rps / b.rps
+                cost = 100 * b.gw_cpu_ms_per_req / r.gw_cpu_ms_per_req  # throughput a core allows
+                line(cost >= 80, f"{r.dialect} {'stream' if r.stream else 'whole'} {r.body}/{r.chunks}/C={r.concurrency}: "
+                     f"gateway CPU {r.gw_cpu_ms_per_req:.2f} vs Anthropic {b.gw_cpu_ms_per_req:.2f} ms/req = {cost:.0f}% "
+                     f"of its per-core throughput; measured req/s {pct:.0f}% (target >= 80%)")
+    return out
+
+
+def print_errors(results: list[CellResult]) -> None:
+    for r in results:
+        if r.errors:
+            print(f"errors in {r.mode}/{r.dialect}/{'stream' if r.stream else 'whole'}/{r.body}/{r.chunks}/"
+                  f"C={r.concurrency}: {r.errors}; e.g. {r.error_samples[:3]}")
+
+
+# -------------------------------------------------------------------------------------------------
+
+
+def _install_loop() -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="headline cells + a one-round slow scenario (~1.5 min)")
+    p.add_argument("--slow", action="store_true", help="only the 500-stream / 50 ms-delay scenario")
+    p.add_argument("--profile", nargs="?", const="headline", default=None, metavar="SCENARIO",
+                   help="py-spy profile of the gateway: 'headline' (default: Anthropic stream, 80k, 100 "
+                        "chunks, C=50), 'slow' (500 streams, 50 ms between chunks) or "
+                        "TARGET:SIZE:CHUNKS:C[:DELAY_MS] e.g. anthropic:80k:1000:50")
+    p.add_argument("--compare-clients", action="store_true", help="raw vs aiohttp load generator on the floor")
+    p.add_argument("--json", metavar="FILE", help="write all results (and the run's settings) as JSON")
+    p.add_argument("--show", metavar="FILE", help="print the table and targets of a saved --json file; run nothing")
+    p.add_argument("--targets", default=None,
+                   help="comma list of gateway dialects (default: every one whose package exists)")
+    p.add_argument("--sizes", default=",".join(SIZES), help="full matrix body sizes (2k,80k,400k)")
+    p.add_argument("--chunks", default="10,1000", help="full matrix reply lengths")
+    p.add_argument("--conc", default="1,50,500", help="full matrix concurrencies")
+    p.add_argument("--slow-size", default="80k", choices=SIZES, help="body size of the slow scenario")
+    p.add_argument("--client", choices=("raw", "aiohttp"), default="raw", help="load generator HTTP client")
+    p.add_argument("--requests", type=int, default=200, help="minimum requests per cell (default 200)")
+    p.add_argument("--duration", type=float, default=None, help="minimum seconds per cell (default 5, quick 3)")
+    p.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per cell (discarded)")
+    p.add_argument("--full-check", action="store_true", help="parse and compare every reply (no canonical cache)")
+    p.add_argument("--profile-seconds", type=float, default=20.0)
+    p.add_argument("--profile-rate", type=int, default=200, help="py-spy samples per second")
+    p.add_argument("--gateway-log-level", default="info")
+    p.add_argument("--nice", type=int, default=0,
+                   help="run fake, gateway and load generator at this niceness (e.g. -10 on a shared "
+                        "machine, as root); 0 leaves priorities alone")
+    p.add_argument("--no-restart", action="store_true",
+                   help="do not restart the gateway around C>=500 cells (peak RSS then carries over)")
+    p.add_argument("--keep-workdir", action="store_true", help="keep the temp dir (configs, process logs)")
+    a = p.parse_args(argv)
+    if a.duration is None:
+        a.duration = 3.0 if a.quick else 5.0
+    return a
+
+
+def _targets(a) -> list[str]:
+    if a.targets:
+        names = [n.strip() for n in a.targets.split(",") if n.strip()]
+    else:
+        names = [n for n, t in TARGETS.items() if t.mode == "gateway" and t.available()]
+    unknown = [n for n in names if n not in TARGETS]
+    if unknown:
+        raise SystemExit(f"unknown targets {unknown}; known: {sorted(TARGETS)}")
+    return names
+
+
+async def _probe(bench: Bench, names: list[str]) -> list[str]:
+    """Keep the dialects whose route the running gateway answers (not 404/405)."""
+    import urllib.error
+    import urllib.request
+
+    keep = []
+    for n in names:
+        t = TARGETS[n]
+        body = anthropic_body("2k")
+        req = urllib.request.Request(f"http://127.0.0.1:{bench.gw_port}{t.path(False, body)}",
+                                     data=t.body(body, False), headers=t.headers(procs.API_KEY), method="POST")
+        try:
+            status = (await asyncio.to_thread(urllib.request.urlopen, req, timeout=30)).status
+        except urllib.error.HTTPError as e:
+            status = e.code
+        if status in (404, 405):
+            print(f"note: the gateway does not serve {n} ({t.path(False, body)} -> {status}); skipped")
+        else:
+            keep.append(n)
+    return keep
+
+
+async def main_async(a) -> int:
+    from bench import profile as prof
+
+    procs.raise_fd_limit()
+    bench = Bench(a)
+    results: list[CellResult] = []
+    extra: dict = {}
+    started = time.time()
+    try:
+        bench.start()
+        names = await _probe(bench, _targets(a))
+        if a.profile:
+            extra["profile"] = await prof.profile_headline(bench, a)
+            cells = []
+        elif a.compare_clients:
+            cells = []
+            for kind in ("raw", "aiohttp"):
+                for cell in (Cell("direct", True, "80k", 100, 50), Cell("direct", True, "80k", 100, 1)):
+                    r = await bench.run(cell, kind)
+                    results.append(r)
+                    print(f"  {kind:8s} C={cell.concurrency:<3d} {r.rps:8.1f} req/s  load-generator CPU "
+                          f"{r.lg_cpu_ms_per_req:.2f} ms/req  ttfb p50 {r.ttfb_p50_ms:.2f} ms  errors {r.errors}",
+                          flush=True)
+        elif a.slow:
+            cells = slow_cells(names, rounds=2, size=a.slow_size)
+        elif a.quick:
+            cells = quick_matrix(names, a.slow_size)
+        else:
+            split = lambda s: [x for x in s.split(",") if x]  # noqa: E731
+            cells = full_matrix(names, tuple(split(a.sizes)), tuple(int(x) for x in split(a.chunks)),
+                                tuple(int(x) for x in split(a.conc)), a.slow_size)
+        for i, cell in enumerate(cells, 1):
+            print(f"[{i}/{len(cells)}] {cell.target} {'stream' if cell.stream else 'whole'} {cell.size} "
+                  f"{cell.chunks} chunks C={cell.concurrency} delay={cell.delay * 1e3:g}ms", end=" ", flush=True)
+            r = await bench.run(cell)
+            results.append(r)
+            print(f"-> {r.rps:.1f} req/s, {r.errors} errors", flush=True)
+    finally:
+        bench.stop()
+    attach_floors(results)
+    if results:
+        print()
+        print(f"kiro-gateway benchmark ({len(results)} cells, {time.time() - started:.0f} s, client {a.client}, "
+              f"{os.cpu_count()} CPUs); times in ms, CPU in ms per request, RSS in MB")
+        print(table(results))
+        rep = targets_report(results)
+        if rep:
+            print("\nTargets:")
+            print("\n".join(rep))
+        print_errors(results)
+    if a.json:
+        Path(a.json).write_bytes(orjson.dumps({
+            "started": started, "argv": sys.argv, "cpus": os.cpu_count(), "python": sys.version,
+            "results": [r.as_dict() for r in results], **extra}, option=orjson.OPT_INDENT_2))
+        print(f"\nwrote {a.json}")
+    return 1 if any(r.errors for r in results) else 0
+
+
+def show(path: str) -> int:
+    data = orjson.loads(Path(path).read_bytes())
+    fields = set(CellResult.__dataclass_fields__)
+    results = [CellResult(**{k: v for k, v in r.items() if k in fields}) for r in data["results"]]
+    for r in results:  # JSON null → NaN for the latency fields
+        for k in ("ttfb_p50_ms", "ttfb_p99_ms", "total_p50_ms", "total_p99_ms"):
+            if getattr(r, k) is None:
+                setattr(r, k, float("nan"))
+    print(table(results))
+    rep = targets_report(results)
+    if rep:
+        print("\nTargets:")
+        print("\n".join(rep))
+    print_errors(results)
+    return 0
+
+
+def main(argv=None) -> int:
+    a = parse_args(sys.argv[1:] if argv is None else argv)
+    if a.show:
+        return show(a.show)
+    _install_loop()
+    if a.nice:
+        procs.renice(os.getpid(), a.nice)
+    return asyncio.run(main_async(a))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
