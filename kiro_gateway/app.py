@@ -23,7 +23,7 @@ from starlette.routing import Route
 from . import __version__
 from .admin.routes import admin_routes
 from .config import Settings
-from .conversation import Conversation, GatewayError
+from .conversation import GatewayError
 from .dialects.anthropic import AnthropicDialect
 from .dialects.anthropic import routes as anthropic_routes
 from .dialects.base import Dialect
@@ -163,11 +163,14 @@ class Gateway:
         try:
             await self.admit(request, rec)
             conv = dialect.parse(await read_json(request), request)
+            if not self.settings.log_bodies:  # (the request log reads it at the end when it records bodies)
+                request.__dict__.pop("_body", None)  # parsed: let Starlette's cached raw body go
             rec.model = conv.model
-            reply = await self.upstream.open(conv)
+            # Unless the dialect keeps history (Responses' previous_response_id), the conversation's
+            # content is dropped once the Kiro body is built: many open streams, little memory.
+            reply = await self.upstream.open(conv, release=not getattr(dialect, "keeps_history", False))
         except GatewayError as e:
             return rec.failed(e, error_response(dialect, e))
-        _release(request, conv, dialect, keep_body=self.settings.log_bodies)
         if conv.stream:
             chunks = dialect.stream(conv, aiter(reply), reply.input_estimate)
             return StreamingResponse(_guard(chunks, dialect, rec.streaming(reply)),
@@ -177,14 +180,6 @@ class Gateway:
             return rec.answered(reply, JSONResponse(dialect.whole(conv, events, reply.input_estimate)))
         except GatewayError as e:
             return rec.failed(e, error_response(dialect, e))
-
-
-def _release(request: Request, conv: Conversation, dialect: Dialect, keep_body: bool) -> None:
-    """Once Kiro accepted the request, let go of its bulk for the rest of the reply."""
-    if not keep_body:  # the request log reads it at the end when it records bodies
-        request.__dict__.pop("_body", None)  # Starlette's cached raw body
-    if not getattr(dialect, "keeps_history", False):
-        conv.forget_content()
 
 
 async def _guard(chunks: AsyncIterator[bytes], dialect: Dialect,

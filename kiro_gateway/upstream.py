@@ -187,19 +187,21 @@ class Upstream:
         self.http = http
         self.mapper = ModelMapper(settings.model_map, settings.default_model)
 
-    def prepare(self, conv: Conversation, profile_arn: str | None = None) -> KiroRequest:
+    def prepare(self, conv: Conversation) -> KiroRequest:
         try:
-            return build_request(conv, self.mapper, RequestOptions(self.settings.max_payload_bytes, profile_arn))
+            return build_request(conv, self.mapper, RequestOptions(self.settings.max_payload_bytes))
         except UnknownModel as e:
             raise GatewayError("invalid_request", str(e)) from e
 
-    async def open(self, conv: Conversation) -> ReplyStream:
+    async def open(self, conv: Conversation, release: bool = False) -> ReplyStream:
         """Send the conversation, failing over between credentials until one answers.
 
         At most `max_attempts_per_credential` tries on one credential and `max_attempts` in all;
         400-class request errors are final; throttling, quota, suspension and auth failures move
         on to another credential; 5xx, timeouts and network errors retry with backoff. Nothing is
         retried once the client may have received bytes: this returns before any are sent.
+        `release`: the caller no longer needs the conversation's content once the Kiro body is
+        built, so it is dropped before waiting on the network (memory under many open streams).
         """
         try:
             model_id = self.mapper.resolve(conv.model).kiro_id  # reject before touching the pool
@@ -207,6 +209,9 @@ class Upstream:
             raise GatewayError("invalid_request", str(e)) from e
         s = self.settings
         session = session_key(conv)
+        request = self.prepare(conv)
+        if release:
+            conv.forget_content()
         tries: dict[str, int] = {}
         forced: set[str] = set()
         last: GatewayError | None = None
@@ -227,7 +232,9 @@ class Upstream:
             attempt += 1
             self.pool.begin(lease)
             try:
-                return await self._attempt(conv, lease)
+                reply = await self._attempt(conv, request, lease)
+                request.body = b""  # accepted: no retry will need it, and streams may stay open long
+                return reply
             except UpstreamStatus as e:
                 self.pool.end(lease)
                 if e.reason == "BEARER_INVALID" and cid not in forced and lease.credential.refresh_token:
@@ -255,9 +262,8 @@ class Upstream:
                 last = e
         raise last or GatewayError("upstream", "Kiro could not be reached.")
 
-    async def _attempt(self, conv: Conversation, lease: Lease) -> ReplyStream:
+    async def _attempt(self, conv: Conversation, request: KiroRequest, lease: Lease) -> ReplyStream:
         """One try on one credential: returns once Kiro accepted and its first events arrived."""
-        request = self.prepare(conv, lease.credential.profile_arn)
         # Provisional input tokens until Kiro reports its context usage (at the end of the stream).
         mapper = ReplyMapper(request.tool_names, request.thinking, request.model.context_window,
                              max(1, len(request.body) // 4))
@@ -265,15 +271,15 @@ class Upstream:
         limit = self.settings.first_token_timeout
         try:
             async with asyncio.timeout(limit):
-                resp = await self.http.generate(lease.api_base, request.body, lease.token,
-                                                self.settings.kiro_version, lease.machine_id,
-                                                lease.api_key_auth, lease.proxy)
+                body = request.with_profile(lease.credential.profile_arn)
+                resp = await self.http.generate(lease.api_base, body, lease.token, self.settings.kiro_version,
+                                                lease.machine_id, lease.api_key_auth, lease.proxy)
+                del body
                 if resp.status != 200:
                     body = (await resp.read()).decode("utf-8", "replace")
                     resp.release()
                     raise upstream_error(resp.status, body)
                 first = await self._first_batch(resp, mapper)
-                request.body = b""  # sent and accepted: do not hold ~100 KB per open stream
         except TimeoutError as e:
             if resp is not None:
                 resp.close()

@@ -44,21 +44,33 @@ DEFAULT_BUDGET = 20000
 MAX_BUDGET = 24576
 
 
+# Room left in the size guard for the profileArn spliced in per credential.
+PROFILE_ROOM = 256
+
+
 @dataclass(slots=True)
 class RequestOptions:
     max_body_bytes: int = 600_000
-    profile_arn: str | None = None
 
 
 @dataclass(slots=True)
 class KiroRequest:
-    body: bytes
+    body: bytes  # without profileArn: see with_profile()
     model: Resolved
     tool_names: ToolNames
     thinking: bool
     conversation_id: str
     dropped_turns: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def with_profile(self, profile_arn: str | None) -> bytes:
+        """The body for one credential: its profileArn goes at the top level (fact sheet §2.1).
+
+        Built once per request and spliced per attempt, so failing over to another account does
+        not need the conversation again (it is released as soon as the body exists)."""
+        if not profile_arn:
+            return self.body
+        return self.body[:-1] + b',"profileArn":' + orjson.dumps(profile_arn) + b"}"
 
 
 def conversation_id_for(session_id: str | None) -> str:
@@ -139,13 +151,12 @@ def build_request(conv: Conversation, mapper: ModelMapper, opts: RequestOptions)
     if history:
         state["history"] = history
     payload: dict[str, Any] = {"conversationState": state}
-    if opts.profile_arn:
-        payload["profileArn"] = opts.profile_arn
 
     body = orjson.dumps(payload)
     dropped = 0
-    if len(body) > opts.max_body_bytes:
-        body, dropped = _shrink(payload, history, fixed, opts.max_body_bytes)
+    limit = opts.max_body_bytes - PROFILE_ROOM
+    if len(body) > limit:
+        body, dropped = _shrink(payload, history, fixed, limit)
     return KiroRequest(body, resolved, names, bool(prefix) or "<thinking_mode>" in head,
                        conversation_id, dropped)
 

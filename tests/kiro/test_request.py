@@ -206,3 +206,12 @@ def test_any_conversation_yields_a_request_kiro_accepts(msgs, tool_list, system,
                      thinking=Thinking(thinking, 2000))
     req = build_request(c, MAPPER, RequestOptions())
     assert verdict(req) is None, orjson.loads(req.body)
+
+
+def test_profile_arn_is_spliced_per_credential():
+    req, body = build(conv(U("hi")))
+    assert "profileArn" not in body and req.with_profile(None) is req.body
+    arn = "arn:aws:codewhisperer:us-east-1:123456789012:profile/ABCDEF"
+    spliced = orjson.loads(req.with_profile(arn))
+    assert spliced == {**body, "profileArn": arn}
+    assert validate_request(spliced, len(req.with_profile(arn)), KNOWN) is None
