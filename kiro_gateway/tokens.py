@@ -16,14 +16,28 @@ import orjson
 if TYPE_CHECKING:
     from .conversation import Conversation
 
-try:  # pragma: no cover - exercised implicitly
-    from anthropic_tokenizer import count_tokens as _bpe_count
-except Exception:  # the wheel is platform-specific; fall back rather than fail to start
-    _bpe_count = None
+__all__ = ["count", "estimate", "count_request", "count_conversation", "have_tokenizer"]
 
-__all__ = ["count", "estimate", "count_request", "count_conversation", "HAVE_TOKENIZER"]
+_bpe_count = None
+_loaded = False
 
-HAVE_TOKENIZER = _bpe_count is not None
+
+def _tokenizer():
+    """The BPE counter, loaded on first use (its vocabulary is ~11 MB of RSS nobody else needs)."""
+    global _bpe_count, _loaded
+    if not _loaded:
+        _loaded = True
+        try:
+            from anthropic_tokenizer import count_tokens as bpe_count
+        except Exception:  # the wheel is platform-specific; fall back rather than fail
+            bpe_count = None
+        _bpe_count = bpe_count
+    return _bpe_count
+
+
+def have_tokenizer() -> bool:
+    return _tokenizer() is not None
+
 # Claude 3+ tokenizers produce somewhat more tokens than the older public vocabulary does.
 _CORRECTION = 1.1
 
@@ -43,9 +57,10 @@ def estimate(text: str) -> int:
 def count(text: str) -> int:
     if not text:
         return 0
-    if _bpe_count is None:
+    bpe = _tokenizer()
+    if bpe is None:
         return estimate(text)
-    return int(_bpe_count(text) * _CORRECTION + 0.5)
+    return int(bpe(text) * _CORRECTION + 0.5)
 
 
 def count_request(system: str, texts: list[str], tools: list[dict[str, Any]], images: int = 0,
