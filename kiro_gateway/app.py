@@ -37,6 +37,7 @@ from .http import JSONResponse, error_response, read_json
 from .keys.limits import KeyLimits
 from .keys.registry import ClientKey, KeyRegistry
 from .kiro.client import KiroHttp
+from .memory import tune_malloc
 from .observe.metrics import CONTENT_TYPE as METRICS_TYPE
 from .observe.metrics import metrics_allowed, render_metrics
 from .observe.record import CURRENT, RequestRecord
@@ -44,7 +45,7 @@ from .observe.requestlog import RequestLog
 from .pool.pool import CredentialPool
 from .pool.refresher import BackgroundRefresher
 from .reload import FileWatcher
-from .state import make_store
+from .state import StoreError, make_store
 from .state.writer import StateWriter
 from .upstream import Upstream
 
@@ -200,6 +201,7 @@ async def _guard(chunks: AsyncIterator[bytes], dialect: Dialect,
 
 def create_app(settings: Settings, credentials_path: Path | None = None,
                config_path: Path | None = None) -> Starlette:
+    tune_malloc()  # bursts of 100 KB buffers: give freed memory back (see memory.py)
     gw = Gateway(settings, credentials_path, config_path)
     refresher = BackgroundRefresher(gw.pool)
     anthropic = gw.dialects["anthropic"]
@@ -228,7 +230,10 @@ def create_app(settings: Settings, credentials_path: Path | None = None,
             return JSONResponse({"error": {"type": "permission_error", "message": "/metrics answers loopback "
                                            "clients, or others sending metricsKey."}}, status_code=403)
         await gw.writer.flush()  # include the requests that just finished
-        return Response(await render_metrics(gw), media_type=METRICS_TYPE)
+        try:
+            return Response(await render_metrics(gw), media_type=METRICS_TYPE)
+        except StoreError:
+            return Response("# the state store is unreachable\n", status_code=503, media_type=METRICS_TYPE)
 
     async def event_logging(request: Request) -> Response:
         # Claude Code reports telemetry here when allowed; accept and drop it.

@@ -72,6 +72,7 @@ _FSEP = "\x1e"  # between an aggregate's label key and the vector index in a has
 _AGG_TTL = 26 * 3600
 _KEY_USAGE_TTL = 40 * 86400
 _MAX_CONNECTIONS = 64
+_ROUTINE = {"last_used", "consecutive_failures"}
 _FLOATS = {"last_used", "cooldown_until", "exhausted_until", "unhealthy_until"}
 
 
@@ -167,7 +168,7 @@ class RedisStore(StateStore):
                     await pubsub.aclose()
                 raise
             except (RedisError, OSError) as e:
-                log.warning("state events: %s; resubscribing", type(e).__name__)
+                (log.warning if delay == 0.2 else log.debug)("state events: %s; resubscribing", type(e).__name__)
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
                 self._ready.set()
@@ -217,7 +218,9 @@ class RedisStore(StateStore):
             for day in days:
                 p.expire(self._k("keyuse", day), _KEY_USAGE_TTL)
             await p.execute()
-        changed = sorted(set(b.health) | b.forget)
+        # Announce state changes (cooldowns, penalties) at once; counts and last-used times travel
+        # with every process's periodic reload, so steady traffic does not flood the channel.
+        changed = sorted({cid for cid, ch in b.health.items() if set(ch.set) - _ROUTINE} | b.forget)
         if changed:
             await self.publish("health", changed)
 

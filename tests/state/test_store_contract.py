@@ -172,7 +172,7 @@ async def test_shared_tokens_and_change_notices(store):
     store.subscribe(lambda topic, data: seen.append((topic, data)))
     await store.put_tokens("1", {"accessToken": "a", "expiresAt": "2030-01-01T00:00:00Z", "profileArn": None})
     assert await store.get_tokens("1") == {"accessToken": "a", "expiresAt": "2030-01-01T00:00:00Z"}
-    await store.write(Batch(health={"4": HealthChange({"failure_count": 1})}))
+    await store.write(Batch(health={"4": HealthChange({"failure_count": 1}, {"cooldown_until": 5.0})}))
     for _ in range(100):
         if ("health", ["4"]) in seen and ("tokens", "1") in seen:
             break
