@@ -202,9 +202,9 @@ def test_stream_events_in_order_with_summary_and_namespace():
     assert done["status"] == "completed" and [o["type"] for o in done["output"]] == ["reasoning", "message", "function_call"]
     assert done["usage"] == {"input_tokens": 100, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 20,
                              "output_tokens_details": {"reasoning_tokens": 2}, "total_tokens": 120}
-    resp, parts = saved[0]
+    resp, output = saved[0]
     assert resp["id"] == evs[0]["response"]["id"]
-    assert parts == [ThinkingPart("think"), TextPart("Hi!"), ToolCallPart("tooluse_1", "ns__get_weather", {"city": "Oslo"})]
+    assert output == done["output"]  # what the store keeps: the output items, valid as input items
     # The reasoning item, echoed back by a store:false client, restores the thinking text.
     again = parse_request({"model": "m", "input": [reasoning, call,
                                                    {"type": "function_call_output", "call_id": "tooluse_1", "output": "ok"}]})
@@ -319,3 +319,21 @@ def test_no_body_makes_the_gateway_answer_500(gateway, http, body):
         assert err["type"] and err["message"]
     elif body.get("stream") is True:
         assert any(f"event: response.{end}" in r.text for end in ("completed", "incomplete", "failed"))
+
+
+def test_store_is_bounded_by_bytes_and_chains_through_tool_calls():
+    store = ResponseStore(max_entries=100, max_bytes=4000)
+    dialect = OpenAIResponsesDialect(store)
+    tools = [{"type": "function", "name": "read", "parameters": {"type": "object", "properties": {}}}]
+    conv = parse_request({"model": "m", "input": "go", "tools": tools}, store)
+    first = dialect.whole(conv, [ToolCallStart("call_1", "read"), ToolCallDelta("call_1", '{"p": 1}'),
+                                 ToolCallEnd("call_1"), Usage(3, 1), Stop("tool_use")], 3)
+    nxt = parse_request({"model": "m", "previous_response_id": first["id"], "tools": tools,
+                         "input": [{"type": "function_call_output", "call_id": "call_1", "output": "data"}]}, store)
+    assert [m.role for m in nxt.messages] == ["user", "assistant", "user"]
+    assert nxt.messages[1].parts == [ToolCallPart("call_1", "read", {"p": 1})]
+    assert nxt.messages[2].parts[0].content == "data"
+    big = "x" * 3000
+    for _ in range(3):
+        dialect.whole(parse_request({"model": "m", "input": big}, store), [Stop("end_turn")], 1)
+    assert store.bytes <= 4000 and len(store) == 1  # older entries gave way to the byte bound

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 
-from ...conversation import Conversation, GatewayError, Message, Part, ReplyEvent
+from ...conversation import Conversation, GatewayError, ReplyEvent
 from ..openai_common import error_body, error_status
 from .parse import ResponsesConversation, parse_request
 from .render import ResponseRenderer, error_event, stream_response, whole_response
@@ -19,7 +20,6 @@ __all__ = ["OpenAIResponsesDialect", "parse_request", "ResponseStore"]
 class OpenAIResponsesDialect:
     name = "openai_responses"
     stream_media_type = "text/event-stream"
-    keeps_history = True  # previous_response_id: the store keeps the conversation
 
     def __init__(self, store: ResponseStore | None = None) -> None:
         self.store = store if store is not None else ResponseStore()
@@ -29,10 +29,13 @@ class OpenAIResponsesDialect:
 
     def _renderer(self, conv: Conversation, input_estimate: int) -> ResponseRenderer:
         assert isinstance(conv, ResponsesConversation)
-        messages = conv.messages
+        history = conv.history
 
-        def save(response: dict, parts: list[Part]) -> None:
-            self.store.put(response["id"], [*messages, Message("assistant", parts)], response)
+        def save(response: dict, output: list[dict]) -> None:
+            # The output items are valid input items: the next turn re-reads the whole exchange.
+            out = orjson.dumps(output)
+            items = history if out == b"[]" else (out if history == b"[]" else history[:-1] + b"," + out[1:])
+            self.store.put(response["id"], items, response)
 
         return ResponseRenderer(conv, input_estimate, save)
 

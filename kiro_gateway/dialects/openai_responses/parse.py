@@ -17,6 +17,8 @@ import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from ...conversation import (
     Conversation,
     ImagePart,
@@ -69,6 +71,7 @@ class ResponsesConversation(Conversation):
     previous_response_id: str | None = None
     reasoning: dict = field(default_factory=dict)
     echo: dict = field(default_factory=dict)
+    history: bytes = b"[]"  # input items so far (JSON), for the store when `store` is on
 
 
 def qualified(namespace: str, name: str) -> str:
@@ -309,13 +312,18 @@ def parse_request(body: Any, store: ResponseStore | None = None,
         system.append(instructions)
     messages: list[Message] = []
     prev_id = opt_str(body.get("previous_response_id"), "previous_response_id")
+    items = body.get("input")
+    if isinstance(items, str):
+        items = [{"type": "message", "role": "user", "content": items}] if items else []
+    prev_items: list = []
     if prev_id:
         stored = store.get(prev_id) if store is not None else None
         if stored is None:
             raise bad("previous_response_id", f"Previous response with id '{prev_id}' not found.",
                       "previous_response_not_found")
-        messages = [Message(m.role, list(m.parts)) for m in stored.messages]
-    _items(body.get("input"), system, messages)
+        prev_items = orjson.loads(stored.items)
+        _items(prev_items, [], messages)  # earlier instructions do not carry over (OpenAI's rule)
+    _items(items, system, messages)
     namespaces: dict[str, tuple[str, str]] = {}
     tools = _tools(body.get("tools"), namespaces)
     reasoning = body.get("reasoning")
@@ -332,6 +340,7 @@ def parse_request(body: Any, store: ResponseStore | None = None,
     store_flag = body.get("store")
     if store_flag is not None and not isinstance(store_flag, bool):
         raise bad("store", "Expected a boolean.")
+    history = orjson.dumps(prev_items + items) if store_flag is not False else b"[]"
     cache_key = body.get("prompt_cache_key")
     return ResponsesConversation(
         model=model,
@@ -353,4 +362,5 @@ def parse_request(body: Any, store: ResponseStore | None = None,
         previous_response_id=prev_id,
         reasoning={"effort": reasoning.get("effort"), "summary": summary},
         echo={k: body.get(k) for k in ECHO_FIELDS},
+        history=history,
     )

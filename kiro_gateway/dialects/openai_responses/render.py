@@ -22,29 +22,25 @@ from ... import sse
 from ...conversation import (
     ErrorEvent,
     GatewayError,
-    Part,
     Ping,
     ReplyEvent,
     Stop,
     TextDelta,
-    TextPart,
     ThinkingDelta,
     ThinkingEnd,
-    ThinkingPart,
     ToolCallDelta,
     ToolCallEnd,
-    ToolCallPart,
     ToolCallStart,
     Usage,
 )
 from ...tokens import estimate
-from ..openai_common import error_payload, new_id, tool_arguments
+from ..openai_common import error_payload, new_id
 from .parse import ResponsesConversation, encode_reasoning
 
 __all__ = ["ResponseRenderer", "Save", "stream_response", "whole_response", "error_event"]
 
 # (the Response object, the assistant parts of its output) → kept for previous_response_id
-Save = Callable[[dict, list[Part]], None]
+Save = Callable[[dict, list[dict]], None]  # (the Response, its output items)
 _KEEPALIVE = sse.comment()
 log = logging.getLogger("kiro_gateway")
 
@@ -63,8 +59,6 @@ class ResponseRenderer:
         self.open: dict | None = None  # the item being streamed
         self.buf: list[str] = []  # its text / arguments so far
         self.calls: dict[str, dict] = {}  # tool id → its open item
-        self.call_names: dict[str, str] = {}  # tool id → the name as the request's history spells it
-        self.parts: list[Part] = []  # the assistant turn, for the store
         self.usage = Usage(input_estimate, 0)
         self.reasoning_tokens = 0
         # The Response object echoes the request's instructions and tools (often 50+ KB) in
@@ -167,7 +161,6 @@ class ResponseRenderer:
             item["namespace"], item["name"] = ns
         self._open(item, out)
         self.calls[call_id] = item
-        self.call_names[call_id] = name
 
     def tool_delta(self, call_id: str, delta: str, out: list[bytes]) -> None:
         if self.open is None or self.calls.get(call_id) is not self.open:
@@ -191,7 +184,6 @@ class ResponseRenderer:
             out.append(self.ev("response.output_text.done", {**ids, "content_index": 0, "text": text, "logprobs": []}))
             out.append(self.ev("response.content_part.done", {**ids, "content_index": 0, "part": part}))
             item = {**item, "status": "completed", "content": [part]}
-            self.parts.append(TextPart(text))
         elif kind == "reasoning":
             if self.conv.summary:
                 part = {"type": "summary_text", "text": text}
@@ -203,13 +195,10 @@ class ResponseRenderer:
                 item = {**item, "content": [{"type": "reasoning_text", "text": text}]}
             if self.conv.encrypted:
                 item["encrypted_content"] = encode_reasoning(text)
-            self.parts.append(ThinkingPart(text))
         else:
             args = text if text.strip() else "{}"
             out.append(self.ev("response.function_call_arguments.done", {**ids, "name": item["name"], "arguments": args}))
             item = {**item, "status": "completed", "arguments": args}
-            self.parts.append(ToolCallPart(item["call_id"], self.call_names[item["call_id"]],
-                                           tool_arguments(args, "arguments")))
         self.output.append(item)
         out.append(self.ev("response.output_item.done", {"output_index": idx, "item": item}))
 
@@ -222,7 +211,7 @@ class ResponseRenderer:
             resp = self.response("completed")
             out.append(self.ev("response.completed", {"response": resp}))
         if self.save is not None and self.conv.store:
-            self.save(resp, self.parts)
+            self.save(resp, self.output)
         return resp
 
     def fail(self, err: GatewayError, out: list[bytes]) -> None:

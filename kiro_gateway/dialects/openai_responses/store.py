@@ -1,10 +1,10 @@
 """Recent responses, so a request can continue one with `previous_response_id`.
 
-Bounded (LRU by count, plus a time-to-live) and in memory: OpenAI keeps stored responses for
-days, a gateway cannot; clients that send `store: false` (Codex) resend the full history instead
-and never touch this. Each entry keeps the neutral messages of the whole exchange up to and
-including that response's output; chained entries share their Message objects, so a long chain
-costs little more than its newest turn.
+Bounded (LRU by count and by bytes, plus a time-to-live) and in memory: OpenAI keeps stored
+responses for days, a gateway cannot; clients that send `store: false` (Codex) resend the full
+history instead and never touch this. Each entry keeps the exchange up to and including that
+response's output as Responses input items, serialised: one bytes object instead of thousands of
+Python objects, which the garbage collector would otherwise walk on every full collection.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from ...conversation import Message
 
 __all__ = ["ResponseStore", "Stored"]
 
@@ -21,21 +20,28 @@ __all__ = ["ResponseStore", "Stored"]
 @dataclass(slots=True)
 class Stored:
     expires: float
-    messages: list[Message]
+    items: bytes  # a JSON array of input items: the whole exchange, this response's output last
     response: dict  # the Response object as returned, for GET /v1/responses/{id}
 
 
 class ResponseStore:
-    def __init__(self, max_entries: int = 1000, ttl: float = 6 * 3600.0) -> None:
+    def __init__(self, max_entries: int = 1000, ttl: float = 6 * 3600.0,
+                 max_bytes: int = 64 * 1024 * 1024) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
         self.ttl = ttl
+        self.bytes = 0
         self._items: OrderedDict[str, Stored] = OrderedDict()
 
-    def put(self, response_id: str, messages: list[Message], response: dict) -> None:
-        self._items[response_id] = Stored(time.monotonic() + self.ttl, messages, response)
-        self._items.move_to_end(response_id)
-        while len(self._items) > self.max_entries:
-            self._items.popitem(last=False)
+    def put(self, response_id: str, items: bytes, response: dict) -> None:
+        old = self._items.pop(response_id, None)
+        if old is not None:
+            self.bytes -= len(old.items)
+        self._items[response_id] = Stored(time.monotonic() + self.ttl, items, response)
+        self.bytes += len(items)
+        while len(self._items) > self.max_entries or (self.bytes > self.max_bytes and len(self._items) > 1):
+            _, gone = self._items.popitem(last=False)
+            self.bytes -= len(gone.items)
 
     def get(self, response_id: str) -> Stored | None:
         item = self._items.get(response_id)
@@ -43,12 +49,16 @@ class ResponseStore:
             return None
         if item.expires < time.monotonic():
             del self._items[response_id]
+            self.bytes -= len(item.items)
             return None
         self._items.move_to_end(response_id)
         return item
 
     def delete(self, response_id: str) -> bool:
-        return self._items.pop(response_id, None) is not None
+        item = self._items.pop(response_id, None)
+        if item is not None:
+            self.bytes -= len(item.items)
+        return item is not None
 
     def __len__(self) -> int:
         return len(self._items)
