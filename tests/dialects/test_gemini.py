@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -293,12 +292,6 @@ targets = st.sampled_from([f"/v1beta/models/{MODEL}:generateContent", f"/v1/mode
                            f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse", "/v1beta/models/gpt-4o:generateContent",
                            f"/v1beta/models/{MODEL}:streamGenerateContent", f"/v1beta/models/{MODEL}:embedContent",
                            "/v1beta/models/:generateContent"])
-
-
-@pytest.fixture(scope="module")
-def http():
-    with httpx.Client(timeout=10) as c:  # one client: building one per request costs ~40 ms
-        yield c
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -242,13 +241,6 @@ bodies = st.fixed_dictionaries(
               "max_completion_tokens": st.one_of(st.integers(0, 100), json_values),
               "response_format": st.one_of(st.sampled_from([{"type": "json_object"}, {"type": "text"}]), json_values),
               "stop": json_values, "temperature": json_values, "n": json_values})
-
-
-@pytest.fixture
-def http():
-    # One client for all examples: a new httpx client per request costs ~70 ms (SSL context).
-    with httpx.Client() as c:
-        yield c
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,

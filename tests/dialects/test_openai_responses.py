@@ -6,7 +6,6 @@ import asyncio
 import json
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -298,13 +297,6 @@ bodies = st.fixed_dictionaries(
               "stream": st.booleans(), "store": json_values, "include": json_values, "text": json_values,
               "max_output_tokens": st.one_of(st.integers(0, 50), json_values),
               "previous_response_id": st.sampled_from([None, None, "resp_nope", 3])})
-
-
-@pytest.fixture
-def http():
-    # One client for all examples: a new httpx client per request costs ~70 ms (SSL context).
-    with httpx.Client() as c:
-        yield c
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
