@@ -61,8 +61,10 @@ class ResponseRenderer:
         self.calls: dict[str, dict] = {}  # tool id → its open item
         self.usage = Usage(input_estimate, 0)
         self.reasoning_tokens = 0
-        # The Response object echoes the request's instructions and tools (often 50+ KB) in
-        # created, in_progress and completed, and the store keeps it: serialise them once.
+        # The Response object echoes the request's instructions and tools (often 50+ KB). They go
+        # out once, in the finished Response (completed / incomplete / failed, and what is stored):
+        # the in-progress snapshots of created and in_progress leave them empty rather than send
+        # the same 50 KB three times per turn (no client reads them there), serialised once.
         echo = conv.echo
         self._instructions = orjson.Fragment(orjson.dumps(echo.get("instructions")))
         self._tools = orjson.Fragment(orjson.dumps(echo.get("tools") or []))
@@ -84,14 +86,14 @@ class ResponseRenderer:
             "id": self.id, "object": "response", "created_at": self.created, "status": status,
             "background": False, "error": error,
             "incomplete_details": {"reason": incomplete} if incomplete else None,
-            "instructions": self._instructions, "max_output_tokens": echo.get("max_output_tokens"),
+            "instructions": self._instructions if done else None, "max_output_tokens": echo.get("max_output_tokens"),
             "model": c.model, "output": list(self.output) if done else [],
             "parallel_tool_calls": echo.get("parallel_tool_calls", True) is not False,
             "previous_response_id": c.previous_response_id,
             "reasoning": c.reasoning, "service_tier": echo.get("service_tier") or "default",
             "store": c.store, "temperature": echo.get("temperature") if echo.get("temperature") is not None else 1.0,
             "text": echo.get("text") or {"format": {"type": "text"}},
-            "tool_choice": echo.get("tool_choice") or "auto", "tools": self._tools,
+            "tool_choice": echo.get("tool_choice") or "auto", "tools": self._tools if done else [],
             "top_p": echo.get("top_p") if echo.get("top_p") is not None else 1.0,
             "truncation": echo.get("truncation") or "disabled", "usage": usage,
             "user": echo.get("user"), "metadata": echo.get("metadata") or {},
