@@ -65,16 +65,23 @@ class ResponseRenderer:
         # out once, in the finished Response (completed / incomplete / failed, and what is stored):
         # the in-progress snapshots of created and in_progress leave them empty rather than send
         # the same 50 KB three times per turn (no client reads them there), serialised once.
-        echo = conv.echo
-        self._instructions = orjson.Fragment(orjson.dumps(echo.get("instructions")))
-        self._tools = orjson.Fragment(orjson.dumps(echo.get("tools") or []))
+        self._echoed: tuple | None = None
 
     # -- the Response object ------------------------------------------------------------------
+
+    def _big_echo(self) -> tuple:
+        """(instructions, tools) serialised once, for the finished Response and the store."""
+        if self._echoed is None:
+            echo = self.conv.echo
+            self._echoed = (orjson.Fragment(orjson.dumps(echo.get("instructions"))),
+                            orjson.Fragment(orjson.dumps(echo.get("tools") or [])))
+        return self._echoed
 
     def response(self, status: str, error: dict | None = None, incomplete: str | None = None) -> dict:
         c = self.conv
         echo = c.echo
         done = status != "in_progress"
+        instructions, tools = self._big_echo() if done else (None, [])
         inp = (self.usage.input_tokens or self.input_estimate) if done else 0
         usage = None
         if done:
@@ -86,14 +93,14 @@ class ResponseRenderer:
             "id": self.id, "object": "response", "created_at": self.created, "status": status,
             "background": False, "error": error,
             "incomplete_details": {"reason": incomplete} if incomplete else None,
-            "instructions": self._instructions if done else None, "max_output_tokens": echo.get("max_output_tokens"),
+            "instructions": instructions, "max_output_tokens": echo.get("max_output_tokens"),
             "model": c.model, "output": list(self.output) if done else [],
             "parallel_tool_calls": echo.get("parallel_tool_calls", True) is not False,
             "previous_response_id": c.previous_response_id,
             "reasoning": c.reasoning, "service_tier": echo.get("service_tier") or "default",
             "store": c.store, "temperature": echo.get("temperature") if echo.get("temperature") is not None else 1.0,
             "text": echo.get("text") or {"format": {"type": "text"}},
-            "tool_choice": echo.get("tool_choice") or "auto", "tools": self._tools if done else [],
+            "tool_choice": echo.get("tool_choice") or "auto", "tools": tools,
             "top_p": echo.get("top_p") if echo.get("top_p") is not None else 1.0,
             "truncation": echo.get("truncation") or "disabled", "usage": usage,
             "user": echo.get("user"), "metadata": echo.get("metadata") or {},
