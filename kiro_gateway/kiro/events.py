@@ -60,7 +60,7 @@ class ReplyMapper:
         self.credits: float | None = None
         self.context_pct: float | None = None
         self.open_tools: dict[str, str] = {}  # id → client name
-        self.tool_args: dict[str, int] = {}
+        self.tool_args: dict[str, list[str]] = {}  # id → argument fragments (to check at the end)
         self.had_tool = False
         self.had_text = False
         self.had_thinking = False
@@ -167,14 +167,14 @@ class ReplyMapper:
                 return
             client_name = self.names.to_client(name)
             self.open_tools[tid] = client_name
-            self.tool_args[tid] = 0
+            self.tool_args[tid] = []
             self.had_tool = True
             out.append(ToolCallStart(tid, client_name))
         frag = data.get("input")
         if isinstance(frag, dict):
             frag = orjson.dumps(frag).decode() if frag else ""
         if isinstance(frag, str) and frag:
-            self.tool_args[tid] += len(frag)
+            self.tool_args[tid].append(frag)
             self.out_tokens += (len(frag) + 3) >> 2
             out.append(ToolCallDelta(tid, frag))
         if data.get("stop"):
@@ -191,6 +191,7 @@ class ReplyMapper:
         self.finished = True
         self._settle_text(out)
         self._end_thinking(out)
+        cut = bool(self.open_tools)  # a tool call Kiro never finished
         for tid in list(self.open_tools):
             del self.open_tools[tid]
             out.append(ToolCallEnd(tid))
@@ -198,6 +199,10 @@ class ReplyMapper:
         if reason is None:
             if self.context_pct is not None and self.context_pct >= 100:
                 reason = "context_window_exceeded"
+            elif cut or self._truncated_tool_call():
+                # Kiro cuts long outputs mid tool call (a big Write): say the output was cut off
+                # rather than ask the client to run a call with broken arguments (landscape.md §2.1).
+                reason = "max_tokens"
             elif self.had_tool:
                 reason = "tool_use"
             elif self.had_thinking and not self.had_text:
@@ -212,6 +217,16 @@ class ReplyMapper:
         out.append(Usage(input_tokens, max(1, self.out_tokens), self.credits))
         out.append(Stop(reason))  # type: ignore[arg-type]
         return out
+
+    def _truncated_tool_call(self) -> bool:
+        for frags in self.tool_args.values():
+            raw = "".join(frags)
+            if raw.strip():
+                try:
+                    orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    return True
+        return False
 
     def check_truncated(self) -> None:
         """Raise if the byte stream ended inside a frame."""

@@ -100,3 +100,15 @@ def test_deltas_from_one_read_are_coalesced_in_order():
     assert [type(e).__name__ for e in out] == ["TextDelta", "ToolCallStart", "ToolCallDelta", "ToolCallEnd",
                                                "TextDelta"]
     assert out[0].text == "abc" and out[-1].text == "de"
+
+
+def test_a_tool_call_cut_off_mid_arguments_is_max_tokens_not_tool_use():
+    cut = ev("toolUseEvent", name="Write", toolUseId="tooluse_w", input='{"file_path": "/a", "content": "li') + \
+        ev("toolUseEvent", name="Write", toolUseId="tooluse_w", stop=True)
+    assert run(cut)[-1] == Stop("max_tokens")
+    never_stopped = ev("toolUseEvent", name="Write", toolUseId="tooluse_w", input='{"a": 1}')
+    out = run(never_stopped)
+    assert out[-1] == Stop("max_tokens") and any(isinstance(e, ToolCallEnd) for e in out)
+    whole = ev("toolUseEvent", name="Write", toolUseId="tooluse_w", input='{"a": 1}') + \
+        ev("toolUseEvent", name="Write", toolUseId="tooluse_w", stop=True)
+    assert run(whole)[-1] == Stop("tool_use")
