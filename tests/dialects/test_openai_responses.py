@@ -233,7 +233,7 @@ def test_whole_response_and_store_round_trip():
     conv = parse_request({"model": "m", "input": "first"}, store)
     resp = dialect.whole(conv, [TextDelta("one"), Usage(3, 1), Stop("end_turn")], 3)
     assert resp["object"] == "response" and resp["status"] == "completed" and resp["output"][0]["type"] == "message"
-    assert store.get(resp["id"]).response is resp
+    assert orjson.loads(store.get(resp["id"]).response) == orjson.loads(orjson.dumps(resp))
     nxt = parse_request({"model": "m", "input": "second", "previous_response_id": resp["id"]}, store)
     assert [(m.role, m.parts) for m in nxt.messages] == [
         ("user", [TextPart("first")]), ("assistant", [TextPart("one")]), ("user", [TextPart("second")])]

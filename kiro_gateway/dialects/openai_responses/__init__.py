@@ -35,7 +35,7 @@ class OpenAIResponsesDialect:
             # The output items are valid input items: the next turn re-reads the whole exchange.
             out = orjson.dumps(output)
             items = history if out == b"[]" else (out if history == b"[]" else history[:-1] + b"," + out[1:])
-            self.store.put(response["id"], items, response)
+            self.store.put(response["id"], items, orjson.dumps(response))
 
         return ResponseRenderer(conv, input_estimate, save)
 

@@ -21,7 +21,11 @@ __all__ = ["ResponseStore", "Stored"]
 class Stored:
     expires: float
     items: bytes  # a JSON array of input items: the whole exchange, this response's output last
-    response: dict  # the Response object as returned, for GET /v1/responses/{id}
+    response: bytes  # the Response object as returned (JSON), for GET /v1/responses/{id}
+
+    @property
+    def size(self) -> int:
+        return len(self.items) + len(self.response)
 
 
 class ResponseStore:
@@ -33,15 +37,16 @@ class ResponseStore:
         self.bytes = 0
         self._items: OrderedDict[str, Stored] = OrderedDict()
 
-    def put(self, response_id: str, items: bytes, response: dict) -> None:
+    def put(self, response_id: str, items: bytes, response: bytes) -> None:
         old = self._items.pop(response_id, None)
         if old is not None:
-            self.bytes -= len(old.items)
-        self._items[response_id] = Stored(time.monotonic() + self.ttl, items, response)
-        self.bytes += len(items)
+            self.bytes -= old.size
+        entry = Stored(time.monotonic() + self.ttl, items, response)
+        self._items[response_id] = entry
+        self.bytes += entry.size
         while len(self._items) > self.max_entries or (self.bytes > self.max_bytes and len(self._items) > 1):
             _, gone = self._items.popitem(last=False)
-            self.bytes -= len(gone.items)
+            self.bytes -= gone.size
 
     def get(self, response_id: str) -> Stored | None:
         item = self._items.get(response_id)
@@ -49,7 +54,7 @@ class ResponseStore:
             return None
         if item.expires < time.monotonic():
             del self._items[response_id]
-            self.bytes -= len(item.items)
+            self.bytes -= item.size
             return None
         self._items.move_to_end(response_id)
         return item
@@ -57,7 +62,7 @@ class ResponseStore:
     def delete(self, response_id: str) -> bool:
         item = self._items.pop(response_id, None)
         if item is not None:
-            self.bytes -= len(item.items)
+            self.bytes -= item.size
         return item is not None
 
     def __len__(self) -> int:
