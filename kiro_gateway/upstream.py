@@ -170,10 +170,13 @@ def session_key(conv: Conversation) -> str:
     return "h:" + digest.hexdigest()
 
 
+_jitter = random.Random()  # our own generator: the global one belongs to the application
+
+
 def backoff(attempt: int) -> float:
     """kiro.rs's schedule: min(200 ms · 2^n, 2 s) plus up to a quarter of it as jitter."""
     base = min(0.2 * (2 ** attempt), 2.0)
-    return base + random.uniform(0, base / 4)
+    return base + _jitter.uniform(0, base / 4)
 
 
 # Failures after which this credential is not tried again for the request.
