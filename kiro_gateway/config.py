@@ -158,6 +158,9 @@ def ensure_files(paths: Paths) -> str | None:
     Returns the generated key (to be shown once) or None when nothing was created.
     """
     key = None
+    for folder in {paths.config.parent, paths.credentials.parent}:
+        if not folder.exists():  # it will hold tokens: only its owner may look inside
+            folder.mkdir(mode=0o700, parents=True)
     if not paths.config.exists():
         key = "kg-" + secrets.token_urlsafe(32)
         write_json_atomic(paths.config, {"host": "127.0.0.1", "port": 8990, "apiKey": key})

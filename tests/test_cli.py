@@ -57,6 +57,7 @@ def test_first_run_creates_files_and_shows_the_key_once(tmp_path):
     assert cfg["apiKey"] in out and cfg["host"] == "127.0.0.1"
     for p in (cfg_path, creds_path):
         assert stat.S_IMODE(p.stat().st_mode) == 0o600
+    assert stat.S_IMODE(cfg_path.parent.stat().st_mode) == 0o700
     # Second run: nothing created, the key is not shown again, and it authenticates.
     proc = launch(["--port", str(port)], home, work)
     wait_health(port, proc)
