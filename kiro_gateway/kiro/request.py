@@ -37,7 +37,12 @@ SYSTEM_ACK = "I will follow these instructions."
 EMPTY_ASSISTANT = " "  # kiro.rs's choice: Kiro accepts whitespace, not ""
 EMPTY_USER = "Continue"
 IMAGE_ONLY_USER = "(image)"
-MISSING_RESULT = "No result was returned for this tool call."
+# Kiro requires a result for every tool use. A call without one was not run: interrupted, or cut
+# off mid-arguments because the reply grew too long (kiro.rs #49) — say so, so the model retries
+# in smaller pieces instead of repeating the same oversized call.
+MISSING_RESULT = ("This tool call was not run and has no result: it was interrupted, or its arguments were cut "
+                  "off because the reply was too long. If it was cut off, retry in smaller pieces (for example, "
+                  "write a large file in several parts).")
 IMAGE_FORMATS = {"image/jpeg": "jpeg", "image/jpg": "jpeg", "image/png": "png", "image/gif": "gif",
                  "image/webp": "webp"}
 DEFAULT_BUDGET = 20000

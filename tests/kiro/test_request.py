@@ -215,3 +215,10 @@ def test_profile_arn_is_spliced_per_credential():
     spliced = orjson.loads(req.with_profile(arn))
     assert spliced == {**body, "profileArn": arn}
     assert validate_request(spliced, len(req.with_profile(arn)), KNOWN) is None
+
+
+def test_a_tool_call_left_without_result_explains_itself():
+    req, body = build(conv(U("write it"), A(ToolCallPart("t1", "Write", {})), U("go on"), tools=[TOOL]))
+    result = body["conversationState"]["currentMessage"]["userInputMessage"]["userInputMessageContext"]["toolResults"][0]
+    assert result["status"] == "error" and "smaller pieces" in result["content"][0]["text"]
+    assert verdict(req) is None
