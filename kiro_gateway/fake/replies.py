@@ -15,7 +15,7 @@ A script (JSON-serialisable; the first pending one that matches serves the reque
      "steps": [...]?}          absent: the default reply (with this script's delays)
 
 Steps, one kind each: {"text": str, "chunks": n?} (default ~20 chars per event), {"thinking": str,
-"chunks": n?} (in-band "<thinking>…</thinking>\n\n"), {"tool": {"name", "input": dict|str, "id"?,
+"chunks": n?} (in-band "<thinking>\n…\n</thinking>\n\n"), {"tool": {"name", "input": dict|str, "id"?,
 "fragments": 3}}, {"exception": {"type", "message"}}, {"error_frame": {"code", "message"}},
 {"context_usage": pct}, {"metering": credits}, {"event": {"type", "payload"}}, {"delay": s},
 {"drop": true}, {"garbage": n}. An exception, error_frame or drop step suppresses the trailer.
@@ -315,7 +315,8 @@ def script_reply(script: dict, body: dict, raw_size: int, settings: Settings) ->
         kinds.add(kind)
         value = step[kind]
         if kind == "text" or kind == "thinking":
-            text = value if kind == "text" else f"<thinking>{value}</thinking>\n\n"
+            # The model writes its reasoning the way Kiro streams it: tag, newline, text, newline.
+            text = value if kind == "text" else f"<thinking>\n{value}\n</thinking>\n\n"
             if text:
                 frames(list(_text_frames(text, _chunk_count(text, step.get("chunks")))))
         elif kind == "tool":

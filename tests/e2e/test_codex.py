@@ -78,7 +78,7 @@ def kiro_requests(fake) -> list[dict]:
 
 def test_codex_runs_its_shell_tool_and_the_follow_up_is_accepted(codex_bin, gateway, clean_fake, tmp_path):
     clean_fake.add_script({"match": PROMPT, "times": 1, "steps": [
-        {"thinking": "The user wants a file, so I will run a shell command.\n"},
+        {"thinking": "The user wants a file, so I will run a shell command."},
         {"text": "Creating it now."},
         # Codex 0.169's shell tool: exec_command {"cmd": "..."} (see the fixture turn1_request.json)
         {"tool": {"name": "exec_command", "fragments": 3,

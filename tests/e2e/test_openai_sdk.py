@@ -124,7 +124,7 @@ def test_chat_tool_round_trip(oai, clean_fake):
 
 def test_chat_reasoning_effort_streams_reasoning_content(oai, clean_fake):
     # A newline before </thinking>, as the model writes it (a "." right before the tag reads as quoted).
-    clean_fake.add_script({"steps": [{"thinking": "Weighing the options.\n"}, {"text": "Answer."}]})
+    clean_fake.add_script({"steps": [{"thinking": "Weighing the options."}, {"text": "Answer."}]})
     stream = oai.chat.completions.create(model=MODEL, stream=True, reasoning_effort="high",
                                          messages=[{"role": "user", "content": "think"}])
     reasoning, text = [], []
