@@ -12,7 +12,7 @@ the body is kept under Kiro's size limit by dropping the oldest turns.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -65,8 +65,7 @@ class KiroRequest:
     tool_names: ToolNames
     thinking: bool
     conversation_id: str
-    dropped_turns: int = 0
-    meta: dict[str, Any] = field(default_factory=dict)
+    dropped_turns: int = 0  # oldest turns left out to fit Kiro's size limit
 
     def with_profile(self, profile_arn: str | None) -> bytes:
         """The body for one credential: its profileArn goes at the top level (fact sheet §2.1).
