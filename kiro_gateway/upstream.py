@@ -206,13 +206,10 @@ class Upstream:
         `release`: the caller no longer needs the conversation's content once the Kiro body is
         built, so it is dropped before waiting on the network (memory under many open streams).
         """
-        try:
-            model_id = self.mapper.resolve(conv.model).kiro_id  # reject before touching the pool
-        except UnknownModel as e:
-            raise GatewayError("invalid_request", str(e)) from e
+        request = self.prepare(conv)  # a bad request fails here, before the pool is touched
+        model_id = request.model.kiro_id
         s = self.settings
         session = session_key(conv)
-        request = self.prepare(conv)
         if release:
             conv.forget_content()
         tries: dict[str, int] = {}
