@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 
-__all__ = ["random_uuid", "random_hex"]
+__all__ = ["random_uuid", "random_hex", "jitter"]
 
 _bits = random.SystemRandom().getrandbits(64)
 _rng = random.Random(_bits)
@@ -22,3 +22,8 @@ def random_uuid() -> str:
 
 def random_hex(chars: int) -> str:
     return f"{_getrandbits(chars * 4):0{chars}x}"
+
+
+def jitter(low: float, high: float) -> float:
+    """A random delay in [low, high] for spreading retries and waits (the process's own PRNG)."""
+    return _rng.uniform(low, high)

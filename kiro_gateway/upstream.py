@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import random
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 
 from .config import Settings
 from .conversation import Conversation, ErrorEvent, GatewayError, Ping, ReplyEvent, TextPart
+from .ids import jitter
 from .jsonmode import json_only
 from .kiro.auth import RefreshError
 from .kiro.client import KiroHttp, UpstreamStatus, upstream_error
@@ -170,13 +170,10 @@ def session_key(conv: Conversation) -> str:
     return "h:" + digest.hexdigest()
 
 
-_jitter = random.Random()  # our own generator: the global one belongs to the application
-
-
 def backoff(attempt: int) -> float:
     """kiro.rs's schedule: min(200 ms · 2^n, 2 s) plus up to a quarter of it as jitter."""
     base = min(0.2 * (2 ** attempt), 2.0)
-    return base + _jitter.uniform(0, base / 4)
+    return base + jitter(0, base / 4)
 
 
 # Failures after which this credential is not tried again for the request.

@@ -14,12 +14,12 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import random
 import secrets
 import time
 
 from ..config import Settings
 from ..state.base import StateStore, StoreError
+from ..ids import jitter
 
 log = logging.getLogger("kiro_gateway.pool.pacing")
 
@@ -87,10 +87,10 @@ class Pacer:
         self.waiting += 1
         try:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(freed.wait(), max(0.005, seconds) * random.uniform(0.8, 1.2))
+                await asyncio.wait_for(freed.wait(), max(0.005, seconds) * jitter(0.8, 1.2))
         finally:
             self.waiting -= 1
-        await asyncio.sleep(random.uniform(0, 0.005))  # spread the wake-ups of many waiters
+        await asyncio.sleep(jitter(0, 0.005))  # spread the wake-ups of many waiters
 
     def _ensure_renewer(self) -> None:
         if self._renewer is None or self._renewer.done():

@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 
 from ..kiro.auth import RefreshError
 from .credential import Credential
 from .pool import CredentialPool
+from ..ids import jitter
 
 log = logging.getLogger("kiro_gateway.pool.refresher")
 
@@ -62,7 +62,7 @@ class BackgroundRefresher:
     async def _gap(self) -> None:
         spread = self.settings.refresh_spread
         if spread > 0:
-            await asyncio.sleep(random.uniform(spread / 2, spread))
+            await asyncio.sleep(jitter(spread / 2, spread))
 
     async def run_once(self) -> int:
         """One pass: refresh what is due, then learn unknown subscriptions. Returns refreshes done."""
@@ -106,7 +106,7 @@ class BackgroundRefresher:
 
     async def _run(self) -> None:
         if self.pool.store.shared:  # gateways started together do not all look at once
-            await asyncio.sleep(random.uniform(0, self.settings.refresh_spread))
+            await asyncio.sleep(jitter(0, self.settings.refresh_spread))
         while True:
             try:
                 await self.run_once()
@@ -114,4 +114,4 @@ class BackgroundRefresher:
                 raise
             except Exception:  # noqa: BLE001 - the loop must outlive one bad pass
                 log.exception("background refresh pass failed")
-            await asyncio.sleep(self.settings.refresh_check_interval * random.uniform(0.8, 1.2))
+            await asyncio.sleep(self.settings.refresh_check_interval * jitter(0.8, 1.2))

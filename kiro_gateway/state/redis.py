@@ -14,7 +14,6 @@ import contextlib
 import functools
 import logging
 import math
-import random
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -25,6 +24,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from ..ids import jitter
 from .base import AGG_SIZE, BUCKET_SECONDS, HEALTH_COUNTS, HEALTH_FIELDS, KEY_USAGE_FIELDS, Batch, LockTimeout, \
     LogQuery, StateStore, StoreError
 
@@ -279,7 +279,7 @@ class RedisStore(StateStore):
             while not await self.r.set(key, token, nx=True, px=max(1, int(ttl * 1000))):
                 if time.monotonic() >= deadline:
                     raise LockTimeout(name)
-                await asyncio.sleep(random.uniform(0.015, 0.045))  # jittered: waiters do not poll in step
+                await asyncio.sleep(jitter(0.015, 0.045))  # jittered: waiters do not poll in step
         except RedisError as e:
             raise StoreError(f"redis: {type(e).__name__}: {e}") from None
         try:
