@@ -10,7 +10,6 @@ state store to use, which need a restart.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from .config import ConfigError, Settings, load_settings
 from .kiro.models import ModelMapper
+from .tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from .app import Gateway
@@ -57,9 +57,7 @@ class FileWatcher:
             return
         if self._stop is not None:
             self._stop.set()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         try:

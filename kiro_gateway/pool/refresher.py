@@ -12,7 +12,6 @@ unknown (free-tier accounts must skip Opus).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -20,6 +19,7 @@ from ..kiro.auth import RefreshError
 from .credential import Credential
 from .pool import CredentialPool
 from ..ids import jitter
+from ..tasks import cancel_and_wait
 
 log = logging.getLogger("kiro_gateway.pool.refresher")
 
@@ -41,10 +41,7 @@ class BackgroundRefresher:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     def is_due(self, cred: Credential, now: float) -> bool:
         if cred.auth_method == "api_key" or not cred.refresh_token or self._retry_at.get(cred.id, 0) > now:

@@ -16,6 +16,7 @@ import time
 from typing import Protocol
 
 from .base import Batch, StateStore
+from ..tasks import cancel_and_wait
 
 log = logging.getLogger("kiro_gateway.state")
 
@@ -63,10 +64,7 @@ class StateWriter:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         with contextlib.suppress(Exception):
             await self.flush()  # what is still pending survives the restart
 
