@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from . import procs
 from .client import Response
 
-__all__ = ["CellResult", "run_cell", "percentile"]
+__all__ = ["CellResult", "run_cell", "percentile", "merge_rounds"]
 
 perf = time.perf_counter
 
@@ -75,6 +75,33 @@ class CellResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+_SUMMED = ("requests", "errors", "duration_s")
+_HIGHEST = ("gw_peak_rss_mb",)
+
+
+def merge_rounds(results: list[CellResult]) -> list[CellResult]:
+    """One result per cell out of several rounds: the median of each figure, the highest peak RSS,
+    the sum of requests, errors and time; in the order the cells first ran."""
+    groups: dict[tuple, list[CellResult]] = {}
+    for r in results:
+        key = (r.mode, r.dialect, r.stream, r.body, r.chunks, r.chunk_delay_ms, r.concurrency, r.client)
+        groups.setdefault(key, []).append(r)
+    out = []
+    for rs in groups.values():
+        merged = CellResult(**{k: v for k, v in asdict(rs[0]).items() if k != "error_samples"})
+        for name, f in CellResult.__dataclass_fields__.items():
+            values = [getattr(r, name) for r in rs]
+            if name in _SUMMED:
+                setattr(merged, name, sum(values))
+            elif name in _HIGHEST:
+                setattr(merged, name, max((v for v in values if v is not None), default=None))
+            elif f.type in ("float", "float | None") and all(v is not None for v in values):
+                setattr(merged, name, percentile(values, 0.5))
+        merged.error_samples = [e for r in rs for e in r.error_samples][:10]
+        out.append(merged)
+    return out
 
 
 class _Checker:

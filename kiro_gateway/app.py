@@ -37,7 +37,6 @@ from .http import JSONResponse, error_response, read_json
 from .keys.limits import KeyLimits
 from .keys.registry import ClientKey, KeyRegistry
 from .kiro.client import KiroHttp
-from .memory import tune_malloc
 from .observe.metrics import CONTENT_TYPE as METRICS_TYPE
 from .observe.metrics import metrics_allowed, render_metrics
 from .observe.record import CURRENT, RequestRecord
@@ -167,9 +166,9 @@ class Gateway:
             if not self.settings.log_bodies:  # (the request log reads it at the end when it records bodies)
                 request.__dict__.pop("_body", None)  # parsed: let Starlette's cached raw body go
             rec.model = conv.model
-            # Unless the dialect keeps history (Responses' previous_response_id), the conversation's
-            # content is dropped once the Kiro body is built: many open streams, little memory.
-            reply = await self.upstream.open(conv, release=not getattr(dialect, "keeps_history", False))
+            # The conversation's content is dropped once the Kiro body is built: many open
+            # streams, little memory.
+            reply = await self.upstream.open(conv, release=True)
         except GatewayError as e:
             return rec.failed(e, error_response(dialect, e))
         if conv.stream:
@@ -201,7 +200,6 @@ async def _guard(chunks: AsyncIterator[bytes], dialect: Dialect,
 
 def create_app(settings: Settings, credentials_path: Path | None = None,
                config_path: Path | None = None) -> Starlette:
-    tune_malloc()  # bursts of 100 KB buffers: give freed memory back (see memory.py)
     gw = Gateway(settings, credentials_path, config_path)
     refresher = BackgroundRefresher(gw.pool)
     anthropic = gw.dialects["anthropic"]

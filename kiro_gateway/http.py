@@ -13,7 +13,7 @@ from .conversation import GatewayError
 if TYPE_CHECKING:
     from .dialects.base import Dialect
 
-__all__ = ["JSONResponse", "read_json", "error_response", "MAX_BODY"]
+__all__ = ["JSONResponse", "read_json", "raw_body", "error_response", "MAX_BODY"]
 
 MAX_BODY = 32 * 1024 * 1024
 
@@ -39,6 +39,11 @@ async def read_json(request: Request) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         raise GatewayError("invalid_request", f"The request body is not valid JSON: {e}") from e
+
+
+def raw_body(request: Request) -> bytes | None:
+    """The bytes `read_json` parsed, while Starlette still caches them on the request."""
+    return request.__dict__.get("_body")
 
 
 def error_response(dialect: "Dialect", err: GatewayError) -> Response:

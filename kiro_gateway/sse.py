@@ -11,12 +11,12 @@ _dumps = orjson.dumps
 
 def event(name: str, payload: object) -> bytes:
     """`event: NAME` + `data: JSON` (Anthropic, OpenAI Responses)."""
-    return b"event: " + name.encode() + b"\ndata: " + _dumps(payload) + b"\n\n"
+    return b"".join((b"event: ", name.encode(), b"\ndata: ", _dumps(payload), b"\n\n"))
 
 
 def data_only(payload: object) -> bytes:
     """`data: JSON` alone (OpenAI Chat Completions, Gemini)."""
-    return b"data: " + _dumps(payload) + b"\n\n"
+    return b"".join((b"data: ", _dumps(payload), b"\n\n"))
 
 
 def comment(text: str = "keep-alive") -> bytes:

@@ -230,7 +230,7 @@ class Upstream:
             self.pool.begin(lease)
             try:
                 reply = await self._attempt(conv, request, lease)
-                request.body = b""  # accepted: no retry will need it, and streams may stay open long
+                request.release()
                 return reply
             except UpstreamStatus as e:
                 self.pool.end(lease)
@@ -263,7 +263,7 @@ class Upstream:
         """One try on one credential: returns once Kiro accepted and its first events arrived."""
         # Provisional input tokens until Kiro reports its context usage (at the end of the stream).
         mapper = ReplyMapper(request.tool_names, request.thinking, request.model.context_window,
-                             max(1, len(request.body) // 4))
+                             max(1, request.size // 4))
         resp: aiohttp.ClientResponse | None = None
         limit = self.settings.first_token_timeout
         try:

@@ -24,7 +24,7 @@ class Dialect(Protocol):
         """Streamed reply bytes (SSE or the dialect's own framing)."""
 
     def whole(self, conv: Conversation, events: list[ReplyEvent], input_estimate: int) -> Any:
-        """The complete, non-streamed reply as a JSON-able value."""
+        """The complete, non-streamed reply: a JSON-able value, or its JSON bytes."""
 
     def error(self, err: GatewayError) -> tuple[int, bytes]:
         """(HTTP status, body) of an error in the dialect's own shape."""

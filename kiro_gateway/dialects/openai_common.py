@@ -8,12 +8,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import uuid
 from typing import Any
 
 import orjson
 
 from ..conversation import GatewayError, ImagePart, Thinking
+from ..ids import random_hex
 
 __all__ = [
     "bad", "req_str", "opt_str", "opt_int", "opt_number", "image_from_url", "tool_arguments",
@@ -149,4 +149,4 @@ def error_body(err: GatewayError) -> bytes:
 
 
 def new_id(prefix: str) -> str:
-    return prefix + uuid.uuid4().hex
+    return prefix + random_hex(32)

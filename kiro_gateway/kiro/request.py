@@ -58,23 +58,53 @@ class RequestOptions:
     max_body_bytes: int = 600_000
 
 
-@dataclass(slots=True)
 class KiroRequest:
-    body: bytes  # without profileArn: see with_profile()
-    model: Resolved
-    tool_names: ToolNames
-    thinking: bool
-    conversation_id: str
-    dropped_turns: int = 0  # oldest turns left out to fit Kiro's size limit
+    """The Kiro body, built once per client request, and what decoding the reply needs.
+
+    The profileArn goes at the top level of the body (fact sheet §2.1) and differs per credential,
+    so it is spliced in per attempt: failing over to another account does not need the
+    conversation again (it is released as soon as the body exists). The body is kept, one
+    exact-size copy with the last credential's profileArn, until Kiro accepts it (`release`):
+    orjson's own output buffer is several times larger than its JSON, so it is not the one kept.
+    """
+
+    __slots__ = ("model", "tool_names", "thinking", "conversation_id", "dropped_turns", "size",
+                 "_data", "_cut", "_arn")
+
+    def __init__(self, body: bytes, model: Resolved, tool_names: ToolNames, thinking: bool,
+                 conversation_id: str, dropped_turns: int = 0) -> None:
+        self.model = model
+        self.tool_names = tool_names
+        self.thinking = thinking
+        self.conversation_id = conversation_id
+        self.dropped_turns = dropped_turns  # oldest turns left out to fit Kiro's size limit
+        self.size = len(body)  # without profileArn
+        self._data = body
+        self._cut = len(body) - 1  # where the closing brace is, and a profileArn goes
+        self._arn: str | None | bool = False  # the profileArn in _data; False: orjson's own buffer
+
+    @property
+    def body(self) -> bytes:
+        """The body without a profileArn."""
+        if self._arn is None or self._arn is False:
+            return self._data
+        return bytes(memoryview(self._data)[: self._cut]) + b"}"
 
     def with_profile(self, profile_arn: str | None) -> bytes:
-        """The body for one credential: its profileArn goes at the top level (fact sheet §2.1).
+        """The body for one credential, with its profileArn (none when it has none)."""
+        arn = profile_arn or None
+        if arn != self._arn:
+            if not self._data:
+                raise RuntimeError("the Kiro body was released")
+            tail = b',"profileArn":' + orjson.dumps(arn) + b"}" if arn else b"}"
+            self._data = b"".join((memoryview(self._data)[: self._cut], tail))  # one allocation
+            self._arn = arn
+        return self._data
 
-        Built once per request and spliced per attempt, so failing over to another account does
-        not need the conversation again (it is released as soon as the body exists)."""
-        if not profile_arn:
-            return self.body
-        return self.body[:-1] + b',"profileArn":' + orjson.dumps(profile_arn) + b"}"
+    def release(self) -> None:
+        """Kiro accepted the body: no retry will need it, and streams may stay open long."""
+        self._data = b""
+        self._arn = False
 
 
 def conversation_id_for(session_id: str | None) -> str:

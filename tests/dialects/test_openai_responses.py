@@ -180,7 +180,7 @@ def test_stream_events_in_order_with_summary_and_namespace():
     evs = _stream(conv, [ThinkingDelta("think"), ThinkingEnd("sig"), TextDelta("Hi"), TextDelta("!"),
                          ToolCallStart("tooluse_1", "ns__get_weather"), ToolCallDelta("tooluse_1", '{"city":'),
                          ToolCallDelta("tooluse_1", '"Oslo"}'), ToolCallEnd("tooluse_1"), Usage(100, 20), Stop("tool_use")],
-                  lambda resp, parts: saved.append((resp, parts)))
+                  lambda rid, resp, parts: saved.append((rid, orjson.loads(resp), parts)))
     types = [e["type"] for e in evs]
     assert [e["sequence_number"] for e in evs] == list(range(len(evs)))
     assert types == [
@@ -201,8 +201,9 @@ def test_stream_events_in_order_with_summary_and_namespace():
     assert done["status"] == "completed" and [o["type"] for o in done["output"]] == ["reasoning", "message", "function_call"]
     assert done["usage"] == {"input_tokens": 100, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 20,
                              "output_tokens_details": {"reasoning_tokens": 2}, "total_tokens": 120}
-    resp, output = saved[0]
-    assert resp["id"] == evs[0]["response"]["id"]
+    rid, resp, output = saved[0]
+    assert rid == resp["id"] == evs[0]["response"]["id"]
+    assert resp == {**done, "instructions": None, "tools": []}  # the echo is in the kept body
     assert output == done["output"]  # what the store keeps: the output items, valid as input items
     # The reasoning item, echoed back by a store:false client, restores the thinking text.
     again = parse_request({"model": "m", "input": [reasoning, call,
@@ -231,7 +232,7 @@ def test_whole_response_and_store_round_trip():
     store = ResponseStore(max_entries=2)
     dialect = OpenAIResponsesDialect(store)
     conv = parse_request({"model": "m", "input": "first"}, store)
-    resp = dialect.whole(conv, [TextDelta("one"), Usage(3, 1), Stop("end_turn")], 3)
+    resp = orjson.loads(dialect.whole(conv, [TextDelta("one"), Usage(3, 1), Stop("end_turn")], 3))
     assert resp["object"] == "response" and resp["status"] == "completed" and resp["output"][0]["type"] == "message"
     assert orjson.loads(store.get(resp["id"]).response) == orjson.loads(orjson.dumps(resp))
     nxt = parse_request({"model": "m", "input": "second", "previous_response_id": resp["id"]}, store)
@@ -254,7 +255,7 @@ def test_whole_response_raises_on_error():
 
 def test_store_ttl_expires():
     store = ResponseStore(ttl=-1)
-    store.put("r", [], {})
+    store.put("r", b"[]", b'{"input": []}', b"[]", b"{}")
     assert store.get("r") is None
 
 
@@ -318,8 +319,8 @@ def test_store_is_bounded_by_bytes_and_chains_through_tool_calls():
     dialect = OpenAIResponsesDialect(store)
     tools = [{"type": "function", "name": "read", "parameters": {"type": "object", "properties": {}}}]
     conv = parse_request({"model": "m", "input": "go", "tools": tools}, store)
-    first = dialect.whole(conv, [ToolCallStart("call_1", "read"), ToolCallDelta("call_1", '{"p": 1}'),
-                                 ToolCallEnd("call_1"), Usage(3, 1), Stop("tool_use")], 3)
+    first = orjson.loads(dialect.whole(conv, [ToolCallStart("call_1", "read"), ToolCallDelta("call_1", '{"p": 1}'),
+                                              ToolCallEnd("call_1"), Usage(3, 1), Stop("tool_use")], 3))
     nxt = parse_request({"model": "m", "previous_response_id": first["id"], "tools": tools,
                          "input": [{"type": "function_call_output", "call_id": "call_1", "output": "data"}]}, store)
     assert [m.role for m in nxt.messages] == ["user", "assistant", "user"]
@@ -329,3 +330,23 @@ def test_store_is_bounded_by_bytes_and_chains_through_tool_calls():
     for _ in range(3):
         dialect.whole(parse_request({"model": "m", "input": big}, store), [Stop("end_turn")], 1)
     assert store.bytes <= 4000 and len(store) == 1  # older entries gave way to the byte bound
+
+
+def test_store_keeps_the_raw_body_and_chains_three_turns():
+    """The store keeps the request body by reference and joins the items only when continued."""
+    store = ResponseStore()
+    dialect = OpenAIResponsesDialect(store)
+    ids = []
+    for i, inp in enumerate(["one", [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "two"}]}],
+                             "three"]):
+        body = {"model": "m", "input": inp, **({"previous_response_id": ids[-1]} if ids else {})}
+        raw = orjson.dumps(body)
+        conv = parse_request(orjson.loads(raw), store, raw=raw)
+        assert conv.source is raw  # kept, not re-serialised
+        resp = orjson.loads(dialect.whole(conv, [TextDelta(f"answer {i}"), Stop("end_turn")], 1))
+        ids.append(resp["id"])
+    nxt = parse_request({"model": "m", "input": "four", "previous_response_id": ids[-1]}, store)
+    assert [(m.role, [p.text for p in m.parts]) for m in nxt.messages] == [
+        ("user", ["one"]), ("assistant", ["answer 0"]), ("user", ["two"]), ("assistant", ["answer 1"]),
+        ("user", ["three"]), ("assistant", ["answer 2"]), ("user", ["four"])]
+    assert len(orjson.loads(store.get(ids[-1]).items)) == 6

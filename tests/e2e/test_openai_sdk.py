@@ -172,9 +172,10 @@ def test_responses_stream_with_function_call_round_trip(oai, clean_fake):
 
 
 def test_responses_previous_response_id(oai, clean_fake):
-    first = oai.responses.create(model=MODEL, instructions="Be brief.", input="My name is Ada.")
+    first = oai.responses.create(model=MODEL, instructions="Be brief.", input="My name is Ada.", tools=[RESP_TOOL])
     assert first.status == "completed" and first.output_text.startswith("Hello from fake Kiro.")
-    assert oai.responses.retrieve(first.id).id == first.id
+    assert first.instructions == "Be brief." and first.tools[0].name == "get_weather"
+    assert oai.responses.retrieve(first.id).model_dump() == first.model_dump()  # echo and all
     second = oai.responses.create(model=MODEL, input="What is my name?", previous_response_id=first.id)
     assert second.previous_response_id == first.id
     history = kiro_requests(clean_fake)[-1]["body"]["conversationState"]["history"]

@@ -215,6 +215,15 @@ def test_profile_arn_is_spliced_per_credential():
     spliced = orjson.loads(req.with_profile(arn))
     assert spliced == {**body, "profileArn": arn}
     assert validate_request(spliced, len(req.with_profile(arn)), KNOWN) is None
+    # Failing over between credentials re-splices from the kept copy, whatever came before.
+    other = arn.replace("ABCDEF", "GHIJKL")
+    assert req.with_profile(arn) is req.with_profile(arn)  # the same account again: no new copy
+    for a in (other, None, arn, "", other):
+        assert orjson.loads(req.with_profile(a)) == ({**body, "profileArn": a} if a else body)
+        assert orjson.loads(req.body) == body and req.size == len(req.body)
+    req.release()
+    with pytest.raises(RuntimeError):
+        req.with_profile(arn)
 
 
 def test_a_tool_call_left_without_result_explains_itself():

@@ -9,6 +9,7 @@ import orjson
 from starlette.requests import Request
 
 from ...conversation import Conversation, GatewayError, ReplyEvent
+from ...http import raw_body
 from ..openai_common import error_body, error_status
 from .parse import ResponsesConversation, parse_request
 from .render import ResponseRenderer, error_event, stream_response, whole_response
@@ -25,17 +26,15 @@ class OpenAIResponsesDialect:
         self.store = store if store is not None else ResponseStore()
 
     def parse(self, body: Any, request: Request) -> Conversation:
-        return parse_request(body, self.store, request.headers.get("session-id"))
+        return parse_request(body, self.store, request.headers.get("session-id"), raw_body(request))
 
     def _renderer(self, conv: Conversation, input_estimate: int) -> ResponseRenderer:
         assert isinstance(conv, ResponsesConversation)
-        history = conv.history
+        prior, source = conv.prior, conv.source
 
-        def save(response: dict, output: list[dict]) -> None:
+        def save(response_id: str, response: bytes, output: list[dict]) -> None:
             # The output items are valid input items: the next turn re-reads the whole exchange.
-            out = orjson.dumps(output)
-            items = history if out == b"[]" else (out if history == b"[]" else history[:-1] + b"," + out[1:])
-            self.store.put(response["id"], items, orjson.dumps(response))
+            self.store.put(response_id, prior, source, orjson.dumps(output), response)
 
         return ResponseRenderer(conv, input_estimate, save)
 

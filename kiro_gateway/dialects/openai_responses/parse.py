@@ -42,7 +42,7 @@ from ..openai_common import (
     thinking_for_effort,
     tool_arguments,
 )
-from .store import ResponseStore
+from .store import ResponseStore, as_items
 
 __all__ = ["ResponsesConversation", "parse_request", "qualified", "encode_reasoning", "ECHO_FIELDS"]
 
@@ -71,7 +71,10 @@ class ResponsesConversation(Conversation):
     previous_response_id: str | None = None
     reasoning: dict = field(default_factory=dict)
     echo: dict = field(default_factory=dict)
-    history: bytes = b"[]"  # input items so far (JSON), for the store when `store` is on
+    # For the store when `store` is on: the items before this request (a JSON array, the previous
+    # response's own bytes) and the request body (its "input", "instructions" and "tools").
+    prior: bytes = b"[]"
+    source: bytes = b""
 
 
 def qualified(namespace: str, name: str) -> str:
@@ -296,8 +299,9 @@ def _text_format(text: Any) -> tuple[bool, dict | None]:
     raise bad("text.format.type", "Expected 'text', 'json_object' or 'json_schema'.")
 
 
-def parse_request(body: Any, store: ResponseStore | None = None,
-                  session_header: str | None = None) -> ResponsesConversation:
+def parse_request(body: Any, store: ResponseStore | None = None, session_header: str | None = None,
+                  raw: bytes | None = None) -> ResponsesConversation:
+    """`raw`: the body's bytes when at hand, kept by reference for the store (else re-serialised)."""
     if not isinstance(body, dict):
         raise bad("", "The request body must be a JSON object.")
     model = body.get("model")
@@ -312,17 +316,15 @@ def parse_request(body: Any, store: ResponseStore | None = None,
         system.append(instructions)
     messages: list[Message] = []
     prev_id = opt_str(body.get("previous_response_id"), "previous_response_id")
-    items = body.get("input")
-    if isinstance(items, str):
-        items = [{"type": "message", "role": "user", "content": items}] if items else []
-    prev_items: list = []
+    items = as_items(body.get("input"))
+    prior = b"[]"
     if prev_id:
         stored = store.get(prev_id) if store is not None else None
         if stored is None:
             raise bad("previous_response_id", f"Previous response with id '{prev_id}' not found.",
                       "previous_response_not_found")
-        prev_items = orjson.loads(stored.items)
-        _items(prev_items, [], messages)  # earlier instructions do not carry over (OpenAI's rule)
+        prior = stored.items
+        _items(orjson.loads(prior), [], messages)  # earlier instructions do not carry over (OpenAI's rule)
     _items(items, system, messages)
     namespaces: dict[str, tuple[str, str]] = {}
     tools = _tools(body.get("tools"), namespaces)
@@ -340,7 +342,9 @@ def parse_request(body: Any, store: ResponseStore | None = None,
     store_flag = body.get("store")
     if store_flag is not None and not isinstance(store_flag, bool):
         raise bad("store", "Expected a boolean.")
-    history = orjson.dumps(prev_items + items) if store_flag is not False else b"[]"
+    source = b""
+    if store_flag is not False:
+        source = raw or orjson.dumps({"input": items, "instructions": body.get("instructions"), "tools": body.get("tools")})
     cache_key = body.get("prompt_cache_key")
     return ResponsesConversation(
         model=model,
@@ -362,5 +366,6 @@ def parse_request(body: Any, store: ResponseStore | None = None,
         previous_response_id=prev_id,
         reasoning={"effort": reasoning.get("effort"), "summary": summary},
         echo={k: body.get(k) for k in ECHO_FIELDS},
-        history=history,
+        prior=prior,
+        source=source,
     )

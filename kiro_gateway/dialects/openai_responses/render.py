@@ -39,8 +39,8 @@ from .parse import ResponsesConversation, encode_reasoning
 
 __all__ = ["ResponseRenderer", "Save", "stream_response", "whole_response", "error_event"]
 
-# (the Response object, the assistant parts of its output) → kept for previous_response_id
-Save = Callable[[dict, list[dict]], None]  # (the Response, its output items)
+# (response id, the Response object serialised, its output items) → kept for previous_response_id
+Save = Callable[[str, bytes, list[dict]], None]
 _KEEPALIVE = sse.comment()
 log = logging.getLogger("kiro_gateway")
 
@@ -211,17 +211,20 @@ class ResponseRenderer:
         self.output.append(item)
         out.append(self.ev("response.output_item.done", {"output_index": idx, "item": item}))
 
-    def finish(self, stop: Stop, out: list[bytes]) -> dict:
+    def finish(self, stop: Stop, out: list[bytes]) -> bytes:
+        """Close the response; returns the finished Response object, serialised once for the
+        final event and a non-streamed reply."""
         self.close(out)
         if stop.reason == "max_tokens":
-            resp = self.response("incomplete", incomplete="max_output_tokens")
-            out.append(self.ev("response.incomplete", {"response": resp}))
+            name, resp = "response.incomplete", self.response("incomplete", incomplete="max_output_tokens")
         else:
-            resp = self.response("completed")
-            out.append(self.ev("response.completed", {"response": resp}))
+            name, resp = "response.completed", self.response("completed")
+        body = orjson.dumps(resp)
+        out.append(self.ev(name, {"response": orjson.Fragment(body)}))
         if self.save is not None and self.conv.store:
-            self.save(resp, self.output)
-        return resp
+            # The store keeps the request body, so the echo need not be kept twice.
+            self.save(self.id, orjson.dumps({**resp, "instructions": None, "tools": []}), self.output)
+        return body
 
     def fail(self, err: GatewayError, out: list[bytes]) -> None:
         self.close(out)
@@ -281,8 +284,8 @@ async def stream_response(renderer: ResponseRenderer,
         yield b"".join(out)
 
 
-def whole_response(renderer: ResponseRenderer, events: Iterable[ReplyEvent]) -> dict:
-    """The non-streamed Response object. Raises GatewayError on a stream error."""
+def whole_response(renderer: ResponseRenderer, events: Iterable[ReplyEvent]) -> bytes:
+    """The non-streamed Response object, serialised. Raises GatewayError on a stream error."""
     out: list[bytes] = []
     for ev in events:
         if type(ev) is ErrorEvent:
