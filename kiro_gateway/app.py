@@ -17,7 +17,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from . import __version__
@@ -33,7 +33,7 @@ from .dialects.openai_chat import OpenAIChatDialect
 from .dialects.openai_chat import routes as openai_chat_routes
 from .dialects.openai_responses import OpenAIResponsesDialect
 from .dialects.openai_responses import routes as openai_responses_routes
-from .http import JSONResponse, error_response, read_json
+from .http import JSONResponse, StreamedReply, error_response, read_json
 from .keys.limits import KeyLimits
 from .keys.registry import ClientKey, KeyRegistry
 from .kiro.client import KiroHttp
@@ -173,8 +173,8 @@ class Gateway:
             return rec.failed(e, error_response(dialect, e))
         if conv.stream:
             chunks = dialect.stream(conv, aiter(reply), reply.input_estimate)
-            return StreamingResponse(_guard(chunks, dialect, rec.streaming(reply)),
-                                     media_type=dialect.stream_media_type, headers=_SSE_HEADERS)
+            return StreamedReply(_guard(chunks, dialect, rec.streaming(reply)),  # type: ignore[return-value]
+                                 dialect.stream_media_type, _SSE_HEADERS)
         try:
             events = await reply.collect()
             return rec.answered(reply, JSONResponse(dialect.whole(conv, events, reply.input_estimate)))

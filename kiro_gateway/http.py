@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -13,7 +15,7 @@ from .conversation import GatewayError
 if TYPE_CHECKING:
     from .dialects.base import Dialect
 
-__all__ = ["JSONResponse", "read_json", "raw_body", "error_response", "MAX_BODY"]
+__all__ = ["JSONResponse", "StreamedReply", "read_json", "raw_body", "error_response", "MAX_BODY"]
 
 MAX_BODY = 32 * 1024 * 1024
 
@@ -23,6 +25,50 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return content if isinstance(content, bytes) else orjson.dumps(content)
+
+
+class StreamedReply:
+    """A streamed 200 reply: each chunk goes straight to the server as it comes.
+
+    Starlette's StreamingResponse does the same inside an AnyIO task group with cancel scopes,
+    which costs more per request than rendering the whole reply. Here one plain task waits for
+    the client to leave and then cancels the stream, so that Kiro's stream is closed at once
+    (not when the next chunk finds nobody to take it) and the credential's slot comes back.
+    """
+
+    def __init__(self, chunks: AsyncIterator[bytes], media_type: str, headers: Mapping[str, str]) -> None:
+        self.chunks = chunks
+        self.raw_headers = [(b"content-type", media_type.encode())]
+        self.raw_headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+    async def __call__(self, scope, receive, send) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        gone = False
+
+        async def listen() -> None:
+            nonlocal gone
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone = True
+            task.cancel()
+
+        listener = asyncio.get_running_loop().create_task(listen())
+        try:
+            try:  # every await of this reply is in here, so a cancel from `listen` lands here
+                await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+                async for chunk in self.chunks:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            finally:
+                listener.cancel()
+        except asyncio.CancelledError:
+            if not gone:
+                raise
+            task.uncancel()  # the client left: nothing more to do than close the stream
+            aclose = getattr(self.chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
 
 async def read_json(request: Request) -> Any:

@@ -16,6 +16,7 @@ import asyncio
 import concurrent.futures
 import itertools
 import threading
+import time
 import uuid
 
 import orjson
@@ -195,12 +196,21 @@ class FakeKiroHandler:
                 pending = []
                 if item is DROP:
                     request.transport.abort()  # no terminating chunk: the client sees a cut stream
+                    self._ended(rec, "dropped")
                     return resp
                 await asyncio.sleep(item)
             await resp.write_eof(b"".join(pending))
+            self._ended(rec, "complete")
         except (ConnectionError, RuntimeError):
-            pass  # client went away mid-stream
+            self._ended(rec, "client_gone")  # the client went away mid-stream
         return resp
+
+    @staticmethod
+    def _ended(rec, how: str) -> None:
+        """How the stream ended, and when (for tests of cancellation): complete, dropped, client_gone."""
+        if rec is not None:
+            rec["ended"] = how
+            rec["ended_at"] = time.time()
 
     # -- auth and account endpoints -------------------------------------------------------------
 
