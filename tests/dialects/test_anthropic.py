@@ -114,3 +114,42 @@ def test_no_body_makes_the_gateway_answer_500(gateway, http, body):
     if r.status_code != 200:
         err = r.json()
         assert err["type"] == "error" and err["error"]["type"] and err["error"]["message"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(pieces=st.lists(st.tuples(st.sampled_from(["text", "thinking", "tool"]), st.text(max_size=12)), max_size=8))
+def test_stream_events_are_byte_identical_to_the_generic_encoding(pieces):
+    """Text and thinking deltas are written from templates: every event must be exactly what the
+    generic encoding (sse.event of the parsed payload) gives, with indexes counting up."""
+    import asyncio
+
+    from kiro_gateway import sse
+    from kiro_gateway.conversation import (Stop, TextDelta, ThinkingDelta, ThinkingEnd, ToolCallDelta,
+                                           ToolCallEnd, ToolCallStart, Usage)
+    from kiro_gateway.dialects.anthropic.render import stream_message
+
+    events = []
+    for i, (kind, text) in enumerate(pieces):
+        if kind == "text":
+            events.append(TextDelta(text))
+        elif kind == "thinking":
+            events += [ThinkingDelta(text), ThinkingEnd("sig")]
+        else:
+            events += [ToolCallStart(f"t{i}", "f"), ToolCallDelta(f"t{i}", "{}"), ToolCallEnd(f"t{i}")]
+    events += [Usage(3, 4), Stop("end_turn")]
+
+    async def batches():
+        yield events
+
+    async def run() -> bytes:
+        return b"".join([c async for c in stream_message(batches(), "m", 3, "msg_1")])
+
+    chunks = [c for c in asyncio.run(run()).split(b"\n\n") if c]
+    texts = []
+    for chunk in chunks:
+        head, data = chunk.split(b"\ndata: ", 1)
+        payload = orjson.loads(data)
+        assert sse.event(head.removeprefix(b"event: ").decode(), payload) == chunk + b"\n\n"
+        if payload["type"] == "content_block_delta" and payload["delta"]["type"] == "text_delta":
+            texts.append(payload["delta"]["text"])
+    assert "".join(texts) == "".join(t for k, t in pieces if k == "text")

@@ -350,3 +350,29 @@ def test_store_keeps_the_raw_body_and_chains_three_turns():
         ("user", ["one"]), ("assistant", ["answer 0"]), ("user", ["two"]), ("assistant", ["answer 1"]),
         ("user", ["three"]), ("assistant", ["answer 2"]), ("user", ["four"])]
     assert len(orjson.loads(store.get(ids[-1]).items)) == 6
+
+
+def test_templated_events_are_byte_identical_to_the_generic_encoding():
+    """Text deltas and the final event are written from templates: the bytes must be exactly what
+    encoding the same event generically (sse.event of the parsed payload) gives."""
+    from kiro_gateway import sse
+
+    conv = parse_request({"model": "m", "input": "x", "stream": True, "instructions": "Be \"brief\".\n",
+                          "tools": [FN]})
+
+    async def run() -> bytes:
+        events = [TextDelta('a "quoted"\n\u2028 ü'), TextDelta("b"), ToolCallStart("c1", "get_weather"),
+                  ToolCallDelta("c1", "{}"), ToolCallEnd("c1"), TextDelta("again"), Usage(5, 2), Stop("end_turn")]
+        return b"".join([c async for c in stream_response(ResponseRenderer(conv, 10), _batches(events))])
+
+    raw = asyncio.run(run())
+    chunks = [c for c in raw.split(b"\n\n") if c]
+    names = []
+    for chunk in chunks:
+        head, data = chunk.split(b"\ndata: ", 1)
+        name = head.removeprefix(b"event: ").decode()
+        names.append(name)
+        assert sse.event(name, orjson.loads(data)) == chunk + b"\n\n", name
+    assert names.count("response.output_text.delta") == 3 and names[-1] == "response.completed"
+    seqs = [orjson.loads(c.split(b"\ndata: ", 1)[1])["sequence_number"] for c in chunks]
+    assert seqs == list(range(len(chunks)))

@@ -42,6 +42,7 @@ __all__ = ["ResponseRenderer", "Save", "stream_response", "whole_response", "err
 # (response id, the Response object serialised, its output items) → kept for previous_response_id
 Save = Callable[[str, bytes, list[dict]], None]
 _KEEPALIVE = sse.comment()
+_TEXT_DELTA = b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":'
 log = logging.getLogger("kiro_gateway")
 
 
@@ -66,6 +67,7 @@ class ResponseRenderer:
         # the in-progress snapshots of created and in_progress leave them empty rather than send
         # the same 50 KB three times per turn (no client reads them there), serialised once.
         self._echoed: tuple | None = None
+        self._delta_mid = b""  # the open message's part of its text-delta events (see text())
 
     # -- the Response object ------------------------------------------------------------------
 
@@ -115,8 +117,9 @@ class ResponseRenderer:
         return sse.event(name, data)
 
     def start(self) -> list[bytes]:
-        return [self.ev("response.created", {"response": self.response("in_progress")}),
-                self.ev("response.in_progress", {"response": self.response("in_progress")})]
+        snapshot = orjson.Fragment(orjson.dumps(self.response("in_progress")))
+        return [self.ev("response.created", {"response": snapshot}),
+                self.ev("response.in_progress", {"response": snapshot})]
 
     def _index(self) -> int:
         return len(self.output)
@@ -146,10 +149,14 @@ class ResponseRenderer:
     def text(self, delta: str, out: list[bytes]) -> None:
         if self.open is None or self.open["type"] != "message":
             self._text_open(out)
+            # The stream's most frequent event, written from a template: the same bytes as
+            # ev("response.output_text.delta", {item_id, output_index, content_index, delta, logprobs}).
+            self._delta_mid = (b',"item_id":' + orjson.dumps(self.open["id"]) + b',"output_index":'
+                               + str(self._index()).encode() + b',"content_index":0,"delta":')
         self.buf.append(delta)
-        out.append(self.ev("response.output_text.delta", {
-            "item_id": self.open["id"], "output_index": self._index(), "content_index": 0,
-            "delta": delta, "logprobs": []}))
+        out.append(b"".join((_TEXT_DELTA, str(self.seq).encode(), self._delta_mid, orjson.dumps(delta),
+                             b',"logprobs":[]}\n\n')))
+        self.seq += 1
 
     def thinking(self, delta: str, out: list[bytes]) -> None:
         if self.open is None or self.open["type"] != "reasoning":
@@ -219,8 +226,10 @@ class ResponseRenderer:
             name, resp = "response.incomplete", self.response("incomplete", incomplete="max_output_tokens")
         else:
             name, resp = "response.completed", self.response("completed")
-        body = orjson.dumps(resp)
-        out.append(self.ev(name, {"response": orjson.Fragment(body)}))
+        body = orjson.dumps(resp)  # often 50+ KB (the echo): framed without another copy of it
+        out.append(b"".join((b"event: ", name.encode(), b'\ndata: {"type":"', name.encode(), b'","sequence_number":',
+                             str(self.seq).encode(), b',"response":', body, b"}\n\n")))
+        self.seq += 1
         if self.save is not None and self.conv.store:
             # The store keeps the request body, so the echo need not be kept twice.
             self.save(self.id, orjson.dumps({**resp, "instructions": None, "tools": []}), self.output)
