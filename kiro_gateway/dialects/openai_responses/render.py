@@ -72,11 +72,10 @@ class ResponseRenderer:
     # -- the Response object ------------------------------------------------------------------
 
     def _big_echo(self) -> tuple:
-        """(instructions, tools) serialised once, for the finished Response and the store."""
+        """(instructions, tools), serialised when the request was parsed, for the finished Response."""
         if self._echoed is None:
-            echo = self.conv.echo
-            self._echoed = (orjson.Fragment(orjson.dumps(echo.get("instructions"))),
-                            orjson.Fragment(orjson.dumps(echo.get("tools") or [])))
+            instructions, tools = self.conv.echo_json
+            self._echoed = (orjson.Fragment(instructions), orjson.Fragment(tools))
         return self._echoed
 
     def response(self, status: str, error: dict | None = None, incomplete: str | None = None) -> dict:
