@@ -18,6 +18,7 @@ from .config import Settings
 from .conversation import Conversation, ErrorEvent, GatewayError, Ping, ReplyEvent, TextPart
 from .ids import jitter
 from .jsonmode import json_only
+from .stops import stop_at
 from .kiro.auth import RefreshError
 from .kiro.client import KiroHttp, UpstreamStatus, upstream_error
 from .kiro.eventstream import EventStreamError
@@ -36,7 +37,8 @@ class ReplyStream:
 
     def __init__(self, resp: aiohttp.ClientResponse, mapper: ReplyMapper,
                  first: list[ReplyEvent], settings: Settings, request: KiroRequest, lease: Lease,
-                 json_mode: bool = False, on_close: Callable[[Lease], None] | None = None) -> None:
+                 json_mode: bool = False, on_close: Callable[[Lease], None] | None = None,
+                 stop_sequences: list[str] | None = None) -> None:
         self.resp = resp
         self.mapper = mapper
         self.input_estimate = mapper.estimated_input
@@ -47,9 +49,13 @@ class ReplyStream:
         self.lease = lease
         self.json_mode = json_mode
         self.on_close = on_close
+        self.stop_sequences = stop_sequences
 
     def __aiter__(self) -> AsyncIterator[list[ReplyEvent]]:
-        return json_only(self._batches()) if self.json_mode else self._batches()
+        batches = self._batches()
+        if self.stop_sequences:  # Kiro has none: the gateway cuts the answer (stops.py)
+            batches = stop_at(batches, self.stop_sequences, self.input_estimate)
+        return json_only(batches) if self.json_mode else batches
 
     async def _batches(self) -> AsyncIterator[list[ReplyEvent]]:
         try:
@@ -283,7 +289,7 @@ class Upstream:
             raise GatewayError("timeout", f"Kiro sent no reply within {limit:g} s.") from e
         self.pool.succeeded(lease)
         return ReplyStream(resp, mapper, first, self.settings, request, lease, conv.json_mode,
-                           on_close=self.pool.end)
+                           on_close=self.pool.end, stop_sequences=conv.stop_sequences)
 
     async def _first_batch(self, resp: aiohttp.ClientResponse, mapper: ReplyMapper) -> list[ReplyEvent]:
         """Wait for Kiro's first events so a failure before any output is still an HTTP error."""
