@@ -65,7 +65,8 @@ class KiroRequest:
     so it is spliced in per attempt: failing over to another account does not need the
     conversation again (it is released as soon as the body exists). The body is kept, one
     exact-size copy with the last credential's profileArn, until Kiro accepts it (`release`):
-    orjson's own output buffer is several times larger than its JSON, so it is not the one kept.
+    orjson's own output buffer is several times larger than its JSON (jsonbytes.py), so it is not
+    the one kept.
     """
 
     __slots__ = ("model", "tool_names", "thinking", "conversation_id", "dropped_turns", "size",

@@ -32,6 +32,7 @@ from ...conversation import (
     ToolChoice,
     ToolResultPart,
 )
+from ...jsonbytes import dumps_kept
 from ..openai_common import (
     bad,
     image_from_url,
@@ -306,10 +307,9 @@ def _big_echo(body: dict) -> tuple[bytes, bytes]:
 
     Serialised now, while the just-parsed objects are still in the CPU's caches: at the end of the
     reply, after other requests went through, the same walk over thousands of small objects took
-    five times as long. Exact-size copies: orjson's own buffer is several times its output."""
+    five times as long. Kept for the whole reply: exact-size copies (jsonbytes.py)."""
     tools = body.get("tools")
-    return (bytes(memoryview(orjson.dumps(body.get("instructions")))),
-            bytes(memoryview(orjson.dumps(tools if tools is not None else []))))
+    return dumps_kept(body.get("instructions")), dumps_kept(tools if tools is not None else [])
 
 
 def parse_request(body: Any, store: ResponseStore | None = None, session_header: str | None = None,

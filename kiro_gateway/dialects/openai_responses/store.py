@@ -21,6 +21,8 @@ from collections import OrderedDict
 
 import orjson
 
+from ...jsonbytes import kept
+
 __all__ = ["ResponseStore", "Stored", "as_items"]
 
 
@@ -41,11 +43,10 @@ class Stored:
 
     def __init__(self, expires: float, prior: bytes, request: bytes, output: bytes, response: bytes) -> None:
         self.expires = expires
-        # Fresh orjson output sits in a buffer several times its length: keep exact-size copies.
         self._prior = prior  # the items before this request (a JSON array), another entry's
         self._request = request  # the request body: its "input", "instructions" and "tools"
-        self._output = bytes(memoryview(output))  # this response's output items (a JSON array)
-        self._response = bytes(memoryview(response))  # the Response, "instructions" and "tools" empty
+        self._output = kept(output)  # this response's output items (a JSON array)
+        self._response = kept(response)  # the Response, "instructions" and "tools" empty
         self._items: bytes | None = None
         self.size = len(prior) + len(request) + len(output) + len(response)
 
