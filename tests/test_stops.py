@@ -114,9 +114,11 @@ def test_openai_chat_stop(gateway, clean_fake):
 
 def test_gemini_stop_sequences(gateway, clean_fake):
     _slow_script(clean_fake)
+    t0 = time.time()
     r = httpx.post(f"{gateway.base_url}/v1beta/models/{MODEL}:generateContent",
                    headers={"x-goog-api-key": gateway.api_key}, timeout=10,
                    json={"contents": [{"role": "user", "parts": [{"text": "count slowly"}]}],
                          "generationConfig": {"stopSequences": ["three"]}})
     cand = r.json()["candidates"][0]
     assert "".join(p["text"] for p in cand["content"]["parts"]) == "one two " and cand["finishReason"] == "STOP"
+    _cut_early(clean_fake, t0)
