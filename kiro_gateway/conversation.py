@@ -32,6 +32,14 @@ class ToolCallPart:
     id: str
     name: str
     arguments: dict[str, Any]
+    # The arguments were cut off: Kiro ended a long reply in the middle of this call, the client
+    # could not parse them and did not run it. Its history keeps a short note instead of them.
+    cut: bool = False
+
+    @classmethod
+    def cut_off(cls, id: str, name: str, chars: int) -> "ToolCallPart":
+        note = f"the arguments were cut off after {chars} characters; the call was not run"
+        return cls(id, name, {"cut_off": note}, True)
 
 
 @dataclass(slots=True)

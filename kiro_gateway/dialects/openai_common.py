@@ -12,11 +12,11 @@ from typing import Any
 
 import orjson
 
-from ..conversation import GatewayError, ImagePart, Thinking
+from ..conversation import GatewayError, ImagePart, Thinking, ToolCallPart
 from ..ids import random_hex
 
 __all__ = [
-    "bad", "req_str", "opt_str", "opt_int", "opt_number", "image_from_url", "tool_arguments",
+    "bad", "req_str", "opt_str", "opt_int", "opt_number", "image_from_url", "tool_call",
     "thinking_for_effort", "error_status", "error_body", "error_payload", "new_id", "is_list",
 ]
 
@@ -100,19 +100,20 @@ def image_from_url(url: Any, where: str) -> ImagePart:
     return ImagePart(media, data)
 
 
-def tool_arguments(raw: Any, where: str) -> dict[str, Any]:
-    """A function call's `arguments` (a JSON string, as OpenAI sends them) → an object."""
+def tool_call(call_id: str, name: str, raw: Any, where: str) -> ToolCallPart:
+    """A function call from history; its `arguments` are a JSON string, as OpenAI sends them.
+    Arguments that are not JSON were cut off when Kiro ended a long reply mid-call."""
     if raw is None or raw == "":
-        return {}
+        return ToolCallPart(call_id, name, {})
     if isinstance(raw, dict):
-        return raw
+        return ToolCallPart(call_id, name, raw)
     if not isinstance(raw, str):
         raise bad(where, "Expected a string holding a JSON object.")
     try:
         value = orjson.loads(raw) if raw.strip() else {}
     except orjson.JSONDecodeError:
-        return {"input": raw}  # a model's broken JSON from an earlier turn: keep it, do not fail
-    return value if isinstance(value, dict) else {"value": value}
+        return ToolCallPart.cut_off(call_id, name, len(raw))
+    return ToolCallPart(call_id, name, value if isinstance(value, dict) else {"value": value})
 
 
 _EFFORTS = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "max", "max": "max"}

@@ -40,6 +40,12 @@ IMAGE_ONLY_USER = "(image)"
 # Kiro requires a result for every tool use. A call without one was not run: interrupted, or cut
 # off mid-arguments because the reply grew too long (kiro.rs #49) — say so, so the model retries
 # in smaller pieces instead of repeating the same oversized call.
+# A call whose arguments Kiro cut off (ToolCallPart.cut): the client could not run it. Said in its
+# result, so the model changes course instead of repeating the same oversized call.
+CUT_CALL = ("This call was not run: its arguments were cut off because the reply grew longer than the "
+            "model service allows in one answer. Do not repeat it as it was. Split the work into smaller "
+            "calls: for a large file, write a first part, then add the rest in further edits of at most "
+            "about 200 lines each.")
 MISSING_RESULT = ("This tool call was not run and has no result: it was interrupted, or its arguments were cut "
                   "off because the reply was too long. If it was cut off, retry in smaller pieces (for example, "
                   "write a large file in several parts).")
@@ -236,6 +242,8 @@ def _normalise(messages: list[Message]) -> list[Message]:
             if isinstance(p, ToolResultPart):
                 if p.tool_call_id in pending and p.tool_call_id not in answered:
                     answered.add(p.tool_call_id)
+                    if pending[p.tool_call_id].cut:
+                        p = ToolResultPart(p.tool_call_id, f"{p.content}\n\n{CUT_CALL}".lstrip(), True, p.images)
                     parts.append(p)
                 else:  # orphan or duplicate: keep its content as text, Kiro would reject it
                     parts.append(TextPart(f"[Tool result for call {p.tool_call_id}]\n{p.content}"))
@@ -244,7 +252,8 @@ def _normalise(messages: list[Message]) -> list[Message]:
                 parts.append(p)
         missing = [cid for cid in pending if cid not in answered]
         if missing:
-            parts = [ToolResultPart(cid, MISSING_RESULT, True) for cid in missing] + parts
+            parts = [ToolResultPart(cid, CUT_CALL if pending[cid].cut else MISSING_RESULT, True)
+                     for cid in missing] + parts
         merged[i] = Message("user", parts)
         pending = {}
     return merged

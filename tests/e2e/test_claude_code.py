@@ -92,3 +92,27 @@ def test_claude_code_plain_answer(claude_bin, gateway, clean_fake, tmp_path):
     reqs = kiro_requests(clean_fake)
     assert len(reqs) == 1 and reqs[0]["rule"] is None
     assert "say hello" in reqs[0]["body"]["conversationState"]["currentMessage"]["userInputMessage"]["content"]
+
+
+def test_claude_code_and_a_tool_call_kiro_cut_off(claude_bin, gateway, clean_fake, tmp_path):
+    """Kiro cuts a long reply mid tool call (landscape.md §2.1: Write loops). The gateway ends the
+    reply with max_tokens; Claude Code does not run the broken call and sends its parse error back;
+    the gateway tells the model why and how to go on, and keeps only a note of the cut arguments."""
+    target = tmp_path / "work" / "big.txt"
+    partial = '{"file_path": "%s", "content": "line 1\\nline 2\\n%s' % (target, "more text " * 300)
+    clean_fake.add_script({"match": "write the big file", "times": 1, "steps": [
+        {"text": "Writing it."}, {"tool": {"name": "Write", "fragments": 8, "input": partial}}]})
+    proc, work = run_claude(claude_bin, gateway.base_url, gateway.api_key, tmp_path,
+                            "write the big file", "--allowedTools", "Write")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not target.exists()  # the broken call was not run
+    reqs = kiro_requests(clean_fake)
+    assert len(reqs) == 2 and all(r["rule"] is None and r["status"] == 200 for r in reqs)
+    state = reqs[1]["body"]["conversationState"]
+    result = state["currentMessage"]["userInputMessage"]["userInputMessageContext"]["toolResults"][0]
+    assert result["status"] == "error"
+    assert "cut off" in result["content"][0]["text"] and "smaller" in result["content"][0]["text"]
+    use = state["history"][-1]["assistantResponseMessage"]["toolUses"][0]
+    assert use["name"] == "Write" and use["toolUseId"] == result["toolUseId"]
+    assert use["input"] == {"cut_off": f"the arguments were cut off after {len(partial)} characters; "
+                                       "the call was not run"}

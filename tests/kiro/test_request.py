@@ -231,3 +231,41 @@ def test_a_tool_call_left_without_result_explains_itself():
     result = body["conversationState"]["currentMessage"]["userInputMessage"]["userInputMessageContext"]["toolResults"][0]
     assert result["status"] == "error" and "smaller pieces" in result["content"][0]["text"]
     assert verdict(req) is None
+
+
+def test_a_call_kiro_cut_off_keeps_a_note_and_its_result_says_what_to_do():
+    from kiro_gateway.dialects.anthropic import parse_request as anthropic_parse
+    from kiro_gateway.dialects.openai_chat import parse_request as chat_parse
+    from kiro_gateway.kiro.request import CUT_CALL
+
+    # Claude Code records unparseable arguments as {"__unparsedToolInput": {"raw": first 2 KB, "len": n}}
+    body = {"model": "claude-sonnet-4-6", "max_tokens": 10, "tools": [{"name": "Write", "input_schema": {}}],
+            "messages": [{"role": "user", "content": "go"},
+                         {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "Write",
+                                                            "input": {"__unparsedToolInput": {"raw": '{"a', "len": 9000}}}]},
+                         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "is_error": True,
+                                                       "content": "InputValidationError"}]}]}
+    call = anthropic_parse(body).messages[1].parts[0]
+    assert call.cut and call.arguments == {"cut_off": "the arguments were cut off after 9000 characters; "
+                                                      "the call was not run"}
+    req, kiro = build(anthropic_parse(body))
+    assert verdict(req) is None
+    assert kiro["conversationState"]["history"][-1]["assistantResponseMessage"]["toolUses"][0]["input"] == call.arguments
+    result = kiro["conversationState"]["currentMessage"]["userInputMessage"]["userInputMessageContext"]["toolResults"][0]
+    assert result["status"] == "error" and result["content"][0]["text"] == "InputValidationError\n\n" + CUT_CALL
+    # OpenAI clients send the broken arguments string back; an unanswered cut call gets the same advice.
+    chat = chat_parse({"model": "claude-sonnet-4-6", "messages": [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "Write", "arguments": '{"content": "abc'}}]},
+        {"role": "user", "content": "well?"}]})
+    assert chat.messages[1].parts[0].cut
+    req, kiro = build(chat)
+    assert verdict(req) is None
+    results = kiro["conversationState"]["currentMessage"]["userInputMessage"]["userInputMessageContext"]["toolResults"]
+    assert results == [{"toolUseId": "c1", "content": [{"text": CUT_CALL}], "status": "error"}]
+    # a whole call is not marked
+    assert not chat_parse({"model": "m", "messages": [
+        {"role": "user", "content": "go"}, {"role": "assistant", "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"}]}).messages[1].parts[0].cut

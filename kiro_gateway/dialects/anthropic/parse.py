@@ -27,6 +27,8 @@ from ...conversation import (
     ToolResultPart,
 )
 
+_UNPARSED = "__unparsedToolInput"
+
 __all__ = ["parse_request", "session_id_from", "bad"]
 
 _SESSION_IN_USER_ID = re.compile(r"session_([0-9a-fA-F-]{16,})")
@@ -144,15 +146,7 @@ def _blocks(content: Any, role: str, where: str) -> list[Part]:
         elif t == "server_tool_use":  # ran on the server; Kiro cannot pair it with a result
             parts.append(TextPart(f"[{b.get('name')}: {orjson.dumps(b.get('input')).decode()}]"))
         elif t == "tool_use":
-            args = b.get("input", {})
-            if isinstance(args, str):
-                try:
-                    args = orjson.loads(args) if args.strip() else {}
-                except orjson.JSONDecodeError:
-                    args = {"input": args}
-            if not isinstance(args, dict):
-                args = {"input": args}
-            parts.append(ToolCallPart(_str(b.get("id"), f"{w}.id"), _str(b.get("name"), f"{w}.name"), args))
+            parts.append(_tool_use(b, w))
         elif t == "tool_result":
             text, images = _tool_result_content(b.get("content"), f"{w}.content")
             parts.append(ToolResultPart(_str(b.get("tool_use_id"), f"{w}.tool_use_id"), text,
@@ -233,6 +227,25 @@ def _thinking(th: Any, output_config: Any) -> Thinking:
     if kind == "disabled":
         return Thinking()
     raise bad("thinking.type", "Input should be 'enabled', 'adaptive' or 'disabled'")
+
+
+def _tool_use(b: dict, w: str) -> ToolCallPart:
+    tid, name = _str(b.get("id"), f"{w}.id"), _str(b.get("name"), f"{w}.name")
+    args = b.get("input", {})
+    if isinstance(args, str):
+        try:
+            args = orjson.loads(args) if args.strip() else {}
+        except orjson.JSONDecodeError:
+            return ToolCallPart.cut_off(tid, name, len(args))
+    if isinstance(args, dict) and len(args) == 1 and isinstance(args.get(_UNPARSED), dict):
+        # Claude Code's record of arguments it could not parse: a call Kiro cut off mid-way. It
+        # keeps the first 2 KB as "raw" and the full length as "len".
+        info = args[_UNPARSED]
+        chars = info.get("len")
+        if not isinstance(chars, int):
+            chars = len(info["raw"]) if isinstance(info.get("raw"), str) else 0
+        return ToolCallPart.cut_off(tid, name, chars)
+    return ToolCallPart(tid, name, args if isinstance(args, dict) else {"input": args})
 
 
 def parse_request(body: Any, session_header: str | None = None, counting: bool = False) -> Conversation:

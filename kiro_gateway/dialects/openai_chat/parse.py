@@ -17,7 +17,6 @@ from ...conversation import (
     TextPart,
     ThinkingPart,
     Tool,
-    ToolCallPart,
     ToolChoice,
     ToolResultPart,
 )
@@ -29,7 +28,7 @@ from ..openai_common import (
     opt_str,
     req_str,
     thinking_for_effort,
-    tool_arguments,
+    tool_call,
 )
 
 __all__ = ["ChatConversation", "parse_request"]
@@ -93,8 +92,8 @@ def _assistant(m: dict, where: str) -> list[Part]:
             fn = c.get("function")
             if not isinstance(fn, dict):
                 raise bad(f"{w}.function", "Field required")
-            parts.append(ToolCallPart(req_str(c.get("id"), f"{w}.id"), req_str(fn.get("name"), f"{w}.function.name"),
-                                      tool_arguments(fn.get("arguments"), f"{w}.function.arguments")))
+            parts.append(tool_call(req_str(c.get("id"), f"{w}.id"), req_str(fn.get("name"), f"{w}.function.name"),
+                                   fn.get("arguments"), f"{w}.function.arguments"))
     return parts
 
 

@@ -41,7 +41,7 @@ from ..openai_common import (
     opt_str,
     req_str,
     thinking_for_effort,
-    tool_arguments,
+    tool_call,
 )
 from .store import ResponseStore, as_items
 
@@ -194,8 +194,8 @@ def _items(items: Any, system: list[str], messages: list[Message]) -> None:
             ns = it.get("namespace")
             if isinstance(ns, str) and ns:
                 name = qualified(ns, name)
-            _add(messages, "assistant", [ToolCallPart(req_str(it.get("call_id"), f"{w}.call_id"), name,
-                                                      tool_arguments(it.get("arguments"), f"{w}.arguments"))])
+            _add(messages, "assistant", [tool_call(req_str(it.get("call_id"), f"{w}.call_id"), name,
+                                                   it.get("arguments"), f"{w}.arguments")])
         elif kind == "function_call_output":
             text, images = _tool_output(it.get("output"), f"{w}.output")
             _add(messages, "user", [ToolResultPart(req_str(it.get("call_id"), f"{w}.call_id"), text, False, images)])
