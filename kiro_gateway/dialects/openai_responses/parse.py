@@ -55,10 +55,10 @@ _SKIPPED_ITEMS = {"web_search_call", "file_search_call", "computer_call", "compu
                   "mcp_approval_request", "mcp_approval_response", "item_reference", "compaction",
                   "compaction_summary", "tool_search_call", "tool_search_output", "local_shell_call",
                   "local_shell_call_output", "additional_tools", "ghost_snapshot"}
-# Request fields echoed in the Response object as they came.
-ECHO_FIELDS = ("instructions", "max_output_tokens", "metadata", "parallel_tool_calls", "temperature",
-               "tool_choice", "tools", "top_p", "truncation", "user", "text", "service_tier",
-               "prompt_cache_key")
+# Request fields echoed in the Response object as they came (instructions and tools, the big
+# ones, are serialised at once: see _big_echo).
+ECHO_FIELDS = ("max_output_tokens", "metadata", "parallel_tool_calls", "temperature", "tool_choice", "top_p",
+               "truncation", "user", "text", "service_tier", "prompt_cache_key")
 
 
 @dataclass(slots=True)
@@ -378,7 +378,7 @@ def parse_request(body: Any, store: ResponseStore | None = None, session_header:
         store=store_flag is not False,
         previous_response_id=prev_id,
         reasoning={"effort": reasoning.get("effort"), "summary": summary},
-        echo={k: body.get(k) for k in ECHO_FIELDS if k not in ("instructions", "tools")},
+        echo={k: body.get(k) for k in ECHO_FIELDS},
         echo_json=_big_echo(body),
         prior=prior,
         source=source,
