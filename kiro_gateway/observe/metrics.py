@@ -20,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
     SummaryMetricFamily
 from starlette.requests import Request
 
+from ..tasks import ERRORS
 from ..state.base import AGG_FIELDS, AGG_SIZE, LATENCY_BUCKETS, add_vector, split_agg_key
 
 if TYPE_CHECKING:
@@ -107,7 +108,12 @@ class _Snapshot:
                                     value=pool.pacer.waiting)
         dropped = CounterMetricFamily("kiro_gateway_log_dropped", "Request records dropped while the store was down",
                                       value=self.gw.requests.dropped)
-        yield from (state, in_flight, remaining, waiting, dropped)
+        background = CounterMetricFamily("kiro_gateway_background_errors",
+                                         "Failures inside background tasks (each logged once, then counted)",
+                                         labels=["task"])
+        for task, n in sorted(ERRORS.items()):
+            background.add_metric([task], n)
+        yield from (state, in_flight, remaining, waiting, dropped, background)
 
 
 async def render_metrics(gw: "Gateway") -> bytes:

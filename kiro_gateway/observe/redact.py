@@ -13,6 +13,7 @@ import orjson
 __all__ = ["redact_body", "MAX_BODY_CHARS"]
 
 MAX_BODY_CHARS = 65_536
+MAX_DEPTH = 64  # deeper values are replaced by a note: the log stays serialisable at any depth
 _SECRET_KEYS = {"apikey", "api_key", "x-api-key", "x-goog-api-key", "authorization", "password", "secret",
                 "clientsecret", "client_secret", "accesstoken", "access_token", "refreshtoken", "refresh_token",
                 "token", "id_token", "idtoken", "kiroapikey"}
@@ -27,7 +28,7 @@ def redact_body(raw: bytes | None, secrets: tuple[str, ...] = ()) -> Any:
     if not raw:
         return None
     try:
-        value = _walk(orjson.loads(raw), secrets)
+        value = _walk(orjson.loads(raw), secrets, 0)
     except orjson.JSONDecodeError:
         value = _text(raw.decode("utf-8", "replace"), secrets)
     text = orjson.dumps(value).decode()
@@ -36,7 +37,10 @@ def redact_body(raw: bytes | None, secrets: tuple[str, ...] = ()) -> Any:
     return value
 
 
-def _walk(v: Any, secrets: tuple[str, ...]) -> Any:
+def _walk(v: Any, secrets: tuple[str, ...], depth: int) -> Any:
+    if isinstance(v, (dict, list)) and depth >= MAX_DEPTH:
+        return f"[nested deeper than {MAX_DEPTH} levels: not logged]"
+    depth += 1
     if isinstance(v, dict):
         out = {}
         for k, x in v.items():
@@ -48,10 +52,10 @@ def _walk(v: Any, secrets: tuple[str, ...]) -> Any:
             elif k == "data" and v.get("type") == "base64" and isinstance(x, str):
                 out[k] = "[image redacted]"
             else:
-                out[k] = _walk(x, secrets)
+                out[k] = _walk(x, secrets, depth)
         return out
     if isinstance(v, list):
-        return [_walk(x, secrets) for x in v]
+        return [_walk(x, secrets, depth) for x in v]
     if isinstance(v, str):
         return _text(v, secrets)
     return v

@@ -24,7 +24,7 @@ import orjson
 
 from ..config import Settings
 from ..conversation import GatewayError
-from ..files import read_json
+from ..files import read_json, remove_stale_temps
 from ..kiro.auth import RefreshError, refresh_idc, refresh_social
 from ..kiro.client import KiroHttp, Proxy, ProxyError
 from ..kiro.identity import machine_id_for
@@ -87,6 +87,10 @@ class CredentialPool:
         self.path = path
         self.http = http
         self.credentials, self.single = load_credentials(path) if path else ([], False)
+        if path:
+            removed = remove_stale_temps(path)
+            if removed:
+                log.info("removed %d temp file(s) an interrupted write left beside %s", removed, path.name)
         found = writeback.read_file(path) if path else None
         # The file as last read or written: the base of the three-way merges (writeback.py).
         self._file_base: list[dict[str, Any]] = [dict(c.raw) for c in self.credentials]
@@ -367,9 +371,11 @@ class CredentialPool:
                                        cred.refresh_token or "", s.kiro_version, mid, via)
         cred.apply_refresh(res.access_token, res.refresh_token, res.expires_in, res.profile_arn)
         if persist:
-            if self.store.shared:  # before the lock is let go: the waiting processes read it
-                await self.tokens.share(cred)
+            # Kiro may have rotated the refresh token: the old one is spent, so the new one goes to
+            # disk (fsynced) first, then to the store, before the lock is let go and anything uses it.
             await self.save()
+            if self.store.shared:  # the waiting processes read it once they hold the lock
+                await self.tokens.share(cred)
 
     # -- changes by hand (admin API, import) -----------------------------------------------------
 

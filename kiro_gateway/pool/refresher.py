@@ -19,7 +19,7 @@ from ..kiro.auth import RefreshError
 from .credential import Credential
 from .pool import CredentialPool
 from ..ids import jitter
-from ..tasks import cancel_and_wait
+from ..tasks import cancel_and_wait, failed
 
 log = logging.getLogger("kiro_gateway.pool.refresher")
 
@@ -109,6 +109,6 @@ class BackgroundRefresher:
                 await self.run_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - the loop must outlive one bad pass
-                log.exception("background refresh pass failed")
+            except Exception as e:  # noqa: BLE001 - the loop must outlive one bad pass
+                failed("background-refresh", e)
             await asyncio.sleep(self.settings.refresh_check_interval * jitter(0.8, 1.2))

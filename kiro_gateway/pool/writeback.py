@@ -6,10 +6,14 @@ value; a field both changed goes to the gateway when it saves (it is writing a c
 disabled, priority…) and to the file when it reloads (a person's edit wins). Credentials added on
 one side are kept; removed on one side (present in the base) are dropped.
 
-Tokens move as a group and by their own rule: the version whose token expires later is newer (a
-refresh always moves `expiresAt` forward), so a stale copy — an editor saving a buffer opened
-before a refresh, a slow process — never rolls tokens back. One exception: a person who pastes a
-new refresh token without an access token or expiry (a new login) replaced the credential.
+Tokens move as a group and by their own rule. When the file's tokens are exactly the base's (no one
+touched them since this gateway last read or wrote the file), ours are kept whatever they look like:
+a refresh that rotated the refresh token of a credential in its minimal form (`refreshToken` +
+`authMethod`, no expiry) is our change, not a person's new login. Otherwise the version whose token
+expires later is newer (a refresh always moves `expiresAt` forward), so a stale copy — an editor
+saving a buffer opened before a refresh, a slow process — never rolls tokens back. One exception: a
+person who pastes a new refresh token without an access token or expiry (a new login) replaced the
+credential.
 
 Credentials are matched by id: their `id` field, else their 1-based position (as `Credential.id`).
 """
@@ -23,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from ..files import write_atomic
+from ..files import remove_stale_temps, write_atomic
 from .credential import Credential
 
 __all__ = ["TOKEN_KEYS", "merge_entry", "merge_lists", "merge_and_write", "read_file", "FileCredentials", "entry_id"]
@@ -51,9 +55,9 @@ def _new_login(theirs: dict[str, Any], ours: dict[str, Any]) -> bool:
 
 
 def _token_side(base: dict[str, Any], ours: dict[str, Any], theirs: dict[str, Any], prefer_ours: bool) -> dict:
-    o, t = _tokens(ours), _tokens(theirs)
-    if o == t:
-        return o
+    o, t, b = _tokens(ours), _tokens(theirs), _tokens(base)
+    if o == t or t == b:
+        return o  # the same, or the file's are the ones we last saw there: ours are the change
     if _new_login(theirs, ours):
         return t
     eo, et = _expiry(ours), _expiry(theirs)
@@ -61,7 +65,6 @@ def _token_side(base: dict[str, Any], ours: dict[str, Any], theirs: dict[str, An
         return o
     if et > eo + _NEWER_BY:
         return t
-    b = _tokens(base)
     if o == b:
         return t
     if t == b:
@@ -147,4 +150,5 @@ def merge_and_write(path: Path, base: list[dict[str, Any]], ours: list[dict[str,
     value: Any = merged[0] if single and len(merged) == 1 else merged
     data = orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n"
     write_atomic(path, data)
+    remove_stale_temps(path)
     return merged, hashlib.sha256(data).hexdigest()

@@ -13,10 +13,11 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from .base import Batch, StateStore
-from ..tasks import cancel_and_wait
+from ..tasks import cancel_and_wait, failed
 
 log = logging.getLogger("kiro_gateway.state")
 
@@ -37,10 +38,11 @@ class Source(Protocol):
 
 
 class StateWriter:
-    def __init__(self, store: StateStore, interval: float, retention: tuple[int, float] = (0, 0.0)) -> None:
+    def __init__(self, store: StateStore, interval: float,
+                 retention: Callable[[], tuple[int, float]] = lambda: (0, 0.0)) -> None:
         self.store = store
         self.interval = interval
-        self.retention = retention  # (max log entries, max age in seconds)
+        self.retention = retention  # now's (max log entries, max age in seconds): settings reload live
         self.sources: list[Source] = []
         self._wake: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
@@ -69,13 +71,17 @@ class StateWriter:
             await self.flush()  # what is still pending survives the restart
 
     async def flush(self) -> None:
-        """Write whatever is pending now (and reload what others changed)."""
+        """Write whatever is pending now (and reload what others changed). Never raises: a source
+        that fails to give its part is skipped this round (logged and counted), the others are written."""
         if self._lock is None:
             return
         async with self._lock:
             batch = Batch()
             for s in self.sources:
-                s.collect(batch)
+                try:
+                    s.collect(batch)
+                except Exception as e:  # noqa: BLE001 - one bad record must not stop every later write
+                    failed(f"state-writer.collect.{type(s).__name__}", e)
             ok = True
             if not batch.empty():
                 try:
@@ -88,12 +94,19 @@ class StateWriter:
                         self._warned = now
                         log.warning("state store write failed (%s); will retry", type(e).__name__)
             for s in self.sources:
-                s.done(batch, ok)
+                try:
+                    s.done(batch, ok)
+                except Exception as e:  # noqa: BLE001
+                    failed(f"state-writer.done.{type(s).__name__}", e)
             for s in self.sources:
                 try:
                     await s.after()
                 except Exception as e:  # noqa: BLE001 - a reload failure is retried next round
                     log.debug("state reload failed: %s", type(e).__name__)
+
+    async def prune(self) -> None:
+        """Apply the request log's retention (by count and age) now."""
+        await self.store.prune(*self.retention())
 
     async def _run(self) -> None:
         assert self._wake is not None
@@ -101,11 +114,14 @@ class StateWriter:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             self._wake.clear()
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception as e:  # noqa: BLE001 - flush does not raise; should it ever, the loop goes on
+                failed("state-writer", e)
             now = time.monotonic()
             if now - self._pruned > _PRUNE_EVERY:
                 self._pruned = now
                 try:
-                    await self.store.prune(*self.retention)
+                    await self.prune()
                 except Exception as e:  # noqa: BLE001 - retried next time
-                    log.debug("state prune failed: %s", type(e).__name__)
+                    failed("state-writer.prune", e)

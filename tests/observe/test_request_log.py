@@ -175,3 +175,60 @@ def test_bodies_when_asked_with_secrets_and_images_redacted(fake, clean_fake, tm
             assert leaked not in r.text
     finally:
         gw.server.stop()
+
+
+def test_a_deeply_nested_body_with_log_bodies_keeps_the_state_writer_alive(fake, clean_fake, tmp_path):
+    """One request nested past orjson's limit must not kill the writer: that request is still logged
+    (its body cut at a depth), and a later cooldown still reaches the store."""
+    from kiro_gateway.observe.redact import MAX_DEPTH, redact_body
+
+    acct = fake.add_account()
+    gw = start_gateway(fake, tmp_path, [{"refreshToken": acct["refresh_token"], "authMethod": "social"}],
+                       admin_api_key=ADMIN, log_bodies=True, usage_on_start=False, state_flush_interval=0.05)
+    try:
+        deep: object = "x"
+        for _ in range(300):
+            deep = {"a": deep}
+        body = {"model": MODEL, "max_tokens": 20, "messages": [{"role": "user", "content": "deep"}],
+                "metadata": {"user_id": "u"}, "extra": deep}
+        httpx.post(gw.base_url + "/v1/messages", json=body, timeout=10,
+                   headers={"x-api-key": gw.api_key, "anthropic-version": "2023-06-01"})
+        client = anthropic.Anthropic(base_url=gw.base_url, api_key=gw.api_key, max_retries=0)
+        client.messages.create(model=MODEL, max_tokens=20, messages=[{"role": "user", "content": "after"}])
+        items = httpx.get(gw.base_url + "/api/admin/logs", headers={"x-api-key": ADMIN}, timeout=10).json()["items"]
+        assert len(items) == 2, items  # both requests, the deep one included: the writer lived on
+        assert gw.app.state.gateway.writer._task is not None and not gw.app.state.gateway.writer._task.done()
+    finally:
+        gw.server.stop()
+    cut = redact_body(b'{"a":' * 900 + b'1' + b'}' * 900)
+    assert cut is not None
+    value, depth = cut, 0
+    while isinstance(value, dict):
+        value, depth = value["a"], depth + 1
+    assert depth == MAX_DEPTH and "nested deeper" in value
+
+
+def test_retention_runs_in_a_live_gateway(fake, clean_fake, tmp_path, monkeypatch):
+    """The gateway wires its settings into the writer's pruning: with logRetentionCount 3, only the
+    3 newest of 6 requests stay in the store."""
+    import time
+
+    from kiro_gateway.state import writer
+
+    monkeypatch.setattr(writer, "_PRUNE_EVERY", 0.05)
+    acct = fake.add_account()
+    gw = start_gateway(fake, tmp_path, [{"refreshToken": acct["refresh_token"], "authMethod": "social"}],
+                       admin_api_key=ADMIN, usage_on_start=False, state_flush_interval=0.05, log_retention_count=3)
+    try:
+        client = anthropic.Anthropic(base_url=gw.base_url, api_key=gw.api_key, max_retries=0)
+        for i in range(6):
+            client.messages.create(model=MODEL, max_tokens=20, messages=[{"role": "user", "content": f"n{i}"}])
+        deadline = time.time() + 5
+        while True:
+            total = httpx.get(gw.base_url + "/api/admin/logs", headers={"x-api-key": ADMIN}, timeout=10).json()["total"]
+            if total == 3 or time.time() > deadline:
+                break
+            time.sleep(0.05)
+        assert total == 3
+    finally:
+        gw.server.stop()

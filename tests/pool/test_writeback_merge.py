@@ -49,3 +49,18 @@ def test_credentials_added_or_removed_on_either_side():
     theirs = [a, b, {"id": 5, "refreshToken": "t5" * 60}]  # they deleted c and added 5
     got = merge_lists(base, ours, theirs, prefer_ours=True)
     assert [e["id"] for e in got] == [1, 5, 4]
+
+
+def test_a_rotation_of_a_minimal_credential_is_ours_not_a_new_login():
+    """The README's minimal form has no access token or expiry: its first refresh, which rotates the
+    refresh token, must not be mistaken for a person's new login and rolled back to the old token."""
+    base = {"refreshToken": "old-r" * 20, "authMethod": "social"}
+    ours = {**base, "refreshToken": "new-r" * 20, "accessToken": "at", "expiresAt": "2030-01-01T01:00:00.000Z"}
+    for prefer in (True, False):
+        got = merge_entry(base, ours, dict(base), prefer)
+        assert got["refreshToken"] == "new-r" * 20 and got["accessToken"] == "at", prefer
+    got = merge_lists([base], [ours], [dict(base)], prefer_ours=True)
+    assert got[0]["refreshToken"] == "new-r" * 20
+    # A person who really pasted a new login meanwhile still wins over our older refresh.
+    pasted = {"refreshToken": "pasted" * 20, "authMethod": "social"}
+    assert merge_entry(base, ours, pasted, prefer_ours=False)["refreshToken"] == "pasted" * 20

@@ -178,3 +178,47 @@ async def test_shared_tokens_and_change_notices(store):
             break
         await asyncio.sleep(0.01)
     assert ("tokens", "1") in seen and ("health", ["4"]) in seen
+
+
+class _Logs:
+    """A writer source handing over log rows, or failing on demand."""
+
+    def __init__(self, rows: list[dict], fail: bool = False) -> None:
+        self.rows, self.fail = rows, fail
+
+    def collect(self, batch: Batch) -> None:
+        if self.fail:
+            raise TypeError("a record that cannot be shaped")
+        batch.logs.extend(self.rows)
+        self.rows = []
+
+    def done(self, batch: Batch, ok: bool) -> None:
+        pass
+
+    async def after(self) -> None:
+        return None
+
+
+async def test_the_writer_applies_retention_and_outlives_a_failing_source(store):
+    from kiro_gateway.state.writer import StateWriter
+    from kiro_gateway.tasks import ERRORS
+
+    limits = {"count": 5}
+    writer = StateWriter(store, 60, lambda: (limits["count"], 0.0))
+    bad = _Logs([], fail=True)
+    writer.add(bad)
+    writer.add(_Logs([row(i) for i in range(20)]))
+    writer.start()
+    try:
+        before = ERRORS["state-writer.collect._Logs"]
+        await writer.flush()  # one source fails: the other's rows are still written
+        assert ERRORS["state-writer.collect._Logs"] == before + 1
+        assert len((await store.query_logs(LogQuery(limit=100)))[0]) == 20
+        await writer.prune()
+        assert len((await store.query_logs(LogQuery(limit=100)))[0]) == 5
+        limits["count"] = 2  # a config reload changes retention: the next prune follows it
+        await writer.prune()
+        assert len((await store.query_logs(LogQuery(limit=100)))[0]) == 2
+        assert not writer._task.done()
+    finally:
+        await writer.stop()
