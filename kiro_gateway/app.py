@@ -70,6 +70,7 @@ class Gateway:
         self.keys = KeyRegistry(self.store)
         self.limits = KeyLimits(self.store)
         self.requests.on_usage = self.limits.spent
+        self.requests.secrets = self.pool.secrets
         self.writer = StateWriter(self.store, settings.state_flush_interval,
                                   lambda: (settings.log_retention_count, settings.log_retention_days * 86400))
         for source in (self.pool.sync, self.requests, self.keys):
@@ -142,8 +143,7 @@ class Gateway:
         """Authenticate, and hold a named key to its own limits (429 in the client's dialect)."""
         ok, named = self.identify(request)
         if not ok:
-            raise GatewayError("authentication", "Invalid API key: send the gateway's apiKey as "
-                               "x-api-key or Authorization: Bearer.")
+            self.check_auth(request)
         if named is None:
             rec.key = "default" if self.settings.api_key else "local"
             return
@@ -152,9 +152,13 @@ class Gateway:
             await self.limits.check(named)
 
     def check_auth(self, request: Request) -> None:
-        if not self.authorized(request):
-            raise GatewayError("authentication", "Invalid API key: send the gateway's apiKey as "
-                               "x-api-key or Authorization: Bearer.")
+        if self.authorized(request):
+            return
+        if not self.settings.api_key and not len(self.keys):
+            raise GatewayError("authentication", "This gateway has no apiKey set, so it admits only clients on its "
+                               "own machine; its operator sets apiKey in config.json to let others in.")
+        raise GatewayError("authentication", "Invalid API key: send the gateway's apiKey as "
+                           "x-api-key or Authorization: Bearer.")
 
     # -- the generic handler: parse → upstream → render ---------------------------------------
 

@@ -67,6 +67,15 @@ def serve(argv: list[str]) -> int:
     print(f"kiro-gateway {__version__} on http://{settings.host}:{settings.port} "
           f"(config {paths.config}, credentials {paths.credentials})", flush=True)
 
+    if not settings.api_key and not _is_loopback(settings.host):
+        print(f"kiro-gateway: listening on {settings.host} without apiKey, so only this machine is let in; "
+              "set apiKey in config.json (or KIRO_GATEWAY_API_KEY) to admit other machines. / "
+              "未设置 apiKey，只接受本机请求；在 config.json 中设置 apiKey（或 KIRO_GATEWAY_API_KEY）以允许其他机器访问。",
+              file=sys.stderr, flush=True)
+    from .observe.redact import SecretQueryFilter
+
+    logging.getLogger("uvicorn.access").addFilter(SecretQueryFilter())  # Gemini clients send ?key=
+
     import uvicorn
 
     common = dict(host=settings.host, port=settings.port, log_level=settings.log_level,
@@ -85,6 +94,17 @@ def serve(argv: list[str]) -> int:
 
     uvicorn.run(create_app(settings, paths.credentials, paths.config), **common)
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 _WORKER_CONFIG, _WORKER_CREDENTIALS = "KIRO_GATEWAY__WORKER_CONFIG", "KIRO_GATEWAY__WORKER_CREDENTIALS"

@@ -5,12 +5,13 @@ Only used when `logBodies` is on, and only by the log's writer (never in the req
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 import orjson
 
-__all__ = ["redact_body", "MAX_BODY_CHARS"]
+__all__ = ["redact_body", "redact_query", "SecretQueryFilter", "MAX_BODY_CHARS"]
 
 MAX_BODY_CHARS = 65_536
 MAX_DEPTH = 64  # deeper values are replaced by a note: the log stays serialisable at any depth
@@ -70,3 +71,20 @@ def _text(s: str, secrets: tuple[str, ...]) -> str:
         if secret and secret in s:
             s = s.replace(secret, "[redacted]")
     return _TOKEN.sub(lambda m: (m.group(1) or "") + "[redacted]", s)
+
+
+_QUERY_SECRET = re.compile(r"(?i)([?&](?:key|api_key|apikey|token|access_token|secret|password)=)[^&#\s]*")
+
+
+def redact_query(url: str) -> str:
+    """A URL or path with the values of key-like query parameters (Gemini's `?key=`) replaced."""
+    return _QUERY_SECRET.sub(r"\1[redacted]", url)
+
+
+class SecretQueryFilter(logging.Filter):
+    """For uvicorn's access log: its records carry the full path with the query string."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, str) and "=" in a for a in record.args):
+            record.args = tuple(redact_query(a) if isinstance(a, str) else a for a in record.args)
+        return True

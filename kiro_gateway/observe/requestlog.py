@@ -45,6 +45,7 @@ class RequestLog:
         self.dropped = 0
         self.on_usage: Callable[[str, int], None] | None = None  # per-key token accounting
         self.wake: Callable[[], None] = lambda: None
+        self.secrets: Callable[[], tuple[str, ...]] = tuple  # the pool's secrets, redacted from bodies
         self._carry = Batch()  # what a failed write gave back
 
     @property
@@ -81,8 +82,11 @@ class RequestLog:
         for k, v in carry.key_usage.items():
             add_vector(batch.key_usage.setdefault(k, [0.0] * len(KEY_USAGE_FIELDS)), v)
         pending, self.pending = self.pending, deque()
-        secrets_ = tuple(s for s in (self.settings.api_key, self.settings.admin_api_key, self.settings.metrics_key) if s)
         bodies = self.bodies
+        secrets_: tuple[str, ...] = ()
+        if bodies:
+            own = (self.settings.api_key, self.settings.admin_api_key, self.settings.metrics_key)
+            secrets_ = tuple(s for s in (*own, *self.secrets()) if s)
         for rec in pending:
             row = self.row(rec, bodies, secrets_)
             batch.logs.append(row)

@@ -134,8 +134,10 @@ class CredentialPool:
         pool = [c for c in self.candidates() if c.id not in exclude and self.can_serve(c, model_id)]
         if not pool:
             if not self.candidates():
-                raise GatewayError("upstream", "No usable Kiro credential is configured: add one to "
-                                   f"{self.path or 'credentials.json'} (or run `kiro-gateway import`).", 503)
+                # Clients are not told where the server keeps its files; the operator's log is.
+                raise GatewayError("upstream", "No usable Kiro credential is configured on this gateway: its "
+                                   "operator adds one (`kiro-gateway login`, `kiro-gateway import`, or the "
+                                   "console at /admin).", 503)
             raise GatewayError("overloaded", "No Kiro credential is left to try for this request.", 503)
         active = [c for c in pool if self.health[c.id].status(False, now) == ACTIVE]
         if session and (sid := self.sticky.get(session, now)) and any(c.id == sid for c in active):
@@ -232,6 +234,15 @@ class CredentialPool:
         mid = machine_id_for(cred.machine_id or s.machine_id, cred.refresh_token, cred.api_key, cred.id)
         return Lease(cred, token, mid, s.url("api_base_url", cred.region(s.region)), self.proxy_for(cred),
                      cred.auth_method == "api_key", slot)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret the pool holds (tokens, client secrets, API keys, proxy passwords): what the
+        request log's redaction must never let through, whatever a client sends."""
+        out = {self.settings.proxy_password or ""}
+        for c in self.credentials:
+            out.update((c.refresh_token or "", c.access_token or "", c.client_secret or "", c.api_key or "",
+                        str(c.raw.get("proxyPassword") or "")))
+        return tuple(s for s in out if len(s) >= 6)  # shorter ones would redact ordinary words
 
     def proxy_for(self, cred: Credential) -> Proxy | None:
         """The credential's own proxy (`direct` = none), else the global one."""
