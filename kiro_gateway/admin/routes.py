@@ -232,9 +232,18 @@ class AdminApi(LogsApi, KeysApi):
 
     async def import_credentials(self, request: Request):
         body: S.ImportRequest = await _body(request, S.ImportRequest, optional=True)
-        ide = Path(body.fromIde).expanduser() if body.fromIde else None
-        cli = Path(body.fromCli).expanduser() if body.fromCli else None
-        found, errors = await asyncio.to_thread(importer.collect, ide, cli, body.ide, body.cli)
+        ide = Path(body.fromIde) if body.fromIde else None
+        cli = Path(body.fromCli) if body.fromCli else None
+        for path, is_ide, name in ((ide, True, "fromIde"), (cli, False, "fromCli")):
+            if path is not None and not importer.allowed_place(path, is_ide):
+                where = "~/.aws/sso/cache" if is_ide else "kiro-cli's data directory"
+                raise AdminError(400, f"{name} must lie inside {where}; to import another file, send its "
+                                      "content as ideToken (and ideRegistration).")
+        if body.ideToken is not None:
+            reg = body.ideRegistration
+            found, errors = importer.ide_entry(body.ideToken, "upload", lambda _h: (reg, "upload registration"))
+        else:
+            found, errors = await asyncio.to_thread(importer.collect, ide, cli, body.ide, body.cli)
         report = importer.ImportReport(errors=errors)
         new = importer.plan(found, self.pool.has_refresh_token, report)
         added = await self.pool.add(*[f.entry for f in new]) if new else []

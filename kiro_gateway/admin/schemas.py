@@ -137,9 +137,13 @@ class LoadBalancing(_In):
 
 
 class ImportRequest(_In):
-    fromIde: str | None = Field(None, description="Kiro IDE SSO cache directory or kiro-auth-token.json "
-                                                  "(default ~/.aws/sso/cache)")
-    fromCli: str | None = Field(None, description="kiro-cli data.sqlite3 (default: the usual places)")
+    fromIde: str | None = Field(None, description="Kiro IDE SSO cache directory or kiro-auth-token.json, inside "
+                                                  "~/.aws/sso/cache (the default) — no other server path is read")
+    fromCli: str | None = Field(None, description="kiro-cli data.sqlite3, inside kiro-cli's data directories "
+                                                  "(default: the usual places) — no other server path is read")
+    ideToken: dict[str, Any] | None = Field(None, description="The content of a kiro-auth-token.json (an upload)")
+    ideRegistration: dict[str, Any] | None = Field(None, description="For an IdC ideToken: the content of its "
+                                                                     "client registration file")
     ide: StrictBool = True
     cli: StrictBool = True
 

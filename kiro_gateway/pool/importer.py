@@ -109,6 +109,22 @@ def find_ide(path: Path | None = None) -> tuple[list[Found], list[dict]]:
         data = read_json(token_file)
     except (OSError, orjson.JSONDecodeError) as e:
         return [], [{"source": src, "message": f"not readable JSON ({type(e).__name__})"}]
+
+    def registration(reg_hash: str) -> tuple[Any, str]:
+        reg_file = token_file.parent / f"{reg_hash}.json"
+        if not reg_file.exists():
+            return None, str(reg_file)
+        try:
+            return read_json(reg_file), str(reg_file)
+        except (OSError, orjson.JSONDecodeError) as e:
+            return e, str(reg_file)
+
+    return ide_entry(data, src, registration)
+
+
+def ide_entry(data: Any, src: str, registration) -> tuple[list[Found], list[dict]]:
+    """The credential in a Kiro IDE token (kiro-auth-token.json's content). `registration(hash)` gives
+    (the client registration's content — None when missing, an exception when unreadable — , its name)."""
     if not isinstance(data, dict) or not _str(data, "refreshToken"):
         return [], [{"source": src, "message": "no refreshToken in the file"}]
     method = (_str(data, "authMethod") or "").lower()
@@ -124,19 +140,28 @@ def find_ide(path: Path | None = None) -> tuple[list[Found], list[dict]]:
     else:
         entry["authMethod"] = "idc"
         reg_hash = _str(data, "clientIdHash")
-        reg_file = token_file.parent / f"{reg_hash}.json" if reg_hash else None
-        if reg_file is None or not reg_file.exists():
+        reg, reg_src = registration(reg_hash) if reg_hash else (None, "")
+        if reg is None:
             return [], [{"source": src, "message": "IdC login without its client registration "
                          f"({reg_hash or 'no clientIdHash'}.json is missing)"}]
-        try:
-            reg = read_json(reg_file)
-        except (OSError, orjson.JSONDecodeError) as e:
-            return [], [{"source": str(reg_file), "message": f"not readable JSON ({type(e).__name__})"}]
+        if isinstance(reg, Exception):
+            return [], [{"source": reg_src, "message": f"not readable JSON ({type(reg).__name__})"}]
         if not isinstance(reg, dict) or not (_str(reg, "clientId") and _str(reg, "clientSecret")):
-            return [], [{"source": str(reg_file), "message": "no clientId/clientSecret in the registration"}]
+            return [], [{"source": reg_src, "message": "no clientId/clientSecret in the registration"}]
         entry["clientId"], entry["clientSecret"] = reg["clientId"], reg["clientSecret"]
         entry["clientSecretExpiresAt"] = _expiry(reg.get("expiresAt"))
     return [Found(src, _clean(entry))], []
+
+
+def allowed_place(path: Path, ide: bool) -> bool:
+    """Whether `path` lies in a place Kiro's own tools keep their logins (the admin API reads no other):
+    the IDE's SSO cache for `ide`, kiro-cli's data directories otherwise. Symlinks are resolved first."""
+    try:
+        real = path.expanduser().resolve()
+    except (OSError, RuntimeError):
+        return False
+    roots = [default_ide_dir()] if ide else [db.parent for db in default_cli_dbs()]
+    return any(real == r.resolve() or r.resolve() in real.parents for r in roots)
 
 
 def _kv(db: Path) -> dict[str, Any]:

@@ -137,7 +137,9 @@ def test_imported_credentials_really_refresh(fake, clean_fake, home, tmp_path, c
 def test_admin_import_endpoint(fake, clean_fake, home, tmp_path):
     acct, social, odic = fake.add_account(), fake.add_account(), fake.add_account(auth="idc")
     ide_social(home / ".aws" / "sso" / "cache", acct)
-    db = cli_db(tmp_path / "cli" / "data.sqlite3", social, odic)
+    cli_dir = home / ".local" / "share" / "kiro-cli"
+    db = cli_db(cli_dir / "data.sqlite3", social, odic)
+    db = db.rename(cli_dir / "other.sqlite3")  # not in a default place: only found when named
     gw = start_gateway(fake, tmp_path, [], admin_api_key=ADMIN, background_refresh=False)
     url, headers = f"{gw.base_url}/api/admin/credentials/import", {"x-api-key": ADMIN}
     try:
@@ -155,13 +157,43 @@ def test_admin_import_endpoint(fake, clean_fake, home, tmp_path):
         stored = json.loads(gw.credentials_path.read_text())
         assert [d["id"] for d in stored] == [1, 2, 3]
         assert stat.S_IMODE(os.stat(gw.credentials_path).st_mode) == 0o600
-        r = httpx.post(url, headers=headers, json={"fromCli": str(tmp_path / "no-such.sqlite3"), "ide": False})
+        r = httpx.post(url, headers=headers, json={"fromCli": str(cli_dir / "no-such.sqlite3"), "ide": False})
         assert r.status_code == 200 and r.json()["added"] == []
-        bad = tmp_path / "garbage.sqlite3"
+        bad = cli_dir / "garbage.sqlite3"
         bad.write_bytes(b"not sqlite at all" * 100)
         r = httpx.post(url, headers=headers, json={"fromCli": str(bad), "ide": False})
         assert r.status_code == 200 and r.json()["errors"][0]["message"].startswith("not a readable")
         assert httpx.post(url, headers=headers, json={"ide": "yes"}).status_code == 400
+    finally:
+        gw.server.stop()
+
+
+def test_admin_import_reads_only_kiros_login_places_or_an_upload(fake, clean_fake, home, tmp_path):
+    outside = tmp_path / "elsewhere"
+    ide_social(outside, fake.add_account())
+    (home / ".aws" / "sso" / "cache").mkdir(parents=True)
+    (home / ".aws" / "sso" / "cache" / "out").symlink_to(outside)  # a link out of the place does not widen it
+    gw = start_gateway(fake, tmp_path, [], admin_api_key=ADMIN, background_refresh=False)
+    url, headers = f"{gw.base_url}/api/admin/credentials/import", {"x-api-key": ADMIN}
+    try:
+        for body in ({"fromIde": str(outside)}, {"fromIde": "/etc"}, {"fromIde": str(home / ".aws/sso/cache/out")}, {"fromCli": "/etc/passwd"},
+                     {"fromIde": str(home / ".aws" / "sso" / "cache" / ".." / ".." / "..")}):
+            r = httpx.post(url, headers=headers, json=body)
+            assert r.status_code == 400 and "must lie inside" in r.json()["error"]["message"], (body, r.text)
+        assert gw.credentials_path.read_text().strip() == "[]"
+        acct = fake.add_account()
+        token = {"refreshToken": acct["refresh_token"], "accessToken": acct["access_token"],
+                 "expiresAt": format_expiry(acct["expires_at"]), "authMethod": "social", "provider": "Github"}
+        r = httpx.post(url, headers=headers, json={"ideToken": token})
+        assert r.status_code == 200 and [a["authMethod"] for a in r.json()["added"]] == ["social"], r.text
+        idc = fake.add_account(auth="idc")
+        r = httpx.post(url, headers=headers, json={"ideToken": {"refreshToken": idc["refresh_token"],
+                                                               "authMethod": "IdC", "clientIdHash": "h"}})
+        assert r.json()["added"] == [] and "registration" in r.json()["errors"][0]["message"]
+        r = httpx.post(url, headers=headers, json={
+            "ideToken": {"refreshToken": idc["refresh_token"], "authMethod": "IdC", "clientIdHash": "h"},
+            "ideRegistration": {"clientId": idc["client_id"], "clientSecret": idc["client_secret"]}})
+        assert [a["authMethod"] for a in r.json()["added"]] == ["idc"] and idc["client_secret"] not in r.text
     finally:
         gw.server.stop()
 
