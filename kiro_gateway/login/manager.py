@@ -288,7 +288,8 @@ class LoginManager:
         try:
             code, state, error = social.parse_redirect(url)
         except ValueError:
-            return False, "This page expects Kiro's redirect with a code and a state.", "此页面需要带有 code 和 state 的 Kiro 跳转。"
+            return (False, "This page expects Kiro's redirect with a code and a state.",
+                    "此页面需要带有 code 和 state 的 Kiro 跳转。")
         att = next((a for a in self.attempts.values() if a.method == "social" and a.state
                     and secrets.compare_digest(a.state, state or "")), None)
         if att is None:
