@@ -397,7 +397,14 @@ class LoginManager:
                 message = e.message if isinstance(e, GatewayError) else type(e).__name__
                 self._finish(att, "error", f"Internal error: {message}.")
 
-        return asyncio.get_running_loop().create_task(guarded(), name=f"login-{att.id}")
+        def ended(task: asyncio.Task) -> None:
+            if task.cancelled():
+                coro.close()  # cancelled before it began: never awaited
+                self._finish(att, "cancelled")
+
+        task = asyncio.get_running_loop().create_task(guarded(), name=f"login-{att.id}")
+        task.add_done_callback(ended)
+        return task
 
     def _prune(self) -> None:
         finished = sorted((a for a in self.attempts.values() if a.status != "pending"), key=lambda a: a.finished or 0)
