@@ -114,6 +114,7 @@ class LoginManager:
         self.attempts: dict[str, Attempt] = {}
         self._listeners: dict[int, CallbackListener] = {}
         self._add_lock = asyncio.Lock()
+        self._cleanups: set[asyncio.Task] = set()
 
     # -- starting --------------------------------------------------------------------------------
 
@@ -399,8 +400,12 @@ class LoginManager:
 
         def ended(task: asyncio.Task) -> None:
             if task.cancelled():
-                coro.close()  # cancelled before it began: never awaited
+                coro.close()  # cancelled before it began: never awaited, its cleanup did not run
                 self._finish(att, "cancelled")
+                if att.redirect_uri and (port := urlsplit(att.redirect_uri).port):
+                    cleanup = asyncio.get_running_loop().create_task(self._release(port))
+                    self._cleanups.add(cleanup)
+                    cleanup.add_done_callback(self._cleanups.discard)
 
         task = asyncio.get_running_loop().create_task(guarded(), name=f"login-{att.id}")
         task.add_done_callback(ended)

@@ -45,3 +45,17 @@ async def test_cancel_stops_the_poller(manager, fake):
     fake.approve_login(att.user_code)
     await asyncio.sleep(1.5)
     assert att.status == "cancelled" and not manager.pool.credentials  # nothing added after cancel
+
+
+async def test_a_cancelled_social_login_closes_its_listener(manager, fake):
+    from support import free_port
+
+    port = free_port()
+    att = await manager.start("social", provider="google", callback_port=port)
+    assert att.callback_listening and port in manager._listeners
+    await manager.cancel(att.id)
+    for _ in range(50):
+        if port not in manager._listeners:
+            break
+        await asyncio.sleep(0.05)
+    assert port not in manager._listeners
