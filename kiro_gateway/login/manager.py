@@ -157,7 +157,9 @@ class LoginManager:
         att.expires_at = time.time() + dev.expires_in
         self.attempts[att.id] = att
         att.task = self._spawn(att, self._poll(att, client, dev))
-        log.info("login %s: %s device code started (%s)", att.id, method, region)
+        # The code is meant to be shown: in a container the log may be the only place to read it.
+        log.info("login %s: %s device code started (%s): open %s and confirm %s", att.id, method, region,
+                 att.verification_uri_complete, att.user_code)
         return att
 
     async def _start_social(self, provider: str | None, callback_port: int | None) -> Attempt:

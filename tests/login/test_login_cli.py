@@ -151,3 +151,26 @@ def test_social_denied(fake, tmp_path):
     assert httpx.get(redirect.replace("localhost", "127.0.0.1"), timeout=10).status_code == 400
     rc, _, err = finish(proc)
     assert rc == 1 and "denied" in err and not (tmp_path / "kiro").exists()
+
+
+def test_a_running_gateway_takes_the_cli_login_in_without_a_restart(fake, tmp_path):
+    from support import own_account, start_gateway
+
+    (tmp_path / "kiro").mkdir()
+    gw = start_gateway(fake, tmp_path / "kiro", own_account(fake), admin_api_key="admin-key-for-cli-login",
+                       usage_on_start=False)
+    try:
+        proc = launch(fake, tmp_path, "builder-id")
+        control(fake, "approve", userCode=read_until(proc, "Code /")[-1].split()[-1])
+        rc, out, err = finish(proc)
+        assert rc == 0 and "credential #2" in out, err
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            listed = httpx.get(gw.base_url + "/api/admin/credentials",
+                               headers={"x-api-key": "admin-key-for-cli-login"}).json()["credentials"]
+            if len(listed) == 2:
+                break
+            time.sleep(0.1)
+        assert [c["authMethod"] for c in listed] == ["social", "idc"]
+    finally:
+        gw.server.stop()
