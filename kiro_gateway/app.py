@@ -36,6 +36,7 @@ from .dialects.openai_responses import routes as openai_responses_routes
 from .http import JSONResponse, StreamedReply, error_response, read_json
 from .keys.limits import KeyLimits
 from .keys.registry import ClientKey, KeyRegistry
+from .login import LoginManager
 from .kiro.client import KiroHttp
 from .observe.metrics import CONTENT_TYPE as METRICS_TYPE
 from .observe.metrics import metrics_allowed, render_metrics
@@ -66,6 +67,7 @@ class Gateway:
         self.http = KiroHttp(settings.connect_timeout)
         self.pool = CredentialPool(settings, credentials_path, self.http, self.store)
         self.upstream = Upstream(settings, self.pool, self.http)
+        self.logins = LoginManager(settings, self.pool, self.http)
         self.requests = RequestLog(settings)
         self.keys = KeyRegistry(self.store)
         self.limits = KeyLimits(self.store)
@@ -104,7 +106,7 @@ class Gateway:
 
     async def stop(self) -> None:
         # The writer's last flush keeps what is pending across a clean shutdown; no step may hang it.
-        for step in (self.watcher.stop, self.pool.pacer.stop, self.writer.stop, self.store.close):
+        for step in (self.logins.stop, self.watcher.stop, self.pool.pacer.stop, self.writer.stop, self.store.close):
             try:
                 await asyncio.wait_for(step(), 5)
             except TimeoutError:

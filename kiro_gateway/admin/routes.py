@@ -31,6 +31,7 @@ from ..state.base import StoreError
 from . import schemas as S
 from .common import AdminError, _body, _error, _id, _iso
 from .keys import KeysApi
+from .logins import LoginsApi
 from .logs import LogsApi
 from .openapi import ROUTES, openapi_document
 
@@ -44,7 +45,7 @@ __all__ = ["admin_routes", "AdminError"]
 PREFIX = "/api/admin"
 
 
-class AdminApi(LogsApi, KeysApi):
+class AdminApi(LogsApi, KeysApi, LoginsApi):
     def __init__(self, gw: "Gateway") -> None:
         self.gw = gw
         self.pool = gw.pool
