@@ -14,6 +14,7 @@ from pydantic.json_schema import models_json_schema
 
 from .. import __version__
 from . import schemas as S
+from .settings import SetName, SettingsUpdate, SettingsView
 
 __all__ = ["ROUTES", "openapi_document"]
 
@@ -38,6 +39,12 @@ ROUTES: list[tuple[str, str, str, str, type[BaseModel] | None, type[BaseModel] |
      None, S.RefreshResult, 200, (400, 404, 502)),
     ("GET", "/credentials/{id}/balance", "balance", "Usage limits (getUsageLimits, cached; ?refresh=true to refetch)",
      None, S.Balance, 200, (404, 502)),
+    ("PUT", "/credentials/{id}/name", "set_name", "Set or clear a credential's human label (kept in credentials.json)",
+     SetName, S.Success, 200, (400, 404)),
+    ("GET", "/config/settings", "get_settings", "Routing settings: load balancing, cooldown, retries, stickiness, "
+     "pacing, proxy (masked), model map", None, SettingsView, 200, ()),
+    ("PUT", "/config/settings", "put_settings", "Change some settings: applied live and saved to config.json",
+     SettingsUpdate, SettingsView, 200, (400,)),
     ("GET", "/config/load-balancing", "get_load_balancing", "The load-balancing mode",
      None, S.LoadBalancing, 200, ()),
     ("PUT", "/config/load-balancing", "put_load_balancing", "Set the load-balancing mode (saved to config.json)",
@@ -67,7 +74,8 @@ _LOG_QUERY = [("since", "string", "from this time (epoch seconds or RFC 3339)"),
 _QUERY = {"balance": [("refresh", "boolean", "fetch again instead of the cached answer")],
           "logs": _LOG_QUERY, "export_logs": _LOG_QUERY, "stats": [("hours", "integer", "window, 1–24 (default 24)")]}
 
-_ERROR_TEXT = {400: "Invalid request", 401: "Missing or wrong admin API key", 404: "Not found (or the admin API "
+_ERROR_TEXT = {400: "Invalid request", 401: "Missing or wrong admin API key", 403: "Console session without a "
+               "valid x-csrf-token or from another origin", 404: "Not found (or the admin API "
                "is disabled)", 409: "Duplicate", 502: "Kiro failed (refresh or usage call)",
                503: "The state store is unreachable"}
 
