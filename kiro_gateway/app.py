@@ -267,6 +267,7 @@ def create_app(settings: Settings, credentials_path: Path | None = None,
         Route("/", root, methods=["GET", "HEAD"]),
         Route("/health", health, methods=["GET", "HEAD"]),
         Route("/metrics", metrics, methods=["GET"]),
+        *console_routes(gw),  # before the dialects: their /{prefix}/v1/… routes would take /admin/try/v1/…
         *gemini_routes.routes(gw),  # before /v1/models: its GET /v1/models… answers Gemini clients only
         Route("/v1/models", models, methods=["GET"]),
         Route("/{prefix:path}/v1/models", models, methods=["GET"]),
@@ -274,7 +275,6 @@ def create_app(settings: Settings, credentials_path: Path | None = None,
         *anthropic_routes.routes(gw),
         *openai_chat_routes.routes(gw),
         *openai_responses_routes.routes(gw),
-        *console_routes(gw),
         *admin_routes(gw),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
@@ -20,9 +20,6 @@ from ..config import Settings
 from ..files import read_json, write_json_atomic
 from ..kiro.client import Proxy, ProxyError
 from .common import AdminError, _body
-
-if TYPE_CHECKING:
-    from ..app import Gateway
 
 __all__ = ["SettingsApi", "SettingsView", "SettingsUpdate", "SetName", "EDITABLE"]
 
@@ -107,7 +104,7 @@ def _save(path: Path, changes: dict[str, Any]) -> None:
 
 
 class SettingsApi:
-    gw: "Gateway"
+    gw: Any
 
     def config_path(self) -> Path | None:  # (AdminApi's own wins; here for type checkers)
         raise NotImplementedError

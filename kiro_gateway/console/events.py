@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -22,9 +22,6 @@ from starlette.responses import StreamingResponse
 from ..admin.logs import _entry
 from ..admin.routes import AdminApi
 from ..state.base import LogQuery, StoreError
-
-if TYPE_CHECKING:
-    from ..app import Gateway
 
 __all__ = ["event_stream", "PoolWatch", "LogWatch"]
 
@@ -41,7 +38,7 @@ def _event(name: str, data: Any) -> bytes:
 class PoolWatch:
     """What changed in the credential views since the last look."""
 
-    def __init__(self, gw: "Gateway") -> None:
+    def __init__(self, gw: Any) -> None:
         self.api = AdminApi(gw)
         self.pool = gw.pool
         self.seen: dict[str, bytes] = {}
@@ -67,7 +64,7 @@ class PoolWatch:
 class LogWatch:
     """Request-log entries written since the last look (the writer flushes twice a second)."""
 
-    def __init__(self, gw: "Gateway") -> None:
+    def __init__(self, gw: Any) -> None:
         self.store = gw.store
         self.start = time.time() - 5
         self.sent: set[str] = set()
@@ -85,7 +82,7 @@ class LogWatch:
         return [_entry(r) for r in out]
 
 
-async def _events(gw: "Gateway", request: Request) -> AsyncIterator[bytes]:
+async def _events(gw: Any, request: Request) -> AsyncIterator[bytes]:
     pool, logs = PoolWatch(gw), LogWatch(gw)
     yield b"retry: 2000\n" + _event("hello", {"time": time.time()})
     started = last_beat = time.monotonic()
@@ -112,6 +109,6 @@ async def _events(gw: "Gateway", request: Request) -> AsyncIterator[bytes]:
             yield b": ping\n\n"
 
 
-def event_stream(gw: "Gateway", request: Request) -> StreamingResponse:
+def event_stream(gw: Any, request: Request) -> StreamingResponse:
     return StreamingResponse(_events(gw, request), media_type="text/event-stream",
                              headers={"cache-control": "no-store", "x-accel-buffering": "no"})

@@ -6,7 +6,7 @@ whether a request is signed in by cookie, besides the admin key header.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -19,9 +19,6 @@ from .events import event_stream
 from .playground import Playground
 from .sessions import COOKIE, SessionService, same_origin
 from .static import StaticAssets
-
-if TYPE_CHECKING:
-    from ..app import Gateway
 
 __all__ = ["console_routes"]
 
@@ -40,7 +37,7 @@ def _set_cookie(response: Response, request: Request, token: str, max_age: int) 
 
 
 class ConsoleRoutes:
-    def __init__(self, gw: "Gateway") -> None:
+    def __init__(self, gw: Any) -> None:
         self.gw = gw
         self.sessions: SessionService = gw.console
         self.assets = StaticAssets()
@@ -139,7 +136,7 @@ class ConsoleRoutes:
         ]
 
 
-def console_routes(gw: "Gateway") -> list[BaseRoute]:
+def console_routes(gw: Any) -> list[BaseRoute]:
     if getattr(gw, "console", None) is None:
         gw.console = SessionService(gw.settings)  # type: ignore[attr-defined]
     return ConsoleRoutes(gw).routes()
