@@ -206,7 +206,7 @@ const Row = memo(function Row(props: {
       <td>
         <input type="checkbox" aria-label={`#${id}`} checked={props.checked} onChange={(e) => props.onCheck(e.currentTarget.checked)} />
       </td>
-      <td>
+      <td class="namecell">
         <input
           class="inline"
           aria-label={t("Name")}
