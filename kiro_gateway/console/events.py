@@ -4,7 +4,7 @@ Once a second (so bursts are folded into one message) the stream compares the po
 views with what it last sent and sends only the changed ones (`credentials`), and sends request-log
 entries that appeared since (`logs`). A comment line every 15 s keeps proxies from closing it. The
 data are the admin API's own views (masked), so nothing here can show more than the admin API does.
-After an hour the stream ends; EventSource reconnects by itself.
+After an hour, or once its session is signed out, the stream ends; EventSource reconnects by itself.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -82,7 +82,7 @@ class LogWatch:
         return [_entry(r) for r in out]
 
 
-async def _events(gw: Any, request: Request) -> AsyncIterator[bytes]:
+async def _events(gw: Any, request: Request, allowed: Callable[[], bool]) -> AsyncIterator[bytes]:
     pool, logs = PoolWatch(gw), LogWatch(gw)
     yield b"retry: 2000\n" + _event("hello", {"time": time.time()})
     started = last_beat = time.monotonic()
@@ -91,7 +91,7 @@ async def _events(gw: Any, request: Request) -> AsyncIterator[bytes]:
         yield _event("credentials", first)
     while time.monotonic() - started < MAX_AGE:
         await asyncio.sleep(TICK)
-        if await request.is_disconnected():
+        if await request.is_disconnected() or not allowed():  # gone, or signed out meanwhile
             return
         try:
             changes = pool.changes()
@@ -109,6 +109,6 @@ async def _events(gw: Any, request: Request) -> AsyncIterator[bytes]:
             yield b": ping\n\n"
 
 
-def event_stream(gw: Any, request: Request) -> StreamingResponse:
-    return StreamingResponse(_events(gw, request), media_type="text/event-stream",
+def event_stream(gw: Any, request: Request, allowed: Callable[[], bool] = lambda: True) -> StreamingResponse:
+    return StreamingResponse(_events(gw, request, allowed), media_type="text/event-stream",
                              headers={"cache-control": "no-store", "x-accel-buffering": "no"})

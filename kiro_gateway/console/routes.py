@@ -115,7 +115,7 @@ class ConsoleRoutes:
 
     async def events(self, request: Request) -> Response:
         denied = self._allowed(request)
-        return denied or event_stream(self.gw, request)
+        return denied or event_stream(self.gw, request, lambda: self._allowed(request) is None)
 
     async def app(self, request: Request) -> Response:
         return self.assets.respond(request, request.path_params.get("rest", "") or "index.html")

@@ -181,6 +181,19 @@ def test_console_flows_in_chromium(world):
         page.click("button:has-text('English')")
         expect(page.locator("nav a[data-page=accounts]")).to_have_text("Accounts")
 
+        # -- the connection-lost banner: the stream ends and cannot come back, then can ---------------
+        import kiro_gateway.console.events as events
+
+        page.route("**/admin/events", lambda route: route.abort())
+        old, events.MAX_AGE = events.MAX_AGE, 0
+        try:
+            expect(page.locator(".banner")).to_be_visible()
+            shot("connection-lost")
+        finally:
+            events.MAX_AGE = old
+        page.unroute("**/admin/events")
+        expect(page.locator(".banner")).to_have_count(0, timeout=20000)
+
         # the live stream's payload, fetched with the browser's own session, is checked too
         with httpx.Client(base_url=gw.base_url, cookies={"kg_console": cookie["value"]}, timeout=10) as c:
             with c.stream("GET", "/admin/events") as r:

@@ -177,6 +177,22 @@ def test_events_stream_needs_a_session_and_sends_credentials(gw):
         assert "refreshTokenHash" in seen and "event: hello" in seen
 
 
+def test_events_stream_ends_when_its_session_signs_out(gw):
+    import time
+
+    with _client(gw) as c:
+        _, csrf = _sign_in(c)
+        with c.stream("GET", "/admin/events") as r:
+            chunks = r.iter_bytes()
+            assert b"event: hello" in next(chunks)
+            assert httpx.delete(gw.base_url + "/admin/session", cookies=c.cookies,
+                                headers={"x-csrf-token": csrf, "origin": gw.base_url}).status_code == 200
+            t0 = time.monotonic()
+            for _ in chunks:
+                assert time.monotonic() - t0 < 5
+        assert time.monotonic() - t0 < 5
+
+
 def test_playground_needs_a_session_and_names_the_credential(gw):
     body = {"model": "claude-sonnet-4-6", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
     assert httpx.post(gw.base_url + "/admin/try/v1/messages", json=body).status_code == 401
