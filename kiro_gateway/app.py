@@ -23,6 +23,7 @@ from starlette.routing import Route
 from . import __version__
 from .admin.routes import admin_routes
 from .config import Settings
+from .console.routes import console_routes
 from .conversation import GatewayError
 from .dialects.anthropic import AnthropicDialect
 from .dialects.anthropic import routes as anthropic_routes
@@ -128,6 +129,8 @@ class Gateway:
     def identify(self, request: Request) -> tuple[bool, ClientKey | None]:
         """(authorized, the named client key presented — None for the apiKey or loopback)."""
         key = self.settings.api_key
+        if request.scope.get("kiro_console"):  # the signed-in console's playground (console/playground.py)
+            return True, None
         given = self._presented(request)
         if key and hmac.compare_digest(given.encode(), key.encode()):
             return True, None
@@ -270,6 +273,7 @@ def create_app(settings: Settings, credentials_path: Path | None = None,
         Route("/", root, methods=["GET", "HEAD"]),
         Route("/health", health, methods=["GET", "HEAD"]),
         Route("/metrics", metrics, methods=["GET"]),
+        *console_routes(gw),  # before the dialects: their /{prefix}/v1/… routes would take /admin/try/v1/…
         *gemini_routes.routes(gw),  # before /v1/models: its GET /v1/models… answers Gemini clients only
         Route("/v1/models", models, methods=["GET"]),
         Route("/{prefix:path}/v1/models", models, methods=["GET"]),

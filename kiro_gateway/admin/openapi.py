@@ -15,6 +15,7 @@ from pydantic.json_schema import models_json_schema
 from .. import __version__
 from . import login_schemas as L
 from . import schemas as S
+from .settings import SetName, SettingsUpdate, SettingsView
 
 __all__ = ["ROUTES", "openapi_document"]
 
@@ -39,6 +40,12 @@ ROUTES: list[tuple[str, str, str, str, type[BaseModel] | None, type[BaseModel] |
      None, S.RefreshResult, 200, (400, 404, 502)),
     ("GET", "/credentials/{id}/balance", "balance", "Usage limits (getUsageLimits, cached; ?refresh=true to refetch)",
      None, S.Balance, 200, (404, 502)),
+    ("PUT", "/credentials/{id}/name", "set_name", "Set or clear a credential's human label (kept in credentials.json)",
+     SetName, S.Success, 200, (400, 404)),
+    ("GET", "/config/settings", "get_settings", "Routing settings: load balancing, cooldown, retries, stickiness, "
+     "pacing, proxy (masked), model map", None, SettingsView, 200, ()),
+    ("PUT", "/config/settings", "put_settings", "Change some settings: applied live and saved to config.json",
+     SettingsUpdate, SettingsView, 200, (400,)),
     ("GET", "/config/load-balancing", "get_load_balancing", "The load-balancing mode",
      None, S.LoadBalancing, 200, ()),
     ("PUT", "/config/load-balancing", "put_load_balancing", "Set the load-balancing mode (saved to config.json)",
@@ -78,7 +85,8 @@ _QUERY = {"balance": [("refresh", "boolean", "fetch again instead of the cached 
 
 _ID_TEXT = {"keys": "key id", "logins": "login id"}
 
-_ERROR_TEXT = {400: "Invalid request", 401: "Missing or wrong admin API key", 404: "Not found (or the admin API "
+_ERROR_TEXT = {400: "Invalid request", 401: "Missing or wrong admin API key", 403: "Console session without a "
+               "valid x-csrf-token or from another origin", 404: "Not found (or the admin API "
                "is disabled)", 409: "Duplicate, or not in a state to do this", 502: "Kiro failed (refresh, usage or login call)",
                503: "The state store is unreachable"}
 
