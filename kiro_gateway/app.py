@@ -83,7 +83,7 @@ class Gateway:
         self.dialects: dict[str, Dialect] = {
             "anthropic": AnthropicDialect(),
             "openai_chat": OpenAIChatDialect(),
-            "openai_responses": OpenAIResponsesDialect(),
+            "openai_responses": OpenAIResponsesDialect(backing=self.store),
             "gemini": GeminiDialect(),
         }
         self.started = time.time()
@@ -107,7 +107,9 @@ class Gateway:
 
     async def stop(self) -> None:
         # The writer's last flush keeps what is pending across a clean shutdown; no step may hang it.
-        for step in (self.logins.stop, self.watcher.stop, self.pool.pacer.stop, self.writer.stop, self.store.close):
+        responses = self.dialects["openai_responses"].store  # type: ignore[attr-defined]
+        for step in (self.logins.stop, self.watcher.stop, self.pool.pacer.stop, responses.settle, self.writer.stop,
+                     self.store.close):
             try:
                 await asyncio.wait_for(step(), 5)
             except TimeoutError:
@@ -144,11 +146,19 @@ class Gateway:
     def authorized(self, request: Request) -> bool:
         return self.identify(request)[0]
 
-    async def admit(self, request: Request, rec: RequestRecord) -> None:
-        """Authenticate, and hold a named key to its own limits (429 in the client's dialect)."""
+    def client(self, request: Request) -> ClientKey | None:
+        """Authenticate (or raise the 401): the named client key presented, None for the gateway's
+        own key or a loopback client. Its id goes into the request scope as `kiro_gateway.client`:
+        what a client owns (its stored Responses) is keyed by it."""
         ok, named = self.identify(request)
         if not ok:
             self.check_auth(request)
+        request.scope["kiro_gateway.client"] = f"key:{named.id}" if named is not None else "default"
+        return named
+
+    async def admit(self, request: Request, rec: RequestRecord) -> None:
+        """Authenticate, and hold a named key to its own limits (429 in the client's dialect)."""
+        named = self.client(request)
         if named is None:
             rec.key = "default" if self.settings.api_key else "local"
             return
@@ -171,7 +181,11 @@ class Gateway:
         rec = self.requests.begin(request, dialect.name)  # request log: closed by the reply's end
         try:
             await self.admit(request, rec)
-            conv = dialect.parse(await read_json(request), request)
+            body = await read_json(request)
+            prepare = getattr(dialect, "prepare", None)  # a dialect that reads state before parsing
+            if prepare is not None:
+                await prepare(body, request)
+            conv = dialect.parse(body, request)
             if not self.settings.log_bodies:  # (the request log reads it at the end when it records bodies)
                 request.__dict__.pop("_body", None)  # parsed: let Starlette's cached raw body go
             rec.model = conv.model
