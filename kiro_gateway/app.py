@@ -16,6 +16,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -34,6 +35,7 @@ from .dialects.openai_chat import OpenAIChatDialect
 from .dialects.openai_chat import routes as openai_chat_routes
 from .dialects.openai_responses import OpenAIResponsesDialect
 from .dialects.openai_responses import routes as openai_responses_routes
+from .browser_guard import BrowserGuard
 from .http import JSONResponse, StreamedReply, error_response, read_json
 from .keys.limits import KeyLimits
 from .keys.registry import ClientKey, KeyRegistry
@@ -297,7 +299,11 @@ def create_app(settings: Settings, credentials_path: Path | None = None,
         *openai_responses_routes.routes(gw),
         *admin_routes(gw),
     ]
+    def refuse(path: str, message: str) -> Response:
+        return error_response(gw.dialect_for_path(path), GatewayError("permission", message))
+
     app = Starlette(routes=routes, lifespan=lifespan,
+                    middleware=[Middleware(BrowserGuard, settings=gw.settings, reject=refuse)],
                     exception_handlers={HTTPException: not_found, Exception: server_error})
     app.state.gateway = gw
     app.state.refresher = refresher

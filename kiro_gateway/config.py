@@ -90,6 +90,10 @@ class Settings(BaseModel):
     max_rpm_per_credential: int = Field(0, ge=0)
     queue_timeout: float = Field(30.0, ge=0)  # how long a request waits for a free account
     hot_reload: bool = True  # pick up hand edits of config.json and credentials.json
+    # Browsers (browser_guard.py): host names answered besides addresses, localhost and this
+    # machine's name (checked when there is no apiKey, or when set); web origins allowed by CORS.
+    allowed_hosts: list[str] = Field(default_factory=list)
+    cors_origins: list[str] = Field(default_factory=list)
 
     @field_validator("state_url")
     @classmethod
