@@ -58,6 +58,7 @@ class Settings(BaseModel):
     connect_timeout: float = Field(10.0, gt=0)
     first_token_timeout: float = Field(90.0, gt=0)
     read_timeout: float = Field(300.0, gt=0)
+    refresh_timeout: float = Field(30.0, gt=0)  # a token refresh that takes longer has failed
     refresh_before: float = Field(600.0, ge=0)  # refresh tokens this many seconds before expiry
     # The background refresher renews tokens within refresh_before + refresh_margin of expiry,
     # checking every refresh_check_interval s, one at a time, up to refresh_spread s apart.
