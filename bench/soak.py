@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     ok = (not report.get("unexpected") and report.get("counted_by_gateway") == report.get("requests")
           and report["sockets"]["after"] <= report["sockets"]["before"] + 2
           and report["tasks"]["after"] <= (report["tasks"]["before"] or 0) + 2
-          and report["state_db"]["rows"]["logs"] <= 2000)
+          and report["state_db"]["rows"]["logs"] <= 2000 * 1.1 + 200)  # retention, and one prune's slack
     print("soak:", "PASS" if ok else "FAIL")
     return 0 if ok else 1
 
