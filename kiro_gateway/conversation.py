@@ -214,3 +214,16 @@ class GatewayError(Exception):
         self.status = status or self.STATUS[kind]
         self.retry_after = retry_after  # seconds until capacity returns, when known: a Retry-After header
         self.close = close  # the connection cannot be reused (a body left unread): Connection: close
+
+
+class ContextOverflow(GatewayError):
+    """The conversation does not fit the model's window (or Kiro's payload cap): each dialect words
+    it the way its own clients recognise as "context full", so they compact and retry by themselves.
+    The default message is Anthropic's ("prompt is too long: N tokens > M maximum"), which Claude
+    Code matches; `tokens` is our count of what was sent (at least `limit` + 1: the model said no)."""
+
+    def __init__(self, tokens: int, limit: int, detail: str = "") -> None:
+        self.tokens, self.limit, self.detail = max(tokens, limit + 1), limit, detail
+        message = f"prompt is too long: {self.tokens} tokens > {limit} maximum"
+        super().__init__("invalid_request", message + (f" ({detail})" if detail else ""))
+        self.reason = "CONTENT_LENGTH_EXCEEDS_THRESHOLD"

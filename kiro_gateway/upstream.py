@@ -15,12 +15,12 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 
 from .config import Settings
-from .conversation import Conversation, ErrorEvent, GatewayError, Ping, ReplyEvent, TextPart
+from .conversation import ContextOverflow, Conversation, ErrorEvent, GatewayError, Ping, ReplyEvent, TextPart
 from .ids import jitter
 from .jsonmode import json_only
 from .stops import stop_at
 from .kiro.auth import RefreshError
-from .kiro.client import KiroHttp, UpstreamStatus, upstream_error
+from .kiro.client import OVERFLOW_REASONS, KiroHttp, UpstreamStatus, upstream_error
 from .kiro.eventstream import EventStreamError
 from .kiro.events import ReplyMapper
 from .kiro.models import ModelMapper, UnknownModel
@@ -251,6 +251,9 @@ class Upstream:
                     except RefreshError:
                         tries[cid] = s.max_attempts_per_credential
                     continue
+                if e.reason in OVERFLOW_REASONS:
+                    raise ContextOverflow(request.size // 4, request.model.context_window,
+                                          f"Kiro: {e.reason}") from None
                 if e.kind == "invalid_request":
                     raise
                 self.pool.failed(lease, e.kind, e.reason, e.message)

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from ..conversation import GatewayError, ImagePart, Thinking, ToolCallPart
+from ..conversation import ContextOverflow, GatewayError, ImagePart, Thinking, ToolCallPart
 from ..ids import random_hex
 
 __all__ = [
@@ -140,6 +140,10 @@ def error_status(err: GatewayError) -> int:
 
 
 def error_payload(err: GatewayError) -> dict:
+    if isinstance(err, ContextOverflow):  # OpenAI's own wording and code: clients compact on it
+        return {"message": f"This model's maximum context length is {err.limit} tokens. However, your messages "
+                           f"resulted in {err.tokens} tokens. Please reduce the length of the messages.",
+                "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}
     etype, code = _ERRORS.get(err.kind, ("server_error", None))
     reason = getattr(err, "reason", None)  # set on Kiro's own error answers (kiro/client.py)
     if reason == "CONTENT_LENGTH_EXCEEDS_THRESHOLD" or err.message.startswith(("Input is too long",

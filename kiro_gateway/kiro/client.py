@@ -18,7 +18,11 @@ import yarl
 from ..conversation import GatewayError
 from .identity import chat_headers, usage_headers
 
-__all__ = ["KiroHttp", "Proxy", "ProxyError", "upstream_error", "UpstreamStatus", "get_usage_limits"]
+__all__ = ["KiroHttp", "Proxy", "ProxyError", "upstream_error", "UpstreamStatus", "get_usage_limits",
+           "OVERFLOW_REASONS"]
+
+# The reasons of Kiro's answers that mean "the conversation does not fit" (tokens or bytes).
+OVERFLOW_REASONS = frozenset({"CONTENT_LENGTH_EXCEEDS_THRESHOLD", "INPUT_TOO_LONG"})
 
 _HTTP_SCHEMES = ("http", "https")
 _SOCKS_SCHEMES = ("socks5", "socks5h", "socks4", "socks4a")
@@ -206,12 +210,12 @@ def upstream_error(status: int, body: str) -> UpstreamStatus:
             "invalid_request",
             "Context window is full (Kiro: CONTENT_LENGTH_EXCEEDS_THRESHOLD). Reduce the conversation "
             "history, system prompt or tools — e.g. run /compact in Claude Code — and retry.",
-            400, status, body, reason)
+            400, status, body, "CONTENT_LENGTH_EXCEEDS_THRESHOLD")
     if "Input is too long" in text:
         return UpstreamStatus(
             "invalid_request",
             "Input is too long for Kiro. Reduce the size of your messages (large pasted files, "
-            "images or tool results) and retry.", 400, status, body, reason)
+            "images or tool results) and retry.", 400, status, body, reason or "INPUT_TOO_LONG")
     if status == 402 or "MONTHLY_REQUEST_COUNT" in text:
         return UpstreamStatus("rate_limit", "Kiro monthly request quota is exhausted for this account.",
                               429, status, body, reason or "MONTHLY_REQUEST_COUNT")

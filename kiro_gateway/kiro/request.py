@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from ..conversation import (
+    ContextOverflow,
     Conversation,
     GatewayError,
     ImagePart,
@@ -197,7 +198,7 @@ def build_request(conv: Conversation, mapper: ModelMapper, opts: RequestOptions)
     dropped = 0
     limit = opts.max_body_bytes - PROFILE_ROOM
     if len(body) > limit:
-        body, dropped = _shrink(payload, history, fixed, limit)
+        body, dropped = _shrink(payload, history, fixed, limit, resolved.context_window)
     return KiroRequest(body, resolved, names, bool(prefix) or "<thinking_mode>" in head,
                        conversation_id, dropped)
 
@@ -384,7 +385,7 @@ def _with_placeholders(tools: list[dict], used: set[str], names: ToolNames) -> l
 # Size guard
 
 
-def _shrink(payload: dict, history: list[dict], fixed: int, limit: int) -> tuple[bytes, int]:
+def _shrink(payload: dict, history: list[dict], fixed: int, limit: int, window: int) -> tuple[bytes, int]:
     """Drop the oldest turns (after the system pair) until the body fits, keeping pairing valid."""
     state = payload["conversationState"]
     dropped = 0
@@ -401,12 +402,10 @@ def _shrink(payload: dict, history: list[dict], fixed: int, limit: int) -> tuple
             state.pop("history", None)
         body = orjson.dumps(payload)
     if len(body) > limit:
-        raise GatewayError(
-            "invalid_request",
-            f"Input is too long: the request is {len(body)} bytes after conversion and Kiro accepts "
-            f"about {limit}. Shorten the newest message, the system prompt or the tool list, or "
-            f"start a new conversation.",
-        )
+        # Too big even with only the newest turn: said the way clients take as "context full".
+        raise ContextOverflow(len(body) // 4, min(window, limit // 4),
+                              f"{len(body)} bytes after conversion, Kiro accepts about {limit}: shorten the "
+                              "newest message, the system prompt or the tool list")
     return body, dropped
 
 

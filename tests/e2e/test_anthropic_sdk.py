@@ -200,7 +200,7 @@ def test_head_root_and_health(gateway):
 @pytest.mark.parametrize("status,body,exc,fragment", [
     (429, {"message": "Too many requests"}, anthropic.RateLimitError, "rate limiting"),
     (400, {"message": "Input is too long.", "reason": "CONTENT_LENGTH_EXCEEDS_THRESHOLD"},
-     anthropic.BadRequestError, "Context window is full"),
+     anthropic.BadRequestError, "prompt is too long"),
     (503, {"message": "MODEL_TEMPORARILY_UNAVAILABLE"}, anthropic.InternalServerError, "overloaded"),
     (500, {"message": "boom"}, anthropic.InternalServerError, "Kiro failed"),
 ])

@@ -116,3 +116,14 @@ def test_claude_code_and_a_tool_call_kiro_cut_off(claude_bin, gateway, clean_fak
     assert use["name"] == "Write" and use["toolUseId"] == result["toolUseId"]
     assert use["input"] == {"cut_off": f"the arguments were cut off after {len(partial)} characters; "
                                        "the call was not run"}
+
+
+def test_claude_code_takes_kiros_overflow_as_prompt_too_long(claude_bin, gateway, clean_fake, tmp_path):
+    """Kiro's CONTENT_LENGTH_EXCEEDS_THRESHOLD reaches Claude Code worded as Anthropic's own
+    "prompt is too long: N tokens > M maximum", which it recognises (terminal_reason
+    prompt_too_long) rather than reporting an unknown API error."""
+    clean_fake.add_script({"match": "the long one", "times": 1, "status": 400, "body": {
+        "message": "Input is too long.", "reason": "CONTENT_LENGTH_EXCEEDS_THRESHOLD"}})
+    proc, _ = run_claude(claude_bin, gateway.base_url, gateway.api_key, tmp_path, "the long one")
+    result = json.loads(proc.stdout)
+    assert result["is_error"] is True and result["terminal_reason"] == "prompt_too_long", result

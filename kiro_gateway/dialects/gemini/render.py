@@ -20,6 +20,7 @@ import orjson
 
 from ... import sse
 from ...conversation import (
+    ContextOverflow,
     ErrorEvent,
     GatewayError,
     Ping,
@@ -56,7 +57,11 @@ def error_object(err: GatewayError) -> tuple[int, dict]:
     # Google has no 529: "overloaded" is its 503 UNAVAILABLE, which its clients retry.
     status = 503 if err.status == 529 else err.status
     name = STATUS.get(status) or ("INTERNAL" if status >= 500 else "FAILED_PRECONDITION")
-    return status, {"error": {"code": status, "message": err.message, "status": name}}
+    message = err.message
+    if isinstance(err, ContextOverflow):  # the Gemini API's own wording
+        message = (f"The input token count ({err.tokens}) exceeds the maximum number of tokens allowed "
+                   f"({err.limit}).")
+    return status, {"error": {"code": status, "message": message, "status": name}}
 
 
 def error_body(err: GatewayError) -> tuple[int, bytes]:
