@@ -23,6 +23,8 @@ import orjson
 from aiohttp import web
 
 from .accounts import QUOTA, usage_limits
+from .catalog import INVALID_MODEL, named_error
+from .hosts import PROFILES_PREFIX, arn_verdict, list_profiles, resolve
 from .replies import DROP, Reply, Settings, default_reply, error_reply, script_reply
 from .state import DEFAULT_MODELS, FakeState
 from .validation import validate_request
@@ -87,6 +89,13 @@ class FakeKiroHandler:
         path = request.path
         if not path.startswith("/__fake/"):  # the control API stays out of the statistics
             self.state.paths[path] += 1
+        if path.startswith(PROFILES_PREFIX):
+            return await self.profiles(request)
+        host, path = resolve(request.method, path, request.headers.get("x-amz-target"))
+        if host is None:
+            return _json(400, path)
+        if host == "runtime" and path == "/generateAssistantResponse":
+            return await self.generate(request, "runtime")
         route = self.routes.get((request.method, path))
         if route is None:
             if not path.startswith("/__fake/accounts/"):
@@ -101,14 +110,16 @@ class FakeKiroHandler:
 
     # -- generateAssistantResponse --------------------------------------------------------------
 
-    async def generate(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def generate(self, request: web.BaseRequest, host: str = "legacy") -> web.StreamResponse:
         st = self.state
         raw = await request.content.read()
         headers = request.headers
         token, acct, auth_error = st.accounts.authenticate(headers.get("Authorization"), headers.get("tokentype"))
         rec = st.record(request, raw, token) if st.settings.record else None
-        if rec is not None and acct is not None:
-            rec["account"] = acct["id"]
+        if rec is not None:
+            rec["host"] = host
+            if acct is not None:
+                rec["account"] = acct["id"]
         if token:
             n = st.inflight.get(token, 0) + 1
             st.inflight[token] = n
@@ -132,12 +143,21 @@ class FakeKiroHandler:
             verdict = validate_request(body, len(raw), st.known_models)
             if verdict is not None:
                 return self._reject(rec, *verdict)
+            refused = arn_verdict(host, acct, body.get("profileArn"))
+            if refused is not None:
+                return self._fail(rec, refused[0], refused[1], "profile")
             if acct is not None:
+                model = body["conversationState"]["currentMessage"]["userInputMessage"]["modelId"]
+                if model not in st.account_models(acct):
+                    return self._fail(rec, 400, INVALID_MODEL, "model")
+                if acct["fail_with"]:
+                    status, err = named_error(acct["fail_with"])
+                    return self._fail(rec, status, orjson.dumps(err), "scripted_error")
                 if acct["quota_exhausted"]:
                     return self._fail(rec, 402, QUOTA, "quota")
                 if acct["max_concurrency"] and st.inflight_accounts[aid] > acct["max_concurrency"]:
                     return self._fail(rec, 429, THROTTLED, "throttled")
-            script = st.take_script(body, token) if st.scripts else None
+            script = st.take_script(body, token, aid) if st.scripts else None
             if script is None:
                 reply = default_reply(body, len(raw), st.settings)
             else:
@@ -235,10 +255,20 @@ class FakeKiroHandler:
         return _json(200, usage_limits(acct))
 
     async def list_models(self, request):
-        _, error = self._bearer(request)
+        acct, error = self._bearer(request)
         if error:
             return _json(*error)
-        return _json(200, self.state.model_list())
+        return _json(200, self.state.model_list(acct))
+
+    async def profiles(self, request):
+        """POST /profiles/{region}/ with a ListAvailableProfiles / ListProfiles target."""
+        region = request.path[len(PROFILES_PREFIX):].strip("/")
+        if request.method != "POST":
+            return _json(404, NOT_FOUND)
+        acct, error = self._bearer(request)
+        if error:
+            return _json(*error)
+        return _json(*list_profiles(acct, region, request.headers.get("x-amz-target")))
 
     # -- control API ----------------------------------------------------------------------------
 
