@@ -47,7 +47,12 @@ class Settings(BaseModel):
     proxy_username: str | None = None
     proxy_password: str | None = None
     load_balancing: Literal["priority", "balanced", "round_robin"] = "priority"
-    api_base_url: str = "https://q.{region}.amazonaws.com"
+    api_base_url: str = "https://q.{region}.amazonaws.com"  # the legacy host (docs/kiro-protocol.md)
+    # The branded host; unset: Kiro's own, unless apiBaseUrl points elsewhere (a relay, the fake),
+    # in which case there is no branded host to try. `endpoint`: auto | runtime | legacy.
+    runtime_base_url: str | None = None
+    profiles_base_url: str | None = None  # where profile ARNs are found; same rule as runtimeBaseUrl
+    endpoint: Literal["auto", "runtime", "legacy"] = "auto"
     auth_base_url: str = "https://prod.{region}.auth.desktop.kiro.dev"
     oidc_base_url: str = "https://oidc.{region}.amazonaws.com"
     # Model names: exact or prefix* overrides, and a target for names of no Claude family.
@@ -99,10 +104,10 @@ class Settings(BaseModel):
             raise ValueError("must be redis://…, rediss://…, sqlite:///path or memory")
         return v
 
-    @field_validator("api_base_url", "auth_base_url", "oidc_base_url")
+    @field_validator("api_base_url", "auth_base_url", "oidc_base_url", "runtime_base_url", "profiles_base_url")
     @classmethod
-    def _strip_slash(cls, v: str) -> str:
-        return v.rstrip("/")
+    def _strip_slash(cls, v: str | None) -> str | None:
+        return v.rstrip("/") if v else None
 
     def url(self, which: str, region: str | None = None) -> str:
         template = getattr(self, which)

@@ -24,7 +24,9 @@ from .kiro.client import KiroHttp, UpstreamStatus, upstream_error
 from .kiro.eventstream import EventStreamError
 from .kiro.events import ReplyMapper
 from .kiro.models import ModelMapper, UnknownModel
+from .kiro.endpoints import needs_profile
 from .kiro.request import KiroRequest, RequestOptions, build_request
+from .pool.facts import AccountFacts
 from .pool.pool import CredentialPool, Lease
 
 __all__ = ["Upstream", "ReplyStream"]
@@ -192,6 +194,7 @@ class Upstream:
         self.pool = pool
         self.http = http
         self.mapper = ModelMapper(settings.model_map, settings.default_model)
+        self.facts = AccountFacts(settings, pool.store, http)
 
     def prepare(self, conv: Conversation) -> KiroRequest:
         try:
@@ -274,13 +277,20 @@ class Upstream:
         limit = self.settings.first_token_timeout
         try:
             async with asyncio.timeout(limit):
-                body = request.with_profile(lease.credential.profile_arn)
-                resp = await self.http.generate(lease.api_base, body, lease.token, self.settings.kiro_version,
-                                                lease.machine_id, lease.api_key_auth, lease.proxy)
-                del body
-                if resp.status != 200:
+                route = await self.facts.route(lease)
+                version = self.facts.kiro_version(lease.credential)
+                while True:
+                    body = request.with_profile(route.arn)
+                    resp = await self.http.generate(route.base, body, lease.token, version,
+                                                    lease.machine_id, lease.api_key_auth, lease.proxy)
+                    del body
+                    if resp.status == 200:
+                        break
                     body = (await resp.read()).decode("utf-8", "replace")
                     resp.release()
+                    if route.can_switch and needs_profile(resp.status, body):
+                        route = await self.facts.switched(lease, route)  # once, unseen by the client
+                        continue
                     raise upstream_error(resp.status, body)
                 first = await self._first_batch(resp, mapper)
         except TimeoutError as e:

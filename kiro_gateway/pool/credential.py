@@ -118,6 +118,16 @@ class Credential:
         return self._s("authRegion", "region") or default
 
     @property
+    def endpoint(self) -> str | None:
+        """auto | runtime | legacy (docs/kiro-protocol.md, "Hosts"); None: the config's."""
+        v = (self._s("endpoint") or "").lower()
+        return v if v in ("auto", "runtime", "legacy") else None
+
+    @property
+    def kiro_version(self) -> str | None:
+        return self._s("kiroVersion")
+
+    @property
     def machine_id(self) -> str | None:
         return self._s("machineId")
 

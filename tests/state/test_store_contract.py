@@ -222,3 +222,13 @@ async def test_the_writer_applies_retention_and_outlives_a_failing_source(store)
         assert not writer._task.done()
     finally:
         await writer.stop()
+
+
+async def test_account_facts_are_kept_per_credential(store, tmp_path):
+    assert await store.get_account_facts("c1") is None
+    facts = {"endpoint": "legacy", "profileArn": None, "models": {"glm-5": [200000, 32000]}}
+    await store.put_account_facts("c1", facts)
+    await store.put_account_facts("c2", {"endpoint": "runtime"})
+    assert await store.get_account_facts("c1") == facts
+    await store.put_account_facts("c1", {"endpoint": "runtime"})
+    assert await store.get_account_facts("c1") == {"endpoint": "runtime"}

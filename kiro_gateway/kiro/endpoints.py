@@ -1,0 +1,81 @@
+"""Kiro's two API hosts and the profile host: base URLs and profile discovery.
+
+docs/kiro-protocol.md ("Hosts and profile ARNs") says what each host wants: the branded host
+(`runtime.{region}.kiro.dev`) needs a profile ARN on every call; the legacy host
+(`q.{region}.amazonaws.com`) serves an account without one (AWS Builder ID has none). Both take
+the path form of an operation, which is what the gateway sends.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+import orjson
+
+from .client import KiroHttp, Proxy
+from .identity import usage_headers
+
+__all__ = ["LEGACY_DEFAULT", "RUNTIME_DEFAULT", "PROFILE_REGIONS", "base_url", "needs_profile", "discover_profile"]
+
+LEGACY_DEFAULT = "https://q.{region}.amazonaws.com"
+RUNTIME_DEFAULT = "https://runtime.{region}.kiro.dev"
+PROFILES_DEFAULT = "https://codewhisperer.{region}.amazonaws.com"
+PROFILE_REGIONS = ("us-east-1", "eu-central-1")  # Q profiles live only here, whatever the login region
+PROFILE_TARGET = "AmazonCodeWhispererService.ListAvailableProfiles"
+
+
+def base_url(settings, host: str, region: str) -> str | None:
+    """The base URL of `host` ("runtime" | "legacy") in `region`; None if no branded host is set."""
+    if host == "legacy":
+        return settings.url("api_base_url", region)
+    template = settings.runtime_base_url
+    if template is None:
+        if settings.api_base_url.rstrip("/") != LEGACY_DEFAULT:
+            return None  # apiBaseUrl points at a relay or the fake: no branded host behind it
+        template = RUNTIME_DEFAULT
+    return template.replace("{region}", region)
+
+
+def needs_profile(status: int, body: str) -> bool:
+    """Kiro's 400 "profileArn is required": this host will not serve the account without one."""
+    return status == 400 and "profileArn is required" in body
+
+
+async def discover_profile(http: KiroHttp, settings, token: str, kiro_version: str, machine_id: str,
+                           api_key_auth: bool = False, proxy: Proxy | None = None) -> tuple[str | None, bool]:
+    """(the account's profile ARN or None, whether the answer is final).
+
+    Asks ListAvailableProfiles in each profile region. Builder ID is refused there (403): final,
+    no profile. Network failures everywhere: not final, ask again later.
+    """
+    template = settings.profiles_base_url
+    if template is None:
+        if settings.api_base_url.rstrip("/") != LEGACY_DEFAULT:
+            return None, False  # a relay or the fake without a profile host: nothing to ask
+        template = PROFILES_DEFAULT
+    final = False
+    for region in PROFILE_REGIONS:
+        url = template.replace("{region}", region) + "/"
+        headers = usage_headers(token, kiro_version, machine_id, url.split("/")[2], api_key_auth)
+        headers["content-type"] = "application/x-amz-json-1.0"
+        headers["x-amz-target"] = PROFILE_TARGET
+        session, options = http.via(proxy)
+        try:
+            async with session.post(url, data=b"{}", headers=headers, timeout=aiohttp.ClientTimeout(total=20),
+                                    auto_decompress=True, **options) as resp:
+                raw, status = await resp.read(), resp.status
+        except (TimeoutError, aiohttp.ClientError):
+            continue  # e.g. a regional host that does not resolve
+        if status == 403 and b"Builder ID" in raw:
+            return None, True
+        if status != 200:
+            final = final or status in (400, 404)
+            continue
+        final = True
+        try:
+            profiles = orjson.loads(raw).get("profiles") or []
+        except (orjson.JSONDecodeError, AttributeError):
+            continue
+        for p in profiles:
+            if isinstance(p, dict) and isinstance(p.get("arn"), str) and p["arn"].startswith("arn:"):
+                return p["arn"], True
+    return None, final

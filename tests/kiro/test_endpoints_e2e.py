@@ -1,0 +1,102 @@
+"""Every account type served through the anthropic SDK: the gateway picks the host, sends the
+profile ARN it has or discovers, and moves a Builder ID account to the legacy host once, for good."""
+
+from __future__ import annotations
+
+import anthropic
+import pytest
+
+from kiro_gateway.fake.server import FakeKiro
+from support import start_gateway
+
+
+@pytest.fixture
+def fake2026():
+    with FakeKiro() as f:
+        yield f
+
+
+def gateway_for(fake, tmp, creds, **kw):
+    return start_gateway(fake, tmp, creds, runtime_base_url=fake.base_url + "/runtime",
+                         profiles_base_url=fake.base_url + "/profiles/{region}", **kw)
+
+
+def ask(gw, text="hello"):
+    client = anthropic.Anthropic(base_url=gw.base_url, api_key=gw.api_key, max_retries=0)
+    msg = client.messages.create(model="claude-sonnet-4-6", max_tokens=50,
+                                 messages=[{"role": "user", "content": text}])
+    return msg.content[0].text
+
+
+def chats(fake):
+    return [(r["host"], r["status"], (r["body"] or {}).get("profileArn")) for r in fake.requests
+            if r["path"].endswith("/generateAssistantResponse")]
+
+
+def listings(fake):
+    return sum(n for path, n in fake.stats()["paths"].items() if path.startswith("/profiles/"))
+
+
+def credential(kind, acct):
+    if kind == "api_key":
+        return {"kiroApiKey": acct["access_token"]}
+    if kind == "social":
+        return {"refreshToken": acct["refresh_token"], "authMethod": "social"}
+    return {"refreshToken": acct["refresh_token"], "clientId": acct["client_id"],
+            "clientSecret": acct["client_secret"], "authMethod": "IdC"}
+
+
+@pytest.mark.parametrize("kind", ["social", "idc", "api_key"])
+def test_accounts_with_a_profile_use_the_branded_host(fake2026, tmp_path, kind):
+    auth = "idc" if kind == "idc" else kind
+    acct = fake2026.add_account(auth=auth, profile_region="eu-central-1" if kind == "idc" else None)
+    gw = gateway_for(fake2026, tmp_path, [credential(kind, acct)])
+    try:
+        assert "hello" in ask(gw)
+        assert "again" in ask(gw, "again")
+    finally:
+        gw.server.stop()
+    # Social learns its ARN from the refresh; IdC and API-key accounts find it once by listing.
+    assert chats(fake2026) == [("runtime", 200, acct["profile_arn"])] * 2
+    assert listings(fake2026) == (0 if kind == "social" else 1 if kind == "api_key" else 2)
+
+
+def test_builder_id_moves_to_the_legacy_host_once_and_remembers(fake2026, tmp_path):
+    acct = fake2026.add_account(auth="idc", builder_id=True)
+    gw = gateway_for(fake2026, tmp_path, [credential("idc", acct)])
+    try:
+        assert "hello" in ask(gw)
+        assert "again" in ask(gw, "again")
+    finally:
+        gw.server.stop()
+    assert chats(fake2026) == [("runtime", 400, None), ("legacy", 200, None), ("legacy", 200, None)]
+    fake2026.clear_requests()
+    gw = gateway_for(fake2026, tmp_path, [credential("idc", acct)])  # a restart: same state store
+    try:
+        assert "after" in ask(gw, "after restart")
+    finally:
+        gw.server.stop()
+    assert chats(fake2026) == [("legacy", 200, None)]
+    assert listings(fake2026) == 1  # asked once before the restart (refused: Builder ID), not again
+
+
+def test_endpoint_and_kiro_version_per_credential(fake2026, tmp_path):
+    acct = fake2026.add_account()
+    creds = [credential("social", acct) | {"endpoint": "legacy", "kiroVersion": "1.0.437"}]
+    gw = gateway_for(fake2026, tmp_path, creds)
+    try:
+        assert "hello" in ask(gw)
+    finally:
+        gw.server.stop()
+    (req,) = [r for r in fake2026.requests if r["path"].endswith("/generateAssistantResponse")]
+    assert req["host"] == "legacy" and "KiroIDE-1.0.437-" in req["headers"]["x-amz-user-agent"]
+
+
+def test_a_relay_with_a_path_prefix(fake2026, tmp_path):
+    acct = fake2026.add_account()
+    gw = gateway_for(fake2026, tmp_path, [credential("social", acct)], endpoint="runtime")
+    try:
+        assert "hello" in ask(gw)
+    finally:
+        gw.server.stop()
+    assert [r["path"] for r in fake2026.requests if "generate" in r["path"]] == ["/runtime/generateAssistantResponse"]
