@@ -23,6 +23,7 @@ from starlette.routing import Route
 from . import __version__
 from .admin.routes import admin_routes
 from .config import Settings
+from .console.routes import console_routes
 from .conversation import GatewayError
 from .dialects.anthropic import AnthropicDialect
 from .dialects.anthropic import routes as anthropic_routes
@@ -36,6 +37,7 @@ from .dialects.openai_responses import routes as openai_responses_routes
 from .http import JSONResponse, StreamedReply, error_response, read_json
 from .keys.limits import KeyLimits
 from .keys.registry import ClientKey, KeyRegistry
+from .login import LoginManager
 from .kiro.client import KiroHttp
 from .observe.metrics import CONTENT_TYPE as METRICS_TYPE
 from .observe.metrics import metrics_allowed, render_metrics
@@ -66,6 +68,7 @@ class Gateway:
         self.http = KiroHttp(settings.connect_timeout)
         self.pool = CredentialPool(settings, credentials_path, self.http, self.store)
         self.upstream = Upstream(settings, self.pool, self.http)
+        self.logins = LoginManager(settings, self.pool, self.http)
         self.requests = RequestLog(settings)
         self.keys = KeyRegistry(self.store)
         self.limits = KeyLimits(self.store)
@@ -104,7 +107,7 @@ class Gateway:
 
     async def stop(self) -> None:
         # The writer's last flush keeps what is pending across a clean shutdown; no step may hang it.
-        for step in (self.watcher.stop, self.pool.pacer.stop, self.writer.stop, self.store.close):
+        for step in (self.logins.stop, self.watcher.stop, self.pool.pacer.stop, self.writer.stop, self.store.close):
             try:
                 await asyncio.wait_for(step(), 5)
             except TimeoutError:
@@ -126,6 +129,8 @@ class Gateway:
     def identify(self, request: Request) -> tuple[bool, ClientKey | None]:
         """(authorized, the named client key presented — None for the apiKey or loopback)."""
         key = self.settings.api_key
+        if request.scope.get("kiro_console"):  # the signed-in console's playground (console/playground.py)
+            return True, None
         given = self._presented(request)
         if key and hmac.compare_digest(given.encode(), key.encode()):
             return True, None
@@ -268,6 +273,7 @@ def create_app(settings: Settings, credentials_path: Path | None = None,
         Route("/", root, methods=["GET", "HEAD"]),
         Route("/health", health, methods=["GET", "HEAD"]),
         Route("/metrics", metrics, methods=["GET"]),
+        *console_routes(gw),  # before the dialects: their /{prefix}/v1/… routes would take /admin/try/v1/…
         *gemini_routes.routes(gw),  # before /v1/models: its GET /v1/models… answers Gemini clients only
         Route("/v1/models", models, methods=["GET"]),
         Route("/{prefix:path}/v1/models", models, methods=["GET"]),

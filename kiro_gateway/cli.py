@@ -1,4 +1,4 @@
-"""Command line: `kiro-gateway` serves; `status`, `import`, `demo` and `fake-upstream` do the rest."""
+"""Command line: `kiro-gateway` serves; `login`, `status`, `import`, `demo` and `fake-upstream` do the rest."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ Point clients at it:
 
 EPILOG = "commands:\n  serve (default)       run the gateway\n" \
          "  import                add the Kiro IDE's and kiro-cli's logins to credentials.json\n" \
+         "  login                 log in to Kiro (builder-id, idc, social) and add the account\n" \
          "  status                credentials, states, usage and recent errors of a running gateway\n" \
          "  demo                  run a fake Kiro and the gateway wired to it (no account needed)\n" \
          "  fake-upstream         run the fake Kiro server alone (tests, benchmark)\n\n" \
@@ -198,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
         return demo(argv[1:])
     if argv and argv[0] == "import":
         return import_command(argv[1:])
+    if argv and argv[0] == "login":
+        from .login.cli import login_command
+
+        return login_command(argv[1:])
     if argv and argv[0] == "status":
         from .status import status_command
 

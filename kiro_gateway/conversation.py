@@ -207,9 +207,10 @@ class GatewayError(Exception):
     }
 
     def __init__(self, kind: ErrorKind, message: str, status: int | None = None,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, close: bool = False) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.status = status or self.STATUS[kind]
-        self.retry_after = retry_after
+        self.retry_after = retry_after  # seconds until capacity returns, when known: a Retry-After header
+        self.close = close  # the connection cannot be reused (a body left unread): Connection: close

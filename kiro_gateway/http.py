@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .conversation import GatewayError
+from .jsondepth import MAX_DEPTH, too_deep
 
 if TYPE_CHECKING:
     from .dialects.base import Dialect
@@ -72,19 +73,31 @@ class StreamedReply:
 
 
 async def read_json(request: Request) -> Any:
-    """The request body as JSON, or a 400/413 GatewayError saying what is wrong with it."""
+    """The request body as JSON, or a 400/413 GatewayError saying what is wrong with it. The body is
+    counted while it arrives: one past the limit stops the reading (a chunked upload never sits
+    whole in memory) and the connection is closed after the answer."""
+    too_large = GatewayError("invalid_request", f"Request body too large (limit {MAX_BODY} bytes).", 413, close=True)
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > MAX_BODY:
-        raise GatewayError("invalid_request", f"Request body too large (limit {MAX_BODY} bytes).", 413)
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise GatewayError("invalid_request", f"Request body too large (limit {MAX_BODY} bytes).", 413)
+        raise too_large
+    raw = request.__dict__.get("_body")
+    if raw is None:
+        parts, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise too_large
+            parts.append(chunk)
+        raw = request._body = b"".join(parts)  # where Starlette keeps it: `raw_body`, the request log
     if not raw:
         raise GatewayError("invalid_request", "The request body is empty; a JSON object is required.")
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         raise GatewayError("invalid_request", f"The request body is not valid JSON: {e}") from e
+    if too_deep(value):
+        raise GatewayError("invalid_request", f"The request body nests deeper than {MAX_DEPTH} levels.")
+    return value
 
 
 def raw_body(request: Request) -> bytes | None:
@@ -97,4 +110,6 @@ def error_response(dialect: "Dialect", err: GatewayError) -> Response:
     headers = {}
     if err.retry_after:
         headers["retry-after"] = str(int(err.retry_after + 0.999))
+    if err.close or status >= 500 and err.kind == "internal":
+        headers["connection"] = "close"  # the connection is not reused: say so, the client opens a new one
     return JSONResponse(body, status_code=status, headers=headers)

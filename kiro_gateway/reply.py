@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 import orjson
 
+from .jsondepth import too_deep
+
 from .conversation import (
     ErrorEvent,
     GatewayError,
@@ -39,6 +41,8 @@ class Block:
         try:
             value = orjson.loads(self.text)
         except orjson.JSONDecodeError:
+            return {}
+        if too_deep(value):  # could not be written back into a reply
             return {}
         return value if isinstance(value, dict) else {"value": value}
 

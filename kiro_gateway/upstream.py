@@ -230,7 +230,7 @@ class Upstream:
                 try:
                     lease = await self.pool.acquire(model_id, session, spent)
                 except GatewayError as e:
-                    raise (last or e) from None
+                    raise self._final(last or e) from None
             cid = lease.credential.id
             if tries.get(cid):
                 await asyncio.sleep(backoff(tries[cid] - 1))
@@ -266,7 +266,13 @@ class Upstream:
                     raise
                 self.pool.failed(lease, e.kind, None, e.message)
                 last = e
-        raise last or GatewayError("upstream", "Kiro could not be reached.")
+        raise self._final(last or GatewayError("upstream", "Kiro could not be reached."))
+
+    def _final(self, err: GatewayError) -> GatewayError:
+        """The error the client gets; when every account rests, it says until when (Retry-After)."""
+        if err.retry_after is None and err.status in (429, 503, 529):
+            err.retry_after = self.pool.seconds_until_ready()
+        return err
 
     async def _attempt(self, conv: Conversation, request: KiroRequest, lease: Lease) -> ReplyStream:
         """One try on one credential: returns once Kiro accepted and its first events arrived."""

@@ -13,7 +13,9 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from .. import __version__
+from . import login_schemas as L
 from . import schemas as S
+from .settings import SetName, SettingsUpdate, SettingsView
 
 __all__ = ["ROUTES", "openapi_document"]
 
@@ -38,6 +40,12 @@ ROUTES: list[tuple[str, str, str, str, type[BaseModel] | None, type[BaseModel] |
      None, S.RefreshResult, 200, (400, 404, 502)),
     ("GET", "/credentials/{id}/balance", "balance", "Usage limits (getUsageLimits, cached; ?refresh=true to refetch)",
      None, S.Balance, 200, (404, 502)),
+    ("PUT", "/credentials/{id}/name", "set_name", "Set or clear a credential's human label (kept in credentials.json)",
+     SetName, S.Success, 200, (400, 404)),
+    ("GET", "/config/settings", "get_settings", "Routing settings: load balancing, cooldown, retries, stickiness, "
+     "pacing, proxy (masked), model map", None, SettingsView, 200, ()),
+    ("PUT", "/config/settings", "put_settings", "Change some settings: applied live and saved to config.json",
+     SettingsUpdate, SettingsView, 200, (400,)),
     ("GET", "/config/load-balancing", "get_load_balancing", "The load-balancing mode",
      None, S.LoadBalancing, 200, ()),
     ("PUT", "/config/load-balancing", "put_load_balancing", "Set the load-balancing mode (saved to config.json)",
@@ -56,6 +64,14 @@ ROUTES: list[tuple[str, str, str, str, type[BaseModel] | None, type[BaseModel] |
     ("PATCH", "/keys/{id}", "update_key", "Rename a key or change its limits",
      S.KeyUpdate, S.KeyView, 200, (400, 404, 409, 503)),
     ("DELETE", "/keys/{id}", "delete_key", "Delete a client API key", None, S.Success, 200, (404, 503)),
+    ("POST", "/logins", "start_login", "Start a Kiro login: device code (builder-id, idc) or social (PKCE); "
+     "the account joins the pool when it is approved", L.LoginStart, L.LoginView, 201, (400, 409, 502)),
+    ("GET", "/logins", "list_logins", "Recent login attempts, newest first", None, L.LoginList, 200, ()),
+    ("GET", "/logins/{id}", "get_login", "One login attempt: pending, done (with credentialId), expired, denied, "
+     "error or cancelled", None, L.LoginView, 200, (404,)),
+    ("POST", "/logins/{id}/callback", "login_callback", "Finish a social login with the URL the browser ended on "
+     "(when its redirect cannot reach this machine)", L.LoginCallback, L.LoginView, 200, (400, 404, 409)),
+    ("DELETE", "/logins/{id}", "cancel_login", "Cancel a pending login", None, L.LoginView, 200, (404,)),
     ("GET", "/openapi.json", "openapi", "This document", None, None, 200, ()),
 ]
 
@@ -67,8 +83,11 @@ _LOG_QUERY = [("since", "string", "from this time (epoch seconds or RFC 3339)"),
 _QUERY = {"balance": [("refresh", "boolean", "fetch again instead of the cached answer")],
           "logs": _LOG_QUERY, "export_logs": _LOG_QUERY, "stats": [("hours", "integer", "window, 1–24 (default 24)")]}
 
-_ERROR_TEXT = {400: "Invalid request", 401: "Missing or wrong admin API key", 404: "Not found (or the admin API "
-               "is disabled)", 409: "Duplicate", 502: "Kiro failed (refresh or usage call)",
+_ID_TEXT = {"keys": "key id", "logins": "login id"}
+
+_ERROR_TEXT = {400: "Invalid request", 401: "Missing or wrong admin API key", 403: "Console session without a "
+               "valid x-csrf-token or from another origin", 404: "Not found (or the admin API "
+               "is disabled)", 409: "Duplicate, or not in a state to do this", 502: "Kiro failed (refresh, usage or login call)",
                503: "The state store is unreachable"}
 
 
@@ -92,7 +111,7 @@ def openapi_document() -> dict[str, Any]:
         op: dict[str, Any] = {"operationId": name, "summary": summary, "tags": ["admin"]}
         if "{id}" in path:
             op["parameters"] = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"},
-                                 "description": "key id" if path.startswith("/keys") else "credential id"}]
+                                 "description": _ID_TEXT.get(path.split("/")[1], "credential id")}]
         for qname, qtype, qdesc in _QUERY.get(name, ()):
             op.setdefault("parameters", []).append({"name": qname, "in": "query", "required": False,
                                                     "schema": {"type": qtype}, "description": qdesc})

@@ -31,8 +31,10 @@ from ..state.base import StoreError
 from . import schemas as S
 from .common import AdminError, _body, _error, _id, _iso
 from .keys import KeysApi
+from .logins import LoginsApi
 from .logs import LogsApi
 from .openapi import ROUTES, openapi_document
+from .settings import SettingsApi
 
 if TYPE_CHECKING:
     from ..app import Gateway
@@ -44,7 +46,7 @@ __all__ = ["admin_routes", "AdminError"]
 PREFIX = "/api/admin"
 
 
-class AdminApi(LogsApi, KeysApi):
+class AdminApi(LogsApi, KeysApi, LoginsApi, SettingsApi):
     def __init__(self, gw: "Gateway") -> None:
         self.gw = gw
         self.pool = gw.pool
@@ -55,6 +57,11 @@ class AdminApi(LogsApi, KeysApi):
         key = self.gw.settings.admin_api_key
         if not key:
             raise AdminError(404, "The admin API is disabled: set adminApiKey in config.json to enable it.")
+        try:  # the web console's cookie session (kiro_gateway/console/sessions.py), CSRF-checked
+            if (console := getattr(self.gw, "console", None)) is not None and console.signed_in(request):
+                return
+        except PermissionError as e:
+            raise AdminError(403, str(e), "permission_error") from None
         given = request.headers.get("x-api-key", "")
         if not given:
             auth = request.headers.get("authorization", "")
@@ -108,7 +115,8 @@ class AdminApi(LogsApi, KeysApi):
             has_proxy = True  # configured, but unusable
         rt = cred.refresh_token
         return {
-            "id": _id(cred), "priority": cred.priority, "disabled": cred.disabled,
+            "id": _id(cred), "name": cred.raw.get("name") if isinstance(cred.raw.get("name"), str) else None,
+            "priority": cred.priority, "disabled": cred.disabled,
             "disabledReason": cred.raw.get("disabledReason") if cred.disabled else None,
             "status": pool.status(cred), "reason": h.reason, "authMethod": cred.auth_method,
             "email": cred.raw.get("email") if isinstance(cred.raw.get("email"), str) else None,
@@ -165,7 +173,7 @@ class AdminApi(LogsApi, KeysApi):
             except ProxyError as e:
                 raise AdminError(400, f"proxyUrl: {e}.") from None
         for key in ("clientId", "clientSecret", "region", "authRegion", "apiRegion", "profileArn", "machineId",
-                    "email", "proxyUrl", "proxyUsername", "proxyPassword"):
+                    "email", "proxyUrl", "proxyUsername", "proxyPassword", "name"):
             value = getattr(body, key)
             if isinstance(value, str) and value.strip() and (method == "idc" or key not in ("clientId", "clientSecret")):
                 raw[key] = value.strip()

@@ -43,6 +43,7 @@ class CredentialView(BaseModel):
     """One credential, secrets left out: no token, client secret, API key or proxy password."""
 
     id: int | str
+    name: str | None = Field(None, description="the human label, if one was set")
     priority: int
     disabled: bool
     disabledReason: str | None = Field(None, description="Manual, InvalidRefreshToken, TooManyRefreshFailures…")
@@ -92,6 +93,7 @@ class AddCredential(_In):
     proxyUrl: str | None = Field(None, description="http://, https:// or socks5:// URL, or 'direct' for none")
     proxyUsername: str | None = None
     proxyPassword: str | None = None
+    name: str | None = Field(None, max_length=80, description="a human label for the console")
 
 
 class AddResult(Success):

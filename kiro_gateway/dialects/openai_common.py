@@ -46,6 +46,13 @@ def bad(where: str, what: str, code: str | None = None) -> GatewayError:
     return err
 
 
+def stream_flag(v: Any) -> bool:
+    """`stream`: a boolean or null, as OpenAI checks it."""
+    if v is None or isinstance(v, bool):
+        return bool(v)
+    raise bad("stream", "Invalid type for 'stream': expected a boolean.", "invalid_type")
+
+
 def is_list(v: Any) -> bool:
     return isinstance(v, list)
 

@@ -19,7 +19,7 @@ A script (JSON-serialisable; the first pending one that matches serves the reque
 Steps, one kind each: {"text": str, "chunks": n?} (default ~20 chars per event), {"thinking": str,
 "chunks": n?} (in-band "<thinking>\n…\n</thinking>\n\n"), {"tool": {"name", "input": dict|str, "id"?,
 "fragments": 3}}, {"exception": {"type", "message"}}, {"error_frame": {"code", "message"}},
-{"context_usage": pct}, {"metering": credits}, {"event": {"type", "payload"}}, {"delay": s},
+{"context_usage": pct}, {"metering": credits}, {"event": {"type", "payload": dict|str}}, {"delay": s},
 {"metadata": {"tokenUsage": {...}, "stopReason": str?}} (metadataEvent), {"reasoning": str,
 "signature": str?, "chunks": n?} (reasoningContentEvent frames, the signature on the last),
 {"drop": true}, {"garbage": n}. An exception, error_frame or drop step suppresses the trailer.
@@ -349,7 +349,8 @@ def script_reply(script: dict, body: dict, raw_size: int, settings: Settings) ->
         elif kind == "metering":
             frames([_metering_frame(float(value))])
         elif kind == "event":
-            frames([encode_event(value["type"], orjson.dumps(value.get("payload", {})))])
+            payload = value.get("payload", {})  # a string is sent as it is: JSON no encoder would write
+            frames([encode_event(value["type"], payload.encode() if isinstance(payload, str) else orjson.dumps(payload))])
         elif kind == "metadata":
             frames([encode_event("metadataEvent", orjson.dumps(value))])
         elif kind == "reasoning":

@@ -25,6 +25,10 @@ from aiohttp import web
 from .accounts import QUOTA, usage_limits
 from .catalog import INVALID_MODEL, named_error
 from .hosts import PROFILES_PREFIX, arn_verdict, list_profiles, resolve
+from .login import DEVICE_GRANT
+from .login_routes import LoginRoutes, answer
+from .wire import json_body as _json_body
+from .wire import json_response as _json
 from .replies import DROP, Reply, Settings, default_reply, error_reply, script_reply
 from .state import DEFAULT_MODELS, FakeState
 from .validation import validate_request
@@ -47,20 +51,7 @@ _REQUEST_ID_PREFIX = str(uuid.uuid4())[:24]
 _request_ids = itertools.count(1)
 
 
-def _json(status: int, body) -> web.Response:
-    data = body if isinstance(body, bytes) else orjson.dumps(body)
-    return web.Response(status=status, body=data, content_type="application/json")
-
-
-async def _json_body(request: web.BaseRequest):
-    raw = await request.content.read()
-    try:
-        return orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
-        return None
-
-
-class FakeKiroHandler:
+class FakeKiroHandler(LoginRoutes):
     """The aiohttp request handler: Kiro routes and the /__fake/ control API."""
 
     def __init__(self, state: FakeState) -> None:
@@ -83,6 +74,7 @@ class FakeKiroHandler:
             ("GET", "/__fake/settings"): self.ctl_settings,
             ("POST", "/__fake/settings"): self.ctl_settings,
             ("POST", "/__fake/reset"): self.ctl_reset,
+            **self.login_routes(),
         }
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -239,7 +231,10 @@ class FakeKiroHandler:
         return _json(status, body)
 
     async def refresh_idc(self, request):
-        status, body = self.state.accounts.refresh_idc(await _json_body(request))
+        body = await _json_body(request)
+        if isinstance(body, dict) and body.get("grantType") == DEVICE_GRANT:  # CreateToken finishing a login
+            return answer(self.state.login.create_token(body))
+        status, body = self.state.accounts.refresh_idc(body)
         return _json(status, body)
 
     def _bearer(self, request):
@@ -507,6 +502,26 @@ class FakeKiro:
 
     def reset(self, accounts: bool = True) -> None:
         self._call(self.state.reset, accounts)
+
+    def logins(self) -> dict:
+        """Device authorizations and social sign-ins the fake has seen (see fake/login.py)."""
+        return self._call(self.state.login.pending)
+
+    def approve_login(self, user_code: str | None = None, state: str | None = None, **account) -> dict:
+        """Approve a device code (by user code) or a social sign-in (by state; the answer's
+        `redirect` is where the browser goes next). `account`: fields of the account signed in to."""
+        return self._call(self.state.login.control, "approve", _login_key(user_code, state, account))
+
+    def deny_login(self, user_code: str | None = None, state: str | None = None) -> dict:
+        return self._call(self.state.login.control, "deny", _login_key(user_code, state, {}))
+
+    def expire_login(self, user_code: str | None = None, state: str | None = None) -> dict:
+        return self._call(self.state.login.control, "expire", _login_key(user_code, state, {}))
+
+
+def _login_key(user_code: str | None, state: str | None, account: dict) -> dict:
+    key = {"userCode": user_code} if user_code else {"state": state}
+    return {**key, "account": account} if account else key
 
 
 def run(host: str = "127.0.0.1", port: int = 8900, *, accounts=(), models=None, **settings) -> None:

@@ -10,6 +10,7 @@ from collections import Counter, deque
 
 from .accounts import AccountStore
 from .catalog import model_entry
+from .login import LoginService
 from .replies import Settings, check_script, script_matches
 
 __all__ = ["FakeState", "DEFAULT_MODELS", "MAX_RECORDS"]
@@ -46,6 +47,7 @@ class FakeState:
         self.models = dict(models)
         self.known_models = frozenset(self.models)
         self.accounts = AccountStore()
+        self.login = LoginService(self.accounts)
         self.scripts: list[dict] = []
         self.requests: deque = deque(maxlen=MAX_RECORDS)
         self.paths: Counter = Counter()
@@ -122,6 +124,7 @@ class FakeState:
         self.max_inflight_accounts.clear()
         if accounts:
             self.accounts.clear()
+            self.login.clear()
         else:
             self.accounts.refresh_counts.clear()
             self.accounts.refresh_failures = 0

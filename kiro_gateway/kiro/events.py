@@ -13,6 +13,8 @@ import hashlib
 
 import orjson
 
+from ..jsondepth import too_deep
+
 from ..conversation import (
     ErrorEvent,
     ReplyEvent,
@@ -46,7 +48,7 @@ class ReplyMapper:
     __slots__ = (
         "decoder", "splitter", "names", "context_window", "out_tokens", "credits",
         "context_pct", "open_tools", "tool_args", "had_tool", "had_text", "had_thinking",
-        "stop_reason", "_thinking_text", "finished", "errored", "estimated_input",
+        "stop_reason", "_thinking_text", "finished", "errored", "estimated_input", "broken_tools",
     )
 
     def __init__(self, names: ToolNames, thinking: bool, context_window: int,
@@ -61,6 +63,7 @@ class ReplyMapper:
         self.context_pct: float | None = None
         self.open_tools: dict[str, str] = {}  # id → client name
         self.tool_args: dict[str, list[str]] = {}  # id → argument fragments (to check at the end)
+        self.broken_tools: set[str] = set()  # ids whose arguments could not be written as JSON
         self.had_tool = False
         self.had_text = False
         self.had_thinking = False
@@ -172,7 +175,11 @@ class ReplyMapper:
             out.append(ToolCallStart(tid, client_name))
         frag = data.get("input")
         if isinstance(frag, dict):
-            frag = orjson.dumps(frag).decode() if frag else ""
+            try:
+                frag = orjson.dumps(frag).decode() if frag else ""
+            except orjson.JSONEncodeError:  # nested past what JSON can be written back: unusable arguments
+                self.broken_tools.add(tid)
+                frag = ""
         if isinstance(frag, str) and frag:
             self.tool_args[tid].append(frag)
             self.out_tokens += (len(frag) + 3) >> 2
@@ -219,11 +226,15 @@ class ReplyMapper:
         return out
 
     def _truncated_tool_call(self) -> bool:
+        """Whether some tool call's arguments are not a JSON value the dialects can write back."""
+        if self.broken_tools:
+            return True
         for frags in self.tool_args.values():
             raw = "".join(frags)
             if raw.strip():
                 try:
-                    orjson.loads(raw)
+                    if too_deep(orjson.loads(raw)):
+                        return True
                 except orjson.JSONDecodeError:
                     return True
         return False

@@ -138,7 +138,8 @@ class CredentialPool:
                 raise GatewayError("upstream", "No usable Kiro credential is configured on this gateway: its "
                                    "operator adds one (`kiro-gateway login`, `kiro-gateway import`, or the "
                                    "console at /admin).", 503)
-            raise GatewayError("overloaded", "No Kiro credential is left to try for this request.", 503)
+            raise GatewayError("overloaded", "No Kiro credential is left to try for this request.", 503,
+                               retry_after=self.seconds_until_ready())
         active = [c for c in pool if self.health[c.id].status(False, now) == ACTIVE]
         if session and (sid := self.sticky.get(session, now)) and any(c.id == sid for c in active):
             return next(c for c in active if c.id == sid)
@@ -152,6 +153,14 @@ class CredentialPool:
             return min(waiting, key=lambda c: (self.health[c.id].ready_at(), c.priority))
         raise GatewayError("permission", "Every Kiro credential is unhealthy: "
                            + "; ".join(f"#{c.id}: {self.health[c.id].reason}" for c in pool), 503)
+
+    def seconds_until_ready(self) -> float | None:
+        """When the soonest resting credential (cooldown, exhausted, unhealthy) is back, in seconds
+        from now; None when none rests or none is enabled. What a 429/503's Retry-After says."""
+        now = time.time()
+        ready = [self.health[c.id].ready_at() for c in self.candidates()]
+        future = [r - now for r in ready if r > now]
+        return max(1.0, min(future)) if future and len(future) == len(ready) else None
 
     async def acquire(self, model_id: str | None = None, session: str | None = None,
                       exclude: frozenset[str] | set[str] = frozenset()) -> Lease:

@@ -41,6 +41,12 @@ def bad(where: str, what: str) -> GatewayError:
     return GatewayError("invalid_request", f"{where}: {what}" if where else what)
 
 
+def _stream_flag(v: Any) -> bool:
+    if v is None or isinstance(v, bool):
+        return bool(v)
+    raise bad("stream", "Input should be a valid boolean")
+
+
 def _str(v: Any, where: str, required: bool = True) -> str:
     if isinstance(v, str):
         return v
@@ -304,5 +310,5 @@ def parse_request(body: Any, session_header: str | None = None, counting: bool =
         json_schema=json_schema,
         json_mode=json_schema is not None,
         session_id=session_id_from(body.get("metadata"), session_header),
-        stream=bool(body.get("stream")),
+        stream=_stream_flag(body.get("stream")),
     )

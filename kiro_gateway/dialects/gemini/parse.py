@@ -97,8 +97,11 @@ def _list(v: Any, where: str) -> list:
 def _int(v: Any, where: str) -> int | None:
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v in (float("inf"), float("-inf")) \
+            or v != int(v):
         raise bad(where, "must be an integer")
+    if not -2**31 <= v < 2**31:  # Gemini's integers are int32
+        raise bad(where, "must be an integer in the int32 range")
     return int(v)
 
 
@@ -282,6 +285,8 @@ def _contents(raw: Any, counting: bool) -> list[Message]:
             raise bad(w, "must be an object")
         role = c.get("role") or "user"
         parts = _list(c.get("parts"), f"{w}.parts")
+        if not parts:  # Gemini: "contents.parts must not be empty"
+            raise bad(f"{w}.parts", "must not be empty")
         if role == "model":
             if last_role != "model":
                 pairing.new_model_turn()

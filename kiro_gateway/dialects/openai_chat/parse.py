@@ -22,6 +22,7 @@ from ...conversation import (
 )
 from ..openai_common import (
     bad,
+    stream_flag,
     image_from_url,
     opt_int,
     opt_number,
@@ -234,6 +235,6 @@ def parse_request(body: Any, session_header: str | None = None) -> ChatConversat
         json_schema=schema,
         json_mode=json_mode,
         session_id=session_header or (cache_key if isinstance(cache_key, str) and cache_key else None),
-        stream=body.get("stream") is True,
+        stream=stream_flag(body.get("stream")),
         include_usage=bool(opts and opts.get("include_usage") is True),
     )

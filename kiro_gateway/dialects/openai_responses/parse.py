@@ -35,6 +35,7 @@ from ...conversation import (
 from ...jsonbytes import dumps_kept
 from ..openai_common import (
     bad,
+    stream_flag,
     image_from_url,
     opt_int,
     opt_number,
@@ -329,6 +330,8 @@ def parse_request(body: Any, store: ResponseStore | None = None, session_header:
         system.append(instructions)
     messages: list[Message] = []
     prev_id = opt_str(body.get("previous_response_id"), "previous_response_id")
+    if body.get("input") == []:
+        raise bad("input", "Invalid 'input': empty array. Expected an array with minimum length 1.", "empty_array")
     items = as_items(body.get("input"))
     prior = b"[]"
     if prev_id:
@@ -371,7 +374,7 @@ def parse_request(body: Any, store: ResponseStore | None = None, session_header:
         json_schema=schema,
         json_mode=json_mode,
         session_id=session_header or (cache_key if isinstance(cache_key, str) and cache_key else None),
-        stream=body.get("stream") is True,
+        stream=stream_flag(body.get("stream")),
         namespaces=namespaces,
         summary=summary not in (None, "none"),
         encrypted="reasoning.encrypted_content" in (include or ()),
