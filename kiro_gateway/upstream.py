@@ -9,6 +9,7 @@ the stream. Dialects never see Kiro, the pool never sees a dialect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Callable
 
@@ -23,9 +24,10 @@ from .kiro.auth import RefreshError
 from .kiro.client import KiroHttp, UpstreamStatus, upstream_error
 from .kiro.eventstream import EventStreamError
 from .kiro.events import ReplyMapper
-from .kiro.models import ModelMapper, UnknownModel
+from .kiro.models import KiroModel, ModelMapper, UnknownModel, model_info
 from .kiro.endpoints import needs_profile
 from .kiro.request import KiroRequest, RequestOptions, build_request
+from .pool.availability import ModelUnavailable, check_servable, served_models, unavailable
 from .pool.facts import AccountFacts
 from .pool.pool import CredentialPool, Lease
 
@@ -52,6 +54,8 @@ class ReplyStream:
         self.json_mode = json_mode
         self.on_close = on_close
         self.stop_sequences = stop_sequences
+        self.served_model = request.model.kiro_id  # the Kiro model that answers (a fallback's, maybe)
+        self.fallback = False
 
     def __aiter__(self) -> AsyncIterator[list[ReplyEvent]]:
         batches = self._batches()
@@ -188,6 +192,10 @@ def backoff(attempt: int) -> float:
 _SWITCH_KINDS = {"rate_limit", "permission", "authentication"}
 
 
+class _Lacks(GatewayError):
+    """This account does not have the model (its list, or Kiro's INVALID_MODEL_ID)."""
+
+
 class Upstream:
     def __init__(self, settings: Settings, pool: CredentialPool, http: KiroHttp) -> None:
         self.settings = settings
@@ -195,6 +203,37 @@ class Upstream:
         self.http = http
         self.mapper = ModelMapper(settings.model_map, settings.default_model)
         self.facts = AccountFacts(settings, pool.store, http)
+        pool.has_model = self.facts.has_model
+
+    async def served_models(self) -> dict[str, tuple[int, int]]:
+        """Kiro model id -> (context window, output limit) the pool can serve; accounts whose
+        list is not known yet are asked first (briefly: a slow one counts as the built-in list)."""
+        unknown = [c for c in self.pool.candidates() if self.facts.known_models(c.id) is None]
+        if unknown:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(10):
+                    await asyncio.gather(*(self._learn_models(c) for c in unknown))
+        return served_models(self.pool, self.facts)
+
+    async def _learn_models(self, cred) -> None:
+        await self.facts.get(cred.id)
+        if self.facts.known_models(cred.id) is not None:
+            return
+        try:
+            token = await self.pool.token_for(cred)
+            lease = self.pool._lease(cred, token)
+        except (RefreshError, GatewayError):
+            return
+        await self.facts.models(lease)
+
+    async def describe_model(self, name: str) -> tuple[KiroModel, tuple[int, int]] | None:
+        """A client's model name -> (the Kiro model, its limits), if the pool can serve it."""
+        try:
+            kiro_id = self.mapper.resolve(name).kiro_id
+        except UnknownModel:
+            return None
+        limits = (await self.served_models()).get(kiro_id)
+        return (model_info(kiro_id), limits) if limits else None
 
     def prepare(self, conv: Conversation) -> KiroRequest:
         try:
@@ -213,11 +252,41 @@ class Upstream:
         built, so it is dropped before waiting on the network (memory under many open streams).
         """
         request = self.prepare(conv)  # a bad request fails here, before the pool is touched
-        model_id = request.model.kiro_id
-        s = self.settings
+        chain = [request] + self._fallbacks(conv.model, request)
         session = session_key(conv)
+        name = conv.model
         if release:
             conv.forget_content()
+        for i, req in enumerate(chain):
+            try:
+                reply = await self._open(conv, req, session, name)
+            except ModelUnavailable:
+                if i == len(chain) - 1:
+                    raise
+                continue  # the configured fallback chain's next model
+            reply.fallback = i > 0
+            return reply
+        raise AssertionError("unreachable")
+
+    def _fallbacks(self, name: str, request: KiroRequest) -> list[KiroRequest]:
+        """The configured `modelFallbacks` for this model (by client name or Kiro id), as requests."""
+        table = self.settings.model_fallbacks
+        chain = table.get(name) or table.get(request.model.kiro_id) or []
+        out, seen = [], {request.model.kiro_id}
+        for alt in chain:
+            try:
+                resolved = self.mapper.resolve(alt)
+            except UnknownModel:
+                continue
+            if resolved.kiro_id not in seen:
+                seen.add(resolved.kiro_id)
+                out.append(request.with_model(resolved))
+        return out
+
+    async def _open(self, conv: Conversation, request: KiroRequest, session: str, name: str) -> ReplyStream:
+        model_id = request.model.kiro_id
+        s = self.settings
+        check_servable(self.pool, self.facts, model_id, name)
         tries: dict[str, int] = {}
         forced: set[str] = set()
         last: GatewayError | None = None
@@ -230,6 +299,9 @@ class Upstream:
                 try:
                     lease = await self.pool.acquire(model_id, session, spent)
                 except GatewayError as e:
+                    if self.pool.candidates() and not any(self.pool.can_serve(c, model_id)
+                                                          for c in self.pool.candidates()):
+                        raise unavailable(self.pool, self.facts, model_id, name) from None
                     raise self._final(last or e) from None
             cid = lease.credential.id
             if tries.get(cid):
@@ -241,8 +313,19 @@ class Upstream:
                 reply = await self._attempt(conv, request, lease)
                 request.release()
                 return reply
+            except _Lacks as e:  # not the account's fault: no penalty, not counted, next account
+                self.pool.end(lease)
+                tries[cid] = s.max_attempts_per_credential
+                attempt -= 1
+                last = e
             except UpstreamStatus as e:
                 self.pool.end(lease)
+                if e.reason == "INVALID_MODEL_ID":
+                    await self.facts.model_missing(cid, model_id)
+                    tries[cid] = s.max_attempts_per_credential
+                    attempt -= 1
+                    last = _Lacks("not_found", e.message, 404)
+                    continue
                 if e.reason == "BEARER_INVALID" and cid not in forced and lease.credential.refresh_token:
                     forced.add(cid)  # revoked early: refresh once and retry, not counted
                     tries[cid] -= 1
@@ -285,6 +368,9 @@ class Upstream:
             async with asyncio.timeout(limit):
                 route = await self.facts.route(lease)
                 version = self.facts.kiro_version(lease.credential)
+                models = await self.facts.models(lease, route)
+                if models is not None and request.model.kiro_id not in models:
+                    raise _Lacks("not_found", f"this account has no {request.model.kiro_id}", 404)
                 while True:
                     body = request.with_profile(route.arn)
                     resp = await self.http.generate(route.base, body, lease.token, version,

@@ -8,13 +8,17 @@ the path form of an operation, which is what the gateway sends.
 
 from __future__ import annotations
 
+from urllib.parse import quote, urlencode, urlsplit
+
 import aiohttp
 import orjson
+import yarl
 
-from .client import KiroHttp, Proxy
+from ..conversation import GatewayError
+from .client import KiroHttp, Proxy, upstream_error
 from .identity import usage_headers
 
-__all__ = ["LEGACY_DEFAULT", "RUNTIME_DEFAULT", "PROFILE_REGIONS", "base_url", "needs_profile", "discover_profile"]
+__all__ = ["LEGACY_DEFAULT", "RUNTIME_DEFAULT", "PROFILE_REGIONS", "base_url", "needs_profile", "discover_profile", "list_models"]
 
 LEGACY_DEFAULT = "https://q.{region}.amazonaws.com"
 RUNTIME_DEFAULT = "https://runtime.{region}.kiro.dev"
@@ -79,3 +83,41 @@ async def discover_profile(http: KiroHttp, settings, token: str, kiro_version: s
             if isinstance(p, dict) and isinstance(p.get("arn"), str) and p["arn"].startswith("arn:"):
                 return p["arn"], True
     return None, final
+
+
+async def list_models(http: KiroHttp, base: str, token: str, kiro_version: str, machine_id: str,
+                      profile_arn: str | None = None, api_key_auth: bool = False,
+                      proxy: Proxy | None = None) -> dict[str, tuple[int, int]]:
+    """ListAvailableModels on `base`: Kiro model id -> (maxInputTokens, maxOutputTokens) for
+    this account. Raises UpstreamStatus / GatewayError when Kiro does not answer with a list."""
+    params = {"origin": "AI_EDITOR"}
+    if profile_arn:
+        params["profileArn"] = profile_arn
+    url = yarl.URL(f"{base}/ListAvailableModels?{urlencode(params, quote_via=quote)}", encoded=True)
+    headers = usage_headers(token, kiro_version, machine_id, urlsplit(base).netloc, api_key_auth)
+    session, options = http.via(proxy)
+    try:
+        async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=20),
+                               auto_decompress=True, **options) as resp:
+            raw, status = await resp.read(), resp.status
+    except (TimeoutError, aiohttp.ClientError) as e:
+        raise GatewayError("upstream", f"Could not reach Kiro for its model list: {type(e).__name__}") from e
+    if status != 200:
+        raise upstream_error(status, raw.decode("utf-8", "replace"))
+    try:
+        entries = orjson.loads(raw).get("models")
+    except (orjson.JSONDecodeError, AttributeError):
+        entries = None
+    if not isinstance(entries, list):
+        raise GatewayError("upstream", "Kiro's model list is not a list.")
+    out: dict[str, tuple[int, int]] = {}
+    for e in entries:
+        if not isinstance(e, dict) or not isinstance(e.get("modelId"), str):
+            continue
+        limits = e.get("tokenLimits") if isinstance(e.get("tokenLimits"), dict) else {}
+        out[e["modelId"]] = (_int(limits.get("maxInputTokens")), _int(limits.get("maxOutputTokens")))
+    return out
+
+
+def _int(v) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0

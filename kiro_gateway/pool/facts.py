@@ -6,16 +6,22 @@ none, as AWS Builder ID accounts), and later its model list. See docs/kiro-proto
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
 
+from ..conversation import GatewayError
 from ..kiro.client import KiroHttp
-from ..kiro.endpoints import base_url, discover_profile
+from ..kiro.endpoints import base_url, discover_profile, list_models
+from ..tasks import failed as task_failed
 from ..state.base import StateStore, StoreError
 from .credential import Credential
 
-__all__ = ["AccountFacts", "Route"]
+__all__ = ["AccountFacts", "Route", "MODELS_TTL"]
+
+MODELS_TTL = 6 * 3600.0  # an account's model list older than this is fetched again, in the background
+_MODELS_RETRY = 60.0  # after a failed fetch, not again before this
 
 log = logging.getLogger("kiro_gateway.pool")
 
@@ -35,6 +41,8 @@ class AccountFacts:
         self.http = http
         self._facts: dict[str, dict] = {}
         self._ask_after: dict[str, float] = {}  # discovery that found no answer: not before then
+        self._models_after: dict[str, float] = {}  # a model list fetch failed: not before then
+        self._refreshing: dict[str, asyncio.Task] = {}
 
     async def get(self, cid: str) -> dict:
         facts = self._facts.get(cid)
@@ -57,6 +65,74 @@ class AccountFacts:
 
     def forget(self, cid: str) -> None:
         self._facts.pop(cid, None)
+
+    # -- models ----------------------------------------------------------------------------------
+
+    def known_models(self, cid: str) -> dict[str, list[int]] | None:
+        """The account's models (id -> [max input, max output] tokens) as last listed; None: unknown."""
+        facts = self._facts.get(cid)
+        models = facts.get("models") if facts else None
+        return models if isinstance(models, dict) else None
+
+    def has_model(self, cid: str, model_id: str) -> bool:
+        """False when the account's list lacks the model, or Kiro said it does (INVALID_MODEL_ID)."""
+        facts = self._facts.get(cid)
+        if not facts:
+            return True
+        if model_id in (facts.get("missing") or ()):
+            return False
+        models = facts.get("models")
+        return not isinstance(models, dict) or model_id in models
+
+    async def models(self, lease, route: "Route | None" = None) -> dict[str, list[int]] | None:
+        """The account's model list: fetched once, then refreshed in the background when stale."""
+        cid = lease.credential.id
+        facts = await self.get(cid)
+        models = self.known_models(cid)
+        now = time.time()
+        if models is not None and now - float(facts.get("modelsAt") or 0) < MODELS_TTL:
+            return models
+        if self._models_after.get(cid, 0) > time.monotonic():
+            return models
+        if models is not None:  # stale: serve from it, fetch a new one beside
+            if cid not in self._refreshing:
+                task = asyncio.get_running_loop().create_task(self._fetch_models(lease, route))
+                self._refreshing[cid] = task
+                task.add_done_callback(lambda _t, c=cid: self._refreshing.pop(c, None))
+            return models
+        return await self._fetch_models(lease, route)
+
+    async def _fetch_models(self, lease, route: "Route | None") -> dict[str, list[int]] | None:
+        cid = lease.credential.id
+        try:
+            route = route or await self.route(lease)
+            found = await list_models(self.http, route.base, lease.token, self.kiro_version(lease.credential),
+                                      lease.machine_id, route.arn, lease.api_key_auth, lease.proxy)
+        except GatewayError as e:
+            self._models_after[cid] = time.monotonic() + _MODELS_RETRY
+            log.info("credential #%s: model list not available (%s)", cid, e.message[:200])
+            return self.known_models(cid)
+        except Exception as e:  # noqa: BLE001 - a background refresh must not die silently
+            self._models_after[cid] = time.monotonic() + _MODELS_RETRY
+            task_failed("model-list", e)
+            return self.known_models(cid)
+        models = {mid: [lim[0], lim[1]] for mid, lim in found.items()}
+        await self.learn(cid, models=models, modelsAt=time.time(), missing=[])
+        return models
+
+    async def model_missing(self, cid: str, model_id: str) -> None:
+        """Kiro said INVALID_MODEL_ID: this account lacks the model (until its next list)."""
+        facts = await self.get(cid)
+        changes: dict = {"missing": sorted(set(facts.get("missing") or ()) | {model_id})}
+        models = self.known_models(cid)
+        if models is not None and model_id in models:
+            changes["models"] = {k: v for k, v in models.items() if k != model_id}
+        await self.learn(cid, **changes)
+        log.info("credential #%s: Kiro does not serve %s to this account", cid, model_id)
+
+    async def close(self) -> None:
+        for task in list(self._refreshing.values()):
+            task.cancel()
 
     def kiro_version(self, cred: Credential) -> str:
         return cred.kiro_version or self.settings.kiro_version

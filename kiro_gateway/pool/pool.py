@@ -18,6 +18,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -106,6 +107,7 @@ class CredentialPool:
         self.sync = PoolSync(self, self.store)
         self.pacer = Pacer(settings, self.store)
         self.tokens = SharedTokens(self)
+        self.has_model: Callable[[str, str], bool] | None = None  # (credential id, Kiro model id)
 
     async def attach(self) -> None:
         """Load what the state store remembers (health, sessions) and follow other processes' changes."""
@@ -122,10 +124,12 @@ class CredentialPool:
     def status(self, cred: Credential) -> str:
         return self.health[cred.id].status(cred.disabled)
 
-    @staticmethod
-    def can_serve(cred: Credential, model_id: str | None) -> bool:
+    def can_serve(self, cred: Credential, model_id: str | None) -> bool:
         title = str(cred.raw.get("subscriptionTitle") or "").upper()
-        return not (model_id and "opus" in model_id and "FREE" in title)
+        if model_id and "opus" in model_id and "FREE" in title:
+            return False
+        # What Kiro listed for the account, when known (pool/facts.py): models roll out per account.
+        return not (model_id and self.has_model is not None and not self.has_model(cred.id, model_id))
 
     def pick(self, model_id: str | None = None, session: str | None = None,
              exclude: frozenset[str] | set[str] = frozenset()) -> Credential:
