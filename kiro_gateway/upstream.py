@@ -369,8 +369,12 @@ class Upstream:
                 route = await self.facts.route(lease)
                 version = self.facts.kiro_version(lease.credential)
                 models = await self.facts.models(lease, route)
-                if models is not None and request.model.kiro_id not in models:
-                    raise _Lacks("not_found", f"this account has no {request.model.kiro_id}", 404)
+                if models is not None:
+                    if request.model.kiro_id not in models:
+                        raise _Lacks("not_found", f"this account has no {request.model.kiro_id}", 404)
+                    window = models[request.model.kiro_id][0]
+                    if window:  # the account's own tokenLimits: what context percentages are of
+                        mapper.context_window = window
                 while True:
                     body = request.with_profile(route.arn)
                     resp = await self.http.generate(route.base, body, lease.token, version,
