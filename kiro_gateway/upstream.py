@@ -21,7 +21,7 @@ from .ids import jitter
 from .jsonmode import json_only
 from .stops import stop_at
 from .kiro.auth import RefreshError
-from .kiro.client import KiroHttp, UpstreamStatus, upstream_error
+from .kiro.client import KiroHttp, UpstreamStatus, retry_after_seconds, upstream_error
 from .kiro.eventstream import EventStreamError
 from .kiro.events import ReplyMapper
 from .kiro.models import KiroModel, ModelMapper, UnknownModel, model_info
@@ -339,7 +339,7 @@ class Upstream:
                     continue
                 if e.kind == "invalid_request":
                     raise
-                self.pool.failed(lease, e.kind, e.reason, e.message)
+                self.pool.failed(lease, e.kind, e.reason, e.message, e.retry_after)
                 if e.kind in _SWITCH_KINDS:
                     tries[cid] = s.max_attempts_per_credential
                 last = e
@@ -387,7 +387,7 @@ class Upstream:
                     if route.can_switch and needs_profile(resp.status, body):
                         route = await self.facts.switched(lease, route)  # once, unseen by the client
                         continue
-                    raise upstream_error(resp.status, body)
+                    raise upstream_error(resp.status, body, retry_after_seconds(resp.headers.get("Retry-After")))
                 first = await self._first_batch(resp, mapper)
         except TimeoutError as e:
             if resp is not None:

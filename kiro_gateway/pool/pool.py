@@ -300,8 +300,10 @@ class CredentialPool:
         if rec is not None:
             rec.first_byte()
 
-    def failed(self, lease: Lease, kind: str, reason: str | None, message: str) -> None:
-        """Record an upstream failure; throttling, quota and suspension change the state."""
+    def failed(self, lease: Lease, kind: str, reason: str | None, message: str,
+               retry_after: float | None = None) -> None:
+        """Record an upstream failure; throttling, quota and suspension change the state
+        (docs/kiro-protocol.md, "Errors and throttling"); Kiro's Retry-After sets the rest."""
         cred, now = lease.credential, time.time()
         h = self._health(cred.id)
         if reason == "MONTHLY_REQUEST_COUNT":
@@ -309,8 +311,15 @@ class CredentialPool:
             h.exhaust(until or next_month_utc(now))
             if until is None:
                 self.usage.refresh_soon(cred)  # learn the real reset date
+        elif reason == "SUSPICIOUS_ACTIVITY":  # rest it long: more traffic now risks a ban
+            rest = max(self.settings.suspicion_cooldown_seconds, retry_after or 0)
+            h.cool_down(now, rest)
+            log.warning("credential #%s: Kiro reports suspicious activity on the account; it rests %d s",
+                        cred.id, rest)
         elif kind == "rate_limit":
-            h.cool_down(now, self.settings.cooldown_seconds)
+            h.cool_down(now, retry_after or self.settings.cooldown_seconds)
+            if reason is None:  # a bare throttle has meant credits running out: the usage says
+                self.usage.refresh_soon(cred, exhausted_check=True)
         elif reason == "TEMPORARILY_SUSPENDED" or kind == "permission":
             h.suspend(message[:200])
         elif kind in ("upstream", "overloaded", "timeout"):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..kiro.client import UpstreamStatus, get_usage_limits
 from .credential import Credential, format_expiry, parse_expiry
+from .health import next_month_utc
 
 if TYPE_CHECKING:
     from .pool import CredentialPool
@@ -201,18 +202,28 @@ class UsageTracker:
         if changed:
             await self.pool.save()
 
-    def refresh_soon(self, cred: Credential) -> None:
-        """Fetch in the background (e.g. after a 402, to learn the real reset date)."""
+    def refresh_soon(self, cred: Credential, exhausted_check: bool = False) -> None:
+        """Fetch in the background (e.g. after a 402, to learn the real reset date). With
+        `exhausted_check` (after a throttle without a reason), an account whose credits are all
+        used is marked exhausted until its reset: Kiro has answered that way."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        task = loop.create_task(self._quiet(cred))
+        task = loop.create_task(self._quiet(cred, exhausted_check))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _quiet(self, cred: Credential) -> None:
+    async def _quiet(self, cred: Credential, exhausted_check: bool = False) -> None:
         try:
-            await self.get(cred, force=True)
+            usage = await self.get(cred, force=True)
         except Exception as e:  # noqa: BLE001 - best effort; the pool already has a fallback date
             log.info("usage limits of credential #%s not fetched: %s", cred.id, type(e).__name__)
+            return
+        h = self.pool.health.get(cred.id)
+        if exhausted_check and h is not None and usage.limit > 0 and usage.remaining <= 0 \
+                and (usage.overage_status or "").upper() != "ENABLED":
+            h.exhaust(usage.next_reset if usage.next_reset and usage.next_reset > time.time() else next_month_utc())
+            self.pool.sync.touch(cred.id, urgent=True)
+            log.warning("credential #%s: Kiro's throttle meant its credits are used up; exhausted until the reset",
+                        cred.id)
