@@ -152,7 +152,7 @@ class Gateway:
         if named is None:
             rec.key = "default" if self.settings.api_key else "local"
             return
-        rec.key, rec.key_id = named.name, named.id
+        rec.key, rec.key_id, rec.pin = named.name, named.id, named.credential
         if named.limited:
             await self.limits.check(named)
 

@@ -35,8 +35,9 @@ from ..state.local import LocalCoordination
 from . import writeback
 from .credential import Credential
 from .health import ACTIVE, COOLDOWN, EXHAUSTED, Health, next_month_utc
+from .interval import MinInterval
 from .pacing import Pacer
-from .selection import Sticky, order_candidates
+from .selection import Sticky, order_candidates, ramp_offset
 from .sync import PoolSync
 from .tokens import SharedTokens
 from .usage import UsageTracker
@@ -106,13 +107,23 @@ class CredentialPool:
         self.store: StateStore = store if store is not None else _NoStore()  # type: ignore[assignment]
         self.sync = PoolSync(self, self.store)
         self.pacer = Pacer(settings, self.store)
+        self.interval = MinInterval(settings)
         self.tokens = SharedTokens(self)
         self.has_model: Callable[[str, str], bool] | None = None  # (credential id, Kiro model id)
+        self._deck: list[str] = []  # `random`: the shuffled accounts not drawn yet
+        self.ramp: dict[str, int] = {}  # `balanced` counts a joining account from the others' least
 
     async def attach(self) -> None:
         """Load what the state store remembers (health, sessions) and follow other processes' changes."""
         await self.sync.load()
         self.store.subscribe(self.sync.on_event)
+        for c in self.credentials:
+            self._ramp(c.id)
+
+    def _ramp(self, cid: str) -> None:
+        offset = ramp_offset(cid, self.credentials, self.health)
+        if offset:
+            self.ramp[cid] = offset
 
     # -- selection -------------------------------------------------------------------------------
 
@@ -136,6 +147,12 @@ class CredentialPool:
         """The credential to try next; raises when none can serve."""
         now = time.time()
         pool = [c for c in self.candidates() if c.id not in exclude and self.can_serve(c, model_id)]
+        rec = CURRENT.get()
+        if rec is not None and rec.pin is not None:  # a client key pinned to one account
+            pool = [c for c in pool if c.id == rec.pin]
+            if not pool:
+                raise GatewayError("overloaded", f"This client key is pinned to Kiro account #{rec.pin}, which "
+                                   "cannot serve this request now.", 503, retry_after=self._ready_in(rec.pin))
         if not pool:
             if not self.candidates():
                 # Clients are not told where the server keeps its files; the operator's log is.
@@ -149,7 +166,8 @@ class CredentialPool:
             return next(c for c in active if c.id == sid)
         if active:
             self._rr += 1
-            return order_candidates(active, self.health, self.settings.load_balancing, self._rr)[0]
+            return order_candidates(active, self.health, self.settings.load_balancing, self._rr, self.ramp,
+                                    self._deck)[0]
         # Nobody is active: never black the whole pool out — the soonest-ready one serves.
         waiting = [c for c in pool if self.health[c.id].status(False, now) in (COOLDOWN, EXHAUSTED)
                    or self.health[c.id].unhealthy_until > now]
@@ -157,6 +175,11 @@ class CredentialPool:
             return min(waiting, key=lambda c: (self.health[c.id].ready_at(), c.priority))
         raise GatewayError("permission", "Every Kiro credential is unhealthy: "
                            + "; ".join(f"#{c.id}: {self.health[c.id].reason}" for c in pool), 503)
+
+    def _ready_in(self, cid: str) -> float | None:
+        h = self.health.get(cid)
+        wait = h.ready_at() - time.time() if h is not None else 0
+        return max(1.0, wait) if wait > 0 else None
 
     def seconds_until_ready(self) -> float | None:
         """When the soonest resting credential (cooldown, exhausted, unhealthy) is back, in seconds
@@ -218,6 +241,7 @@ class CredentialPool:
                 continue
             if session:
                 await self._stick(session, cred.id)
+            await self.interval.wait(cred.id)  # minIntervalPerCredential, jittered
             return lease
 
     async def _sticky_from_store(self, session: str) -> None:
@@ -318,8 +342,8 @@ class CredentialPool:
                         cred.id, rest)
         elif kind == "rate_limit":
             h.cool_down(now, retry_after or self.settings.cooldown_seconds)
-            if reason is None:  # a bare throttle has meant credits running out: the usage says
-                self.usage.refresh_soon(cred, exhausted_check=True)
+            if reason is None and "throttled by the service" in message.lower():
+                self.usage.refresh_soon(cred, exhausted_check=True)  # has meant credits ran out: usage says
         elif reason == "TEMPORARILY_SUSPENDED" or kind == "permission":
             h.suspend(message[:200])
         elif kind in ("upstream", "overloaded", "timeout"):
@@ -446,6 +470,7 @@ class CredentialPool:
             cred = Credential(raw, len(self.credentials))
             self.credentials.append(cred)
             self.health[cred.id] = Health()
+            self._ramp(cred.id)
             added.append(cred)
         if added and self.single:
             self.single = False  # more than one credential: the file becomes an array
@@ -470,6 +495,8 @@ class CredentialPool:
         self.usage.forget(cid)
         self.sticky.drop(cid)
         self.sync.forget(cid)
+        self.ramp.pop(cid, None)
+        self.interval.forget(cid)
 
     async def set_disabled(self, cred: Credential, disabled: bool) -> None:
         cred.raw["disabled"] = disabled
@@ -551,6 +578,7 @@ class CredentialPool:
             if cred is None:
                 cred = Credential(dict(entry), i)
                 self.health[cid] = Health()
+                self._ramp(cid)
                 self.sync.reload_ids.add(cid)
             else:
                 if cid in snap and cred.raw != snap[cid]:
