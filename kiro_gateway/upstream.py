@@ -204,6 +204,8 @@ class Upstream:
         self.mapper = ModelMapper(settings.model_map, settings.default_model)
         self.facts = AccountFacts(settings, pool.store, http)
         pool.has_model = self.facts.has_model
+        pool.kiro_route = self.facts.usage_route
+        pool.kiro_switch = self.facts.switch_on
 
     async def served_models(self) -> dict[str, tuple[int, int]]:
         """Kiro model id -> (context window, output limit) the pool can serve; accounts whose

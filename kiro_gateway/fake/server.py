@@ -88,6 +88,8 @@ class FakeKiroHandler(LoginRoutes):
             return _json(400, path)
         if host == "runtime" and path == "/generateAssistantResponse":
             return await self.generate(request, "runtime")
+        if host == "runtime" and path == "/getUsageLimits" and request.method == "GET":
+            return await self.get_usage_limits(request, "runtime")
         route = self.routes.get((request.method, path))
         if route is None:
             if not path.startswith("/__fake/accounts/"):
@@ -243,10 +245,13 @@ class FakeKiroHandler(LoginRoutes):
         )
         return acct, error
 
-    async def get_usage_limits(self, request):
+    async def get_usage_limits(self, request, host: str = "legacy"):
         acct, error = self._bearer(request)
         if error:
             return _json(*error)
+        refused = arn_verdict(host, acct, request.query.get("profileArn"))  # the host's ARN rule
+        if refused is not None:
+            return web.Response(status=refused[0], body=refused[1], content_type="application/json")
         return _json(200, usage_limits(acct))
 
     async def list_models(self, request):

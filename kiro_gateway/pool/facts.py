@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..conversation import GatewayError
 from ..kiro.client import KiroHttp
-from ..kiro.endpoints import base_url, discover_profile, list_models
+from ..kiro.endpoints import base_url, discover_profile, list_models, needs_profile
 from ..tasks import failed as task_failed
 from ..state.base import StateStore, StoreError
 from .credential import Credential
@@ -170,6 +170,23 @@ class AccountFacts:
         if learned == "legacy":
             return Route("legacy", legacy, arn, False)
         return Route("runtime", runtime, arn, True)
+
+    async def usage_route(self, lease) -> tuple[str, str | None, str]:
+        """(base URL, profile ARN, kiroVersion) for the account's other calls (usage limits)."""
+        route = await self.route(lease)
+        return route.base, route.arn, self.kiro_version(lease.credential)
+
+    async def switch_on(self, lease, err: Exception) -> bool:
+        """After a failed call: whether it was the branded host's "profileArn is required" and the
+        account moved to the legacy host (so the call is worth making again)."""
+        body = getattr(err, "body", "")
+        if not needs_profile(getattr(err, "upstream_status", 0), body):
+            return False
+        route = await self.route(lease)
+        if not route.can_switch:
+            return False
+        await self.switched(lease, route)
+        return True
 
     async def switched(self, lease, route: Route) -> Route:
         """The branded host wants a profile this account lacks: the legacy host, remembered."""

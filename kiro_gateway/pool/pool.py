@@ -18,7 +18,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -110,6 +110,10 @@ class CredentialPool:
         self.interval = MinInterval(settings)
         self.tokens = SharedTokens(self)
         self.has_model: Callable[[str, str], bool] | None = None  # (credential id, Kiro model id)
+        # Which host serves an account, with its ARN and kiroVersion, and the switch on Kiro's
+        # "profileArn is required" (pool/facts.py; set by the upstream).
+        self.kiro_route: Callable[[Lease], Awaitable[tuple[str, str | None, str]]] | None = None
+        self.kiro_switch: Callable[[Lease, Exception], Awaitable[bool]] | None = None
         self._deck: list[str] = []  # `random`: the shuffled accounts not drawn yet
         self.ramp: dict[str, int] = {}  # `balanced` counts a joining account from the others' least
 

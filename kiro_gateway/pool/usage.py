@@ -178,10 +178,15 @@ class UsageTracker:
         for attempt in (0, 1):
             lease = pool._lease(cred, token)
             self.fetch_count += 1
+            base, arn, version = lease.api_base, cred.profile_arn, s.kiro_version
+            if pool.kiro_route is not None:  # the host that serves the account, its ARN (pool/facts.py)
+                base, arn, version = await pool.kiro_route(lease)
             try:
-                return await get_usage_limits(pool.http, lease.api_base, token, s.kiro_version, lease.machine_id,
-                                              cred.profile_arn, lease.api_key_auth, lease.proxy)
+                return await get_usage_limits(pool.http, base, token, version, lease.machine_id,
+                                              arn, lease.api_key_auth, lease.proxy)
             except UpstreamStatus as e:
+                if not attempt and pool.kiro_switch is not None and await pool.kiro_switch(lease, e):
+                    continue  # the branded host wants an ARN this account lacks: the legacy host
                 # A token revoked early: refresh once and ask again, as chat requests do.
                 if attempt or e.reason != "BEARER_INVALID" or not cred.refresh_token:
                     raise

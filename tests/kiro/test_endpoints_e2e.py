@@ -4,6 +4,7 @@ profile ARN it has or discovers, and moves a Builder ID account to the legacy ho
 from __future__ import annotations
 
 import anthropic
+import httpx
 import pytest
 
 from kiro_gateway.fake.server import FakeKiro
@@ -61,9 +62,20 @@ def test_accounts_with_a_profile_use_the_branded_host(fake2026, tmp_path, kind):
     assert listings(fake2026) == (0 if kind == "social" else 1 if kind == "api_key" else 2)
 
 
-def test_builder_id_moves_to_the_legacy_host_once_and_remembers(fake2026, tmp_path):
+@pytest.fixture(params=["sqlite", "redis"])
+def state_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/state.db"
+    from redis_server import start_redis
+
+    server = start_redis()
+    request.addfinalizer(server.stop)
+    return server.url
+
+
+def test_builder_id_moves_to_the_legacy_host_once_and_remembers(fake2026, tmp_path, state_url):
     acct = fake2026.add_account(auth="idc", builder_id=True)
-    gw = gateway_for(fake2026, tmp_path, [credential("idc", acct)])
+    gw = gateway_for(fake2026, tmp_path, [credential("idc", acct)], state_url=state_url, usage_on_start=False)
     try:
         assert "hello" in ask(gw)
         assert "again" in ask(gw, "again")
@@ -71,12 +83,16 @@ def test_builder_id_moves_to_the_legacy_host_once_and_remembers(fake2026, tmp_pa
         gw.server.stop()
     assert chats(fake2026) == [("runtime", 400, None), ("legacy", 200, None), ("legacy", 200, None)]
     fake2026.clear_requests()
-    gw = gateway_for(fake2026, tmp_path, [credential("idc", acct)])  # a restart: same state store
+    gw = gateway_for(fake2026, tmp_path, [credential("idc", acct)], state_url=state_url,
+                     usage_on_start=False, admin_api_key="admin-key-e2e")  # a restart
     try:
         assert "after" in ask(gw, "after restart")
+        balance = httpx.get(gw.base_url + "/api/admin/credentials/1/balance", headers={"x-api-key": "admin-key-e2e"})
+        assert balance.status_code == 200, balance.text  # usage limits from the host that serves it
     finally:
         gw.server.stop()
     assert chats(fake2026) == [("legacy", 200, None)]
+    assert [p for p in fake2026.stats()["paths"] if "getUsageLimits" in p] == ["/getUsageLimits"]
     assert listings(fake2026) == 1  # asked once before the restart (refused: Builder ID), not again
 
 
@@ -100,3 +116,20 @@ def test_a_relay_with_a_path_prefix(fake2026, tmp_path):
     finally:
         gw.server.stop()
     assert [r["path"] for r in fake2026.requests if "generate" in r["path"]] == ["/runtime/generateAssistantResponse"]
+
+
+def test_usage_limits_of_a_builder_id_account_switch_the_host_once(fake2026, tmp_path):
+    acct = fake2026.add_account(auth="idc", builder_id=True)
+    gw = gateway_for(fake2026, tmp_path, [credential("idc", acct)], usage_on_start=False,
+                     admin_api_key="admin-key-e2e")
+    try:
+        for _ in range(2):
+            r = httpx.get(gw.base_url + "/api/admin/credentials/1/balance?refresh=true",
+                          headers={"x-api-key": "admin-key-e2e"})
+            assert r.status_code == 200, r.text
+        assert "hello" in ask(gw)  # the chat goes straight to the host the usage call found
+    finally:
+        gw.server.stop()
+    paths = fake2026.stats()["paths"]
+    assert paths.get("/runtime/getUsageLimits") == 1 and paths.get("/getUsageLimits", 0) >= 1
+    assert chats(fake2026) == [("legacy", 200, None)]
