@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
@@ -18,6 +19,7 @@ import aiohttp
 from .config import Settings
 from .conversation import Conversation, ErrorEvent, GatewayError, Ping, ReplyEvent, TextPart
 from .ids import jitter
+from .tasks import failed as task_failed
 from .jsonmode import json_only
 from .stops import stop_at
 from .kiro.auth import RefreshError
@@ -32,6 +34,8 @@ from .pool.facts import AccountFacts
 from .pool.pool import CredentialPool, Lease
 
 __all__ = ["Upstream", "ReplyStream"]
+
+log = logging.getLogger("kiro_gateway.upstream")
 
 _PING = [Ping()]
 
@@ -206,6 +210,8 @@ class Upstream:
         pool.has_model = self.facts.has_model
         pool.kiro_route = self.facts.usage_route
         pool.kiro_switch = self.facts.switch_on
+        pool.on_added = self._learn_soon
+        self._learning: set[asyncio.Task] = set()
 
     async def served_models(self) -> dict[str, tuple[int, int]]:
         """Kiro model id -> (context window, output limit) the pool can serve; accounts whose
@@ -216,6 +222,22 @@ class Upstream:
                 async with asyncio.timeout(10):
                     await asyncio.gather(*(self._learn_models(c) for c in unknown))
         return served_models(self.pool, self.facts)
+
+    def _learn_soon(self, cred) -> None:
+        """A new account (a login, an import): find its profile ARN and models in the background."""
+        task = asyncio.get_running_loop().create_task(self._learn_account(cred))
+        self._learning.add(task)
+        task.add_done_callback(self._learning.discard)
+
+    async def _learn_account(self, cred) -> None:
+        try:
+            token = await self.pool.token_for(cred)
+            lease = self.pool._lease(cred, token)
+            await self.facts.models(lease, await self.facts.route(lease))  # the route finds the ARN
+        except (RefreshError, GatewayError) as e:
+            log.info("credential #%s: not learned yet (%s); the first request will", cred.id, type(e).__name__)
+        except Exception as e:  # noqa: BLE001 - a background task must not die silently
+            task_failed("learn-account", e)
 
     async def _learn_models(self, cred) -> None:
         await self.facts.get(cred.id)

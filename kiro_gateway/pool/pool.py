@@ -114,6 +114,7 @@ class CredentialPool:
         # "profileArn is required" (pool/facts.py; set by the upstream).
         self.kiro_route: Callable[[Lease], Awaitable[tuple[str, str | None, str]]] | None = None
         self.kiro_switch: Callable[[Lease, Exception], Awaitable[bool]] | None = None
+        self.on_added: Callable[[Credential], None] | None = None  # a login, import or admin add
         self._deck: list[str] = []  # `random`: the shuffled accounts not drawn yet
         self.ramp: dict[str, int] = {}  # `balanced` counts a joining account from the others' least
 
@@ -479,6 +480,9 @@ class CredentialPool:
         if added and self.single:
             self.single = False  # more than one credential: the file becomes an array
         await self.save()
+        if self.on_added is not None:
+            for cred in added:
+                self.on_added(cred)
         return added
 
     async def remove(self, cred: Credential) -> None:

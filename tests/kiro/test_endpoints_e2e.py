@@ -3,6 +3,8 @@ profile ARN it has or discovers, and moves a Builder ID account to the legacy ho
 
 from __future__ import annotations
 
+import time
+
 import anthropic
 import httpx
 import pytest
@@ -133,3 +135,29 @@ def test_usage_limits_of_a_builder_id_account_switch_the_host_once(fake2026, tmp
     paths = fake2026.stats()["paths"]
     assert paths.get("/runtime/getUsageLimits") == 1 and paths.get("/getUsageLimits", 0) >= 1
     assert chats(fake2026) == [("legacy", 200, None)]
+
+
+def test_a_login_discovers_the_new_accounts_profile_at_once(fake2026, tmp_path):
+    seed = fake2026.add_account()
+    gw = gateway_for(fake2026, tmp_path, [credential("social", seed)], usage_on_start=False,
+                     admin_api_key="admin-key-e2e")
+    api = httpx.Client(base_url=gw.base_url + "/api/admin", headers={"x-api-key": "admin-key-e2e"}, timeout=15)
+    try:
+        r = api.post("/logins", json={"method": "idc", "startUrl": "https://my-org.awsapps.com/start",
+                                      "region": "eu-west-1"})
+        assert r.status_code == 201, r.text
+        fake2026.approve_login(r.json()["userCode"], profile_region="eu-central-1")
+        deadline = time.time() + 10
+        facts = gw.app.state.gateway.upstream.facts
+        while time.time() < deadline and not (facts._facts.get("2") or {}).get("profileArn"):
+            time.sleep(0.05)
+        saved = __import__("json").loads(gw.credentials_path.read_text())
+        acct = fake2026.account(saved[1]["refreshToken"])
+        assert acct["profile_arn"].split(":")[3] == "eu-central-1"
+        assert facts._facts["2"]["profileArn"] == acct["profile_arn"]
+        assert facts.known_models("2")  # and its models, before any request
+    finally:
+        api.close()
+        gw.server.stop()
+    assert listings(fake2026) == 2  # us-east-1 (none there), eu-central-1 (found)
+    assert chats(fake2026) == []
