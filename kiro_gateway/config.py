@@ -53,6 +53,7 @@ class Settings(BaseModel):
     runtime_base_url: str | None = None
     profiles_base_url: str | None = None  # where profile ARNs are found; same rule as runtimeBaseUrl
     endpoint: Literal["auto", "runtime", "legacy"] = "auto"
+    identity: Literal["ide", "cli"] = "ide"  # present as the Kiro IDE or as kiro-cli (per credential too)
     auth_base_url: str = "https://prod.{region}.auth.desktop.kiro.dev"
     oidc_base_url: str = "https://oidc.{region}.amazonaws.com"
     # Model names: exact or prefix* overrides, and a target for names of no Claude family.

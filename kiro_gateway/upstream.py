@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -276,7 +277,7 @@ class Upstream:
         built, so it is dropped before waiting on the network (memory under many open streams).
         """
         request = self.prepare(conv)  # a bad request fails here, before the pool is touched
-        chain = [request] + self._fallbacks(conv.model, request)
+        chain = [request] + self._fallbacks(conv, request)
         session = session_key(conv)
         name = conv.model
         if release:
@@ -292,19 +293,20 @@ class Upstream:
             return reply
         raise AssertionError("unreachable")
 
-    def _fallbacks(self, name: str, request: KiroRequest) -> list[KiroRequest]:
-        """The configured `modelFallbacks` for this model (by client name or Kiro id), as requests."""
+    def _fallbacks(self, conv: Conversation, request: KiroRequest) -> list[KiroRequest]:
+        """The configured `modelFallbacks` for this model (by client name or Kiro id), as requests
+        built now, while the conversation is still at hand."""
         table = self.settings.model_fallbacks
-        chain = table.get(name) or table.get(request.model.kiro_id) or []
+        chain = table.get(conv.model) or table.get(request.model.kiro_id) or []
         out, seen = [], {request.model.kiro_id}
         for alt in chain:
             try:
-                resolved = self.mapper.resolve(alt)
-            except UnknownModel:
+                alt_request = self.prepare(dataclasses.replace(conv, model=alt))
+            except GatewayError:
                 continue
-            if resolved.kiro_id not in seen:
-                seen.add(resolved.kiro_id)
-                out.append(request.with_model(resolved))
+            if alt_request.model.kiro_id not in seen:
+                seen.add(alt_request.model.kiro_id)
+                out.append(alt_request)
         return out
 
     async def _open(self, conv: Conversation, request: KiroRequest, session: str, name: str) -> ReplyStream:
@@ -401,8 +403,9 @@ class Upstream:
                         mapper.context_window = window
                 while True:
                     body = request.with_profile(route.arn)
+                    cli = route.host if (lease.credential.identity or self.settings.identity) == "cli" else None
                     resp = await self.http.generate(route.base, body, lease.token, version,
-                                                    lease.machine_id, lease.api_key_auth, lease.proxy)
+                                                    lease.machine_id, lease.api_key_auth, lease.proxy, cli)
                     del body
                     if resp.status == 200:
                         break

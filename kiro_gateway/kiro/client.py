@@ -16,7 +16,7 @@ import orjson
 import yarl
 
 from ..conversation import GatewayError
-from .identity import chat_headers, usage_headers
+from .identity import chat_headers, cli_headers, usage_headers
 
 __all__ = ["KiroHttp", "Proxy", "ProxyError", "upstream_error", "UpstreamStatus", "get_usage_limits",
            "retry_after_seconds"]
@@ -140,11 +140,17 @@ class KiroHttp:
 
     async def generate(self, base_url: str, body: bytes, token: str, kiro_version: str,
                        machine_id: str, api_key_auth: bool = False,
-                       proxy: Proxy | None = None) -> aiohttp.ClientResponse:
-        """POST the body; return the response once its status line and headers arrived."""
-        url = base_url + "/generateAssistantResponse"
+                       proxy: Proxy | None = None, cli: str | None = None) -> aiohttp.ClientResponse:
+        """POST the body; return the response once its status line and headers arrived. `cli`
+        ("legacy" | "runtime", the host's kind): as kiro-cli does, in the target form."""
         host = urlsplit(base_url).netloc
         headers = chat_headers(token, kiro_version, machine_id, host, api_key_auth)
+        if cli:
+            url = base_url + "/"
+            headers = cli_headers(headers, cli)
+            body = body.replace(b'"origin":"AI_EDITOR"', b'"origin":"KIRO_CLI"')  # never inside a string
+        else:
+            url = base_url + "/generateAssistantResponse"
         session, options = self.via(proxy)
         try:
             return await session.post(url, data=body, headers=headers, **options)

@@ -108,15 +108,6 @@ class KiroRequest:
             self._arn = arn
         return self._data
 
-    def with_model(self, model: Resolved) -> "KiroRequest":
-        """The same request for another Kiro model (a configured fallback). Every modelId in the
-        body is this exact JSON key-value pair; inside a JSON string the quotes would be escaped,
-        so no content can contain it."""
-        old = b'"modelId":' + orjson.dumps(self.model.kiro_id)
-        new = b'"modelId":' + orjson.dumps(model.kiro_id)
-        body = self.body.replace(old, new)
-        return KiroRequest(body, model, self.tool_names, self.thinking, self.conversation_id, self.dropped_turns)
-
     def release(self) -> None:
         """Kiro accepted the body: no retry will need it, and streams may stay open long."""
         self._data = b""

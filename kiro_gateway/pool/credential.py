@@ -128,6 +128,12 @@ class Credential:
         return self._s("kiroVersion")
 
     @property
+    def identity(self) -> str | None:
+        """ide | cli: which Kiro client the gateway presents itself as; None: the config's."""
+        v = (self._s("identity") or "").lower()
+        return v if v in ("ide", "cli") else None
+
+    @property
     def machine_id(self) -> str | None:
         return self._s("machineId")
 

@@ -161,3 +161,26 @@ def test_a_login_discovers_the_new_accounts_profile_at_once(fake2026, tmp_path):
         gw.server.stop()
     assert listings(fake2026) == 2  # us-east-1 (none there), eu-central-1 (found)
     assert chats(fake2026) == []
+
+
+@pytest.mark.parametrize("endpoint", ["legacy", "runtime"])
+def test_a_credential_can_present_itself_as_kiro_cli(fake2026, tmp_path, endpoint):
+    acct = fake2026.add_account()
+    ide, cli = credential("social", acct), credential("social", fake2026.add_account()) | {"identity": "cli"}
+    gw = gateway_for(fake2026, tmp_path, [ide | {"priority": 0}, cli | {"priority": 1}], endpoint=endpoint)
+    try:
+        assert "hello" in ask(gw)
+        gw.app.state.gateway.pool.credentials[0].raw["disabled"] = True
+        assert "again" in ask(gw, "again")
+    finally:
+        gw.server.stop()
+    reqs = [r for r in fake2026.requests if r.get("status") == 200 and r.get("body")]
+    first, second = reqs[-2], reqs[-1]
+    prefix = "/runtime" if endpoint == "runtime" else ""
+    assert first["path"] == prefix + "/generateAssistantResponse" and "x-amz-target" not in first["headers"]
+    assert second["path"] == prefix + "/"
+    assert second["headers"]["x-amz-target"] == ("KiroRuntimeService" if endpoint == "runtime" else
+                                                  "AmazonCodeWhispererStreamingService") + ".GenerateAssistantResponse"
+    assert second["headers"]["content-type"] == "application/x-amz-json-1.0"
+    assert "KiroCLI-" in second["headers"]["user-agent"]
+    assert second["body"]["conversationState"]["currentMessage"]["userInputMessage"]["origin"] == "KIRO_CLI"
