@@ -49,40 +49,59 @@ async def discover_profile(http: KiroHttp, settings, token: str, kiro_version: s
     """(the account's profile ARN or None, whether the answer is final).
 
     Asks ListAvailableProfiles in each profile region. Builder ID is refused there (403): final,
-    no profile. Network failures everywhere: not final, ask again later.
+    no profile. "No profile" is final only when every region answered; a region that could not
+    be asked (a host that does not resolve, a timeout, a 5xx) means: ask again later.
     """
-    template = settings.profiles_base_url
-    if template is None:
-        if settings.api_base_url.rstrip("/") != LEGACY_DEFAULT:
-            return None, False  # a relay or the fake without a profile host: nothing to ask
-        template = PROFILES_DEFAULT
-    final = False
+    if settings.profiles_base_url is not None:
+        templates: tuple[str, ...] = (settings.profiles_base_url,)
+    elif settings.api_base_url.rstrip("/") != LEGACY_DEFAULT:
+        return None, False  # a relay or the fake without a profile host: nothing to ask
+    else:  # the profile host does not resolve in every region: the regional API host then
+        templates = (PROFILES_DEFAULT, LEGACY_DEFAULT)
+    answered = 0
     for region in PROFILE_REGIONS:
-        url = template.replace("{region}", region) + "/"
-        headers = usage_headers(token, kiro_version, machine_id, url.split("/")[2], api_key_auth)
-        headers["content-type"] = "application/x-amz-json-1.0"
-        headers["x-amz-target"] = PROFILE_TARGET
-        session, options = http.via(proxy)
-        try:
-            async with session.post(url, data=b"{}", headers=headers, timeout=aiohttp.ClientTimeout(total=20),
-                                    auto_decompress=True, **options) as resp:
-                raw, status = await resp.read(), resp.status
-        except (TimeoutError, aiohttp.ClientError):
-            continue  # e.g. a regional host that does not resolve
-        if status == 403 and b"Builder ID" in raw:
-            return None, True
-        if status != 200:
-            final = final or status in (400, 404)
-            continue
-        final = True
-        try:
-            profiles = orjson.loads(raw).get("profiles") or []
-        except (orjson.JSONDecodeError, AttributeError):
-            continue
-        for p in profiles:
-            if isinstance(p, dict) and isinstance(p.get("arn"), str) and p["arn"].startswith("arn:"):
-                return p["arn"], True
-    return None, final
+        for template in templates:
+            outcome = await _ask_profiles(http, template.replace("{region}", region) + "/", token,
+                                          kiro_version, machine_id, api_key_auth, proxy)
+            if outcome is None:
+                continue  # not reachable: the next host for this region
+            if outcome == "builder-id":
+                return None, True
+            answered += 1
+            if outcome:
+                return outcome, True
+            break
+    return None, answered == len(PROFILE_REGIONS)
+
+
+async def _ask_profiles(http: KiroHttp, url: str, token: str, kiro_version: str, machine_id: str,
+                        api_key_auth: bool, proxy: Proxy | None) -> str | None:
+    """The first profile ARN listed at `url`; "" when it answered with none; "builder-id"; None
+    when it could not be asked."""
+    headers = usage_headers(token, kiro_version, machine_id, url.split("/")[2], api_key_auth)
+    headers["content-type"] = "application/x-amz-json-1.0"
+    headers["x-amz-target"] = PROFILE_TARGET
+    session, options = http.via(proxy)
+    try:
+        async with session.post(url, data=b"{}", headers=headers, timeout=aiohttp.ClientTimeout(total=20),
+                                auto_decompress=True, **options) as resp:
+            raw, status = await resp.read(), resp.status
+    except (TimeoutError, aiohttp.ClientError):
+        return None  # e.g. a regional host that does not resolve
+    if status == 403 and b"Builder ID" in raw:
+        return "builder-id"
+    if status in (400, 404):
+        return ""  # no Q profile endpoint there: nothing in this region
+    if status != 200:
+        return None
+    try:
+        profiles = orjson.loads(raw).get("profiles") or []
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    for p in profiles if isinstance(profiles, list) else ():
+        if isinstance(p, dict) and isinstance(p.get("arn"), str) and p["arn"].startswith("arn:"):
+            return p["arn"]
+    return ""
 
 
 async def list_models(http: KiroHttp, base: str, token: str, kiro_version: str, machine_id: str,
