@@ -3,6 +3,7 @@ profile ARN it has or discovers, and moves a Builder ID account to the legacy ho
 
 from __future__ import annotations
 
+import json
 import time
 
 import anthropic
@@ -151,7 +152,7 @@ def test_a_login_discovers_the_new_accounts_profile_at_once(fake2026, tmp_path):
         facts = gw.app.state.gateway.upstream.facts
         while time.time() < deadline and not (facts._facts.get("2") or {}).get("profileArn"):
             time.sleep(0.05)
-        saved = __import__("json").loads(gw.credentials_path.read_text())
+        saved = json.loads(gw.credentials_path.read_text())
         acct = fake2026.account(saved[1]["refreshToken"])
         assert acct["profile_arn"].split(":")[3] == "eu-central-1"
         assert facts._facts["2"]["profileArn"] == acct["profile_arn"]

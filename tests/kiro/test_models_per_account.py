@@ -4,6 +4,8 @@ listings show only what some account can serve, with its limits."""
 
 from __future__ import annotations
 
+import time
+
 import anthropic
 import httpx
 import openai
@@ -163,3 +165,25 @@ def test_models_lists_show_only_what_some_account_serves(fake, tmp_path, pool_ab
         gw.server.stop()
     lists = sum(n for p, n in fake.stats()["paths"].items() if p.endswith("ListAvailableModels"))
     assert lists == 2  # once per account, then cached
+
+
+def test_a_stale_list_is_refreshed_in_the_background(fake, tmp_path):
+    a = fake.add_account(id="a", models=["claude-sonnet-4.6"])
+    gw = start_gateway(fake, tmp_path, [cred(a)])
+    facts = gw.app.state.gateway.upstream.facts
+    try:
+        with pytest.raises(anthropic.NotFoundError):
+            ask(gw, "claude-opus-4-8")
+        fake.update_account("a", models=["claude-sonnet-4.6", OPUS])  # rolled out to the account
+        with pytest.raises(anthropic.NotFoundError):
+            ask(gw, "claude-opus-4-8")  # the list is fresh: not asked again
+        facts._facts["1"]["modelsAt"] = 0  # six hours later
+        assert ask(gw, "claude-sonnet-4-6").parse().content[0].text  # served from the old list
+        deadline = time.time() + 5
+        while OPUS not in (facts.known_models("1") or {}) and time.time() < deadline:
+            time.sleep(0.05)
+        assert ask(gw, "claude-opus-4-8").headers["x-kiro-model"] == OPUS
+    finally:
+        gw.server.stop()
+    lists = sum(n for p, n in fake.stats()["paths"].items() if p.endswith("ListAvailableModels"))
+    assert lists == 2

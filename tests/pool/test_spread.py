@@ -4,6 +4,7 @@ minimum interval."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 
@@ -42,7 +43,7 @@ def ask(client, i):
 
 def test_random_spreads_1000_requests_over_5_accounts(tmp_path):
     path = tmp_path / "credentials.json"
-    path.write_text(__import__("json").dumps([{"refreshToken": f"r{i}" * 10} for i in range(5)]))
+    path.write_text(json.dumps([{"refreshToken": f"r{i}" * 10} for i in range(5)]))
     pool = CredentialPool(Settings(load_balancing="random"), path, KiroHttp())
     counts = Counter(pool.pick("claude-sonnet-4.6").id for _ in range(1000))
     assert len(counts) == 5
