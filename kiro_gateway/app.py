@@ -16,6 +16,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -34,6 +35,7 @@ from .dialects.openai_chat import OpenAIChatDialect
 from .dialects.openai_chat import routes as openai_chat_routes
 from .dialects.openai_responses import OpenAIResponsesDialect
 from .dialects.openai_responses import routes as openai_responses_routes
+from .browser_guard import BrowserGuard
 from .http import JSONResponse, StreamedReply, error_response, read_json
 from .keys.limits import KeyLimits
 from .keys.registry import ClientKey, KeyRegistry
@@ -83,7 +85,7 @@ class Gateway:
         self.dialects: dict[str, Dialect] = {
             "anthropic": AnthropicDialect(),
             "openai_chat": OpenAIChatDialect(),
-            "openai_responses": OpenAIResponsesDialect(),
+            "openai_responses": OpenAIResponsesDialect(backing=self.store),
             "gemini": GeminiDialect(),
         }
         self.started = time.time()
@@ -107,7 +109,9 @@ class Gateway:
 
     async def stop(self) -> None:
         # The writer's last flush keeps what is pending across a clean shutdown; no step may hang it.
-        for step in (self.logins.stop, self.watcher.stop, self.pool.pacer.stop, self.writer.stop, self.store.close):
+        responses = self.dialects["openai_responses"].store  # type: ignore[attr-defined]
+        for step in (self.logins.stop, self.watcher.stop, self.pool.pacer.stop, responses.settle, self.writer.stop,
+                     self.store.close):
             try:
                 await asyncio.wait_for(step(), 5)
             except TimeoutError:
@@ -144,11 +148,19 @@ class Gateway:
     def authorized(self, request: Request) -> bool:
         return self.identify(request)[0]
 
-    async def admit(self, request: Request, rec: RequestRecord) -> None:
-        """Authenticate, and hold a named key to its own limits (429 in the client's dialect)."""
+    def client(self, request: Request) -> ClientKey | None:
+        """Authenticate (or raise the 401): the named client key presented, None for the gateway's
+        own key or a loopback client. Its id goes into the request scope as `kiro_gateway.client`:
+        what a client owns (its stored Responses) is keyed by it."""
         ok, named = self.identify(request)
         if not ok:
             self.check_auth(request)
+        request.scope["kiro_gateway.client"] = f"key:{named.id}" if named is not None else "default"
+        return named
+
+    async def admit(self, request: Request, rec: RequestRecord) -> None:
+        """Authenticate, and hold a named key to its own limits (429 in the client's dialect)."""
+        named = self.client(request)
         if named is None:
             rec.key = "default" if self.settings.api_key else "local"
             return
@@ -171,7 +183,11 @@ class Gateway:
         rec = self.requests.begin(request, dialect.name)  # request log: closed by the reply's end
         try:
             await self.admit(request, rec)
-            conv = dialect.parse(await read_json(request), request)
+            body = await read_json(request)
+            prepare = getattr(dialect, "prepare", None)  # a dialect that reads state before parsing
+            if prepare is not None:
+                await prepare(body, request)
+            conv = dialect.parse(body, request)
             if not self.settings.log_bodies:  # (the request log reads it at the end when it records bodies)
                 request.__dict__.pop("_body", None)  # parsed: let Starlette's cached raw body go
             rec.model = conv.model
@@ -302,7 +318,11 @@ def create_app(settings: Settings, credentials_path: Path | None = None,
         *openai_responses_routes.routes(gw),
         *admin_routes(gw),
     ]
+    def refuse(path: str, message: str) -> Response:
+        return error_response(gw.dialect_for_path(path), GatewayError("permission", message))
+
     app = Starlette(routes=routes, lifespan=lifespan,
+                    middleware=[Middleware(BrowserGuard, settings=gw.settings, reject=refuse)],
                     exception_handlers={HTTPException: not_found, Exception: server_error})
     app.state.gateway = gw
     app.state.refresher = refresher

@@ -66,6 +66,7 @@ class Settings(BaseModel):
     connect_timeout: float = Field(10.0, gt=0)
     first_token_timeout: float = Field(90.0, gt=0)
     read_timeout: float = Field(300.0, gt=0)
+    refresh_timeout: float = Field(30.0, gt=0)  # a token refresh that takes longer has failed
     refresh_before: float = Field(600.0, ge=0)  # refresh tokens this many seconds before expiry
     # The background refresher renews tokens within refresh_before + refresh_margin of expiry,
     # checking every refresh_check_interval s, one at a time, up to refresh_spread s apart.
@@ -103,6 +104,10 @@ class Settings(BaseModel):
     min_interval_per_credential: float = Field(0.0, ge=0)
     pacing_jitter: float = Field(0.25, ge=0, le=1)
     hot_reload: bool = True  # pick up hand edits of config.json and credentials.json
+    # Browsers (browser_guard.py): host names answered besides addresses, localhost and this
+    # machine's name (checked when there is no apiKey, or when set); web origins allowed by CORS.
+    allowed_hosts: list[str] = Field(default_factory=list)
+    cors_origins: list[str] = Field(default_factory=list)
 
     @field_validator("state_url")
     @classmethod

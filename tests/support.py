@@ -78,7 +78,7 @@ def start_gateway(fake: FakeKiro, tmp: Path, credentials: list[dict] | dict | No
     creds_path.write_bytes(orjson.dumps(credentials, option=orjson.OPT_INDENT_2))
     creds_path.chmod(0o600)
     settings = Settings(
-        api_key=API_KEY,
+        api_key=overrides.pop("api_key", API_KEY),
         api_base_url=fake.base_url,
         auth_base_url=fake.base_url,
         oidc_base_url=fake.base_url,

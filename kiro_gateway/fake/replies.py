@@ -22,7 +22,10 @@ Steps, one kind each: {"text": str, "chunks": n?} (default ~20 chars per event),
 {"context_usage": pct}, {"metering": credits}, {"event": {"type", "payload": dict|str}}, {"delay": s},
 {"metadata": {"tokenUsage": {...}, "stopReason": str?}} (metadataEvent), {"reasoning": str,
 "signature": str?, "chunks": n?} (reasoningContentEvent frames, the signature on the last),
-{"drop": true}, {"garbage": n}. An exception, error_frame or drop step suppresses the trailer.
+{"drop": true} (abort the connection: a reset mid-stream), {"garbage": n} (n random bytes),
+{"bad_crc": "text" | {"text", "where": "message"|"prelude"}} (a text frame whose CRC is wrong),
+{"cut": n} (the first n bytes of a text frame, then a clean end of the body: no further steps).
+An exception, error_frame, drop or cut step suppresses the trailer.
 
 Hot-path notes: the default text's frames are cached by (text, chunks) because benchmarks repeat
 one prompt; the metering frame is pre-encoded; context-usage frames are cached by percentage.
@@ -95,7 +98,8 @@ ERROR_BODIES[403] = ERROR_BODIES[401]
 class Settings:
     """Server-level knobs; the default reply and the recorder read them on every request."""
 
-    __slots__ = ("default_chunks", "chunk_delay", "first_byte_delay", "reply_chars", "record", "record_bodies")
+    __slots__ = ("default_chunks", "chunk_delay", "first_byte_delay", "reply_chars", "record", "record_bodies",
+                 "refresh_delay")
 
     def __init__(self, **kw) -> None:
         self.default_chunks: int | None = None  # None: ~20 chars per assistantResponseEvent
@@ -104,6 +108,7 @@ class Settings:
         self.reply_chars = 0  # pad the default text to at least this many characters
         self.record = True
         self.record_bodies = True
+        self.refresh_delay = 0.0  # seconds both refresh endpoints wait before answering (a hang)
         self.update(**kw)
 
     def update(self, **kw) -> dict:
@@ -114,7 +119,7 @@ class Settings:
                 value = int(value)
                 if value < 1:
                     raise ValueError("default_chunks must be >= 1")
-            elif key in ("chunk_delay", "first_byte_delay"):
+            elif key in ("chunk_delay", "first_byte_delay", "refresh_delay"):
                 value = float(value)
                 if value < 0:
                     raise ValueError(f"{key} must be >= 0")
@@ -232,9 +237,9 @@ SCRIPT_KEYS = frozenset(
 )
 STEP_KINDS = frozenset(
     {"text", "thinking", "tool", "exception", "error_frame", "context_usage", "metering",
-     "event", "delay", "drop", "garbage", "metadata", "reasoning"}
+     "event", "delay", "drop", "garbage", "metadata", "reasoning", "bad_crc", "cut"}
 )
-TERMINAL_STEPS = frozenset({"exception", "error_frame", "drop"})
+TERMINAL_STEPS = frozenset({"exception", "error_frame", "drop", "cut"})
 
 
 def check_script(script: dict) -> dict:
@@ -368,6 +373,16 @@ def script_reply(script: dict, body: dict, raw_size: int, settings: Settings) ->
             items.append(random.Random(int(value)).randbytes(int(value)))
         elif kind == "drop" and value:
             items.append(DROP)
+        elif kind == "bad_crc":
+            spec = value if isinstance(value, dict) else {"text": str(value)}
+            frame = bytearray(_text_frames(spec.get("text", "x"), 1)[0])
+            at = 8 if spec.get("where") == "prelude" else len(frame) - 1  # the prelude's CRC, or the message's
+            frame[at] ^= 0xFF
+            frames([bytes(frame)])
+        elif kind == "cut":
+            frame = _text_frames("this frame is cut off", 1)[0]
+            frames([frame[:max(1, min(int(value), len(frame) - 1))]])
+            break
     if script.get("trailer", True) and not kinds & TERMINAL_STEPS:
         trailer = []
         if "metering" not in kinds:

@@ -228,7 +228,12 @@ class FakeKiroHandler(LoginRoutes):
 
     # -- auth and account endpoints -------------------------------------------------------------
 
+    async def _refresh_pause(self) -> None:
+        if self.state.settings.refresh_delay:
+            await asyncio.sleep(self.state.settings.refresh_delay)
+
     async def refresh_social(self, request):
+        await self._refresh_pause()
         status, body = self.state.accounts.refresh_social(await _json_body(request))
         return _json(status, body)
 
@@ -236,6 +241,7 @@ class FakeKiroHandler(LoginRoutes):
         body = await _json_body(request)
         if isinstance(body, dict) and body.get("grantType") == DEVICE_GRANT:  # CreateToken finishing a login
             return answer(self.state.login.create_token(body))
+        await self._refresh_pause()
         status, body = self.state.accounts.refresh_idc(body)
         return _json(status, body)
 

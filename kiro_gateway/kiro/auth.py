@@ -29,11 +29,11 @@ class RefreshError(Exception):
 
 
 async def _post(session: aiohttp.ClientSession, url: str, body: dict, headers: dict,
-                via: dict | None) -> dict:
+                via: dict | None, timeout: float = 30.0) -> dict:
     # The shared session leaves bodies compressed (chat streams are relayed raw); JSON is not.
     try:
         async with session.post(url, data=orjson.dumps(body), headers=headers, auto_decompress=True,
-                                timeout=aiohttp.ClientTimeout(total=30), **(via or {})) as resp:
+                                timeout=aiohttp.ClientTimeout(total=timeout), **(via or {})) as resp:
             raw = await resp.read()
             status = resp.status
     except (TimeoutError, aiohttp.ClientError) as e:
@@ -65,19 +65,20 @@ def _result(data: dict) -> RefreshResult:
 
 
 async def refresh_social(session: aiohttp.ClientSession, auth_base: str, refresh_token: str,
-                         kiro_version: str, machine_id: str, via: dict | None = None) -> RefreshResult:
-    """`via`: request keywords from KiroHttp.via() (the proxy, if any)."""
+                         kiro_version: str, machine_id: str, via: dict | None = None,
+                         timeout: float = 30.0) -> RefreshResult:
+    """`via`: request keywords from KiroHttp.via() (the proxy, if any); `timeout`: the whole call's."""
     host = urlsplit(auth_base).netloc
     data = await _post(session, auth_base + "/refreshToken", {"refreshToken": refresh_token},
-                       refresh_headers(kiro_version, machine_id, host), via)
+                       refresh_headers(kiro_version, machine_id, host), via, timeout)
     return _result(data)
 
 
 async def refresh_idc(session: aiohttp.ClientSession, oidc_base: str, refresh_token: str,
                       client_id: str, client_secret: str, machine_id: str,
-                      via: dict | None = None) -> RefreshResult:
+                      via: dict | None = None, timeout: float = 30.0) -> RefreshResult:
     host = urlsplit(oidc_base).netloc
     body = {"clientId": client_id, "clientSecret": client_secret, "refreshToken": refresh_token,
             "grantType": "refresh_token"}
-    data = await _post(session, oidc_base + "/token", body, idc_refresh_headers(machine_id, host), via)
+    data = await _post(session, oidc_base + "/token", body, idc_refresh_headers(machine_id, host), via, timeout)
     return _result(data)

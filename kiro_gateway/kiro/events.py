@@ -29,7 +29,7 @@ from ..conversation import (
     Usage,
 )
 from ..tokens import estimate
-from .eventstream import EventStreamDecoder, Message
+from .eventstream import EventStreamError, EventStreamDecoder, Message
 from .thinking import ThinkingSplitter
 from .tools import ToolNames
 
@@ -93,6 +93,8 @@ class ReplyMapper:
         out: list[ReplyEvent] = []
         for msg in self.decoder.feed(chunk):
             self._message(msg, out)
+        if self.decoder.lost:  # a message failed its checksum: what the client would get has a hole
+            raise EventStreamError("a message of Kiro's stream failed its checksum")
         return _coalesce(out) if len(out) > 1 else out
 
     def _message(self, msg: Message, out: list[ReplyEvent]) -> None:

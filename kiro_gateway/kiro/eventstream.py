@@ -10,8 +10,12 @@ all big-endian, CRC32 as zlib computes it. Kiro streams its reply as a sequence 
 returns the whole messages it now holds. It keeps one buffer and a read offset, compacting only when
 the consumed prefix is large, so decoding is linear in the bytes received. Corruption is recovered
 from the way AWS's own decoders and kiro.rs do: a bad prelude skips one byte and resynchronises, a
-bad message CRC skips the whole message; too many consecutive errors, or a buffer past its bound,
-raise `EventStreamError` so the caller can fail the stream cleanly instead of hanging.
+bad message CRC skips the whole message. Either may lose a message — one skipped whole, or a
+skipped run of bytes long enough to have held one — and `lost` counts those: the reply mapper
+fails the reply rather than pass on a text with a hole (stray bytes too few to be a message are
+only counted in `errors_seen`); too many consecutive errors, or a
+buffer past its bound, raise `EventStreamError` so the caller can fail the stream cleanly instead
+of hanging.
 
 `encode_message` is the inverse, used by the fake Kiro server and the tests.
 """
@@ -141,13 +145,17 @@ def _parse_headers(data: bytes | memoryview) -> dict:
 class EventStreamDecoder:
     """Incremental, CRC-checked decoder with bounded memory and resynchronisation."""
 
-    __slots__ = ("_buf", "_pos", "_errors", "max_message", "max_buffer", "errors_seen")
+    __slots__ = ("_buf", "_pos", "_errors", "_run", "max_message", "max_buffer", "errors_seen", "lost")
 
     def __init__(self, max_message: int = MAX_MESSAGE, max_buffer: int | None = None) -> None:
         self._buf = bytearray()
         self._pos = 0
         self._errors = 0
         self.errors_seen = 0
+        # Messages that may have been lost: skipped whole (a valid prelude, then a bad CRC or bad
+        # headers), or a run of skipped bytes long enough to have held one (a corrupt prelude).
+        self.lost = 0
+        self._run = 0  # bytes skipped since the last message boundary
         self.max_message = max_message
         # A buffer never needs to hold more than one maximal message plus one read.
         self.max_buffer = max_buffer if max_buffer is not None else max_message + 1024 * 1024
@@ -177,14 +185,20 @@ class EventStreamDecoder:
                 or hlen > MAX_HEADERS
             ):
                 pos += 1  # resynchronise one byte further on
+                self._run += 1
                 self._error()
                 continue
+            if self._run:
+                if self._run >= MIN_MESSAGE:
+                    self.lost += 1
+                self._run = 0
             if end - pos < total:
                 break  # wait for the rest of this message
             body_end = pos + total - 4
             (msg_crc,) = _U32.unpack_from(buf, body_end)
             if crc32(buf[pos:body_end]) != msg_crc:
                 pos += total
+                self.lost += 1
                 self._error()
                 continue
             hstart = pos + PRELUDE
@@ -195,6 +209,7 @@ class EventStreamDecoder:
                     headers = _parse_headers(raw_headers)
                 except (ValueError, UnicodeDecodeError):
                     pos += total
+                    self.lost += 1
                     self._error()
                     continue
                 if len(_HEADER_CACHE) < _HEADER_CACHE_SIZE:

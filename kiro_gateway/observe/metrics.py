@@ -11,6 +11,8 @@ Allowed from loopback clients, or from anywhere with `metricsKey` (x-api-key, Be
 
 from __future__ import annotations
 
+import asyncio
+
 import hmac
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -113,7 +115,9 @@ class _Snapshot:
                                          labels=["task"])
         for task, n in sorted(ERRORS.items()):
             background.add_metric([task], n)
-        yield from (state, in_flight, remaining, waiting, dropped, background)
+        tasks = GaugeMetricFamily("kiro_gateway_event_loop_tasks", "asyncio tasks alive in this process "
+                                  "(back to a baseline when idle; growth means a leak)", value=len(asyncio.all_tasks()))
+        yield from (state, in_flight, remaining, waiting, dropped, background, tasks)
 
 
 async def render_metrics(gw: "Gateway") -> bytes:

@@ -427,10 +427,10 @@ class CredentialPool:
         self.refresh_count += 1
         if cred.auth_method == "idc":
             res = await refresh_idc(session, s.url("oidc_base_url", region), cred.refresh_token or "",
-                                    cred.client_id or "", cred.client_secret or "", mid, via)
+                                    cred.client_id or "", cred.client_secret or "", mid, via, s.refresh_timeout)
         else:
             res = await refresh_social(session, s.url("auth_base_url", region),
-                                       cred.refresh_token or "", s.kiro_version, mid, via)
+                                       cred.refresh_token or "", s.kiro_version, mid, via, s.refresh_timeout)
         cred.apply_refresh(res.access_token, res.refresh_token, res.expires_in, res.profile_arn)
         if persist:
             # Kiro may have rotated the refresh token: the old one is spent, so the new one goes to

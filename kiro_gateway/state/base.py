@@ -257,6 +257,24 @@ class StateStore(abc.ABC):
     async def key_usage(self, day: str) -> dict[str, list[float]]:
         """Usage per key id on a UTC day ("YYYY-MM-DD")."""
 
+    # -- stored Responses (the Responses API's previous_response_id) -------------------------------
+
+    @abc.abstractmethod
+    async def put_response(self, response_id: str, owner: str, data: bytes, expires: float) -> None:
+        """Keep one stored Response (an opaque record) for `owner` until `expires` (epoch seconds)."""
+
+    @abc.abstractmethod
+    async def get_response(self, response_id: str) -> tuple[str, bytes] | None:
+        """(owner, record) of an unexpired stored Response."""
+
+    @abc.abstractmethod
+    async def delete_response(self, response_id: str) -> bool:
+        """Forget a stored Response; False when there was none."""
+
+    @abc.abstractmethod
+    async def touch_responses(self, response_ids: list[str], expires: float) -> None:
+        """Keep these stored Responses until `expires` (a continued exchange keeps its ancestors)."""
+
     # -- notifications between processes ----------------------------------------------------------
 
     def subscribe(self, callback: Callable[[str, Any], None]) -> None:  # noqa: B027 - no-op by default

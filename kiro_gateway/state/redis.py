@@ -378,6 +378,34 @@ class RedisStore(StateStore):
         return bool(await self.r.hdel(self._k("keys"), key_id))
 
     @_unavailable
+    async def put_response(self, response_id: str, owner: str, data: bytes, expires: float) -> None:
+        # One string per Response: the owner, a newline, the record; Redis expires it.
+        await self.r.set(self._k("resp", response_id), owner.encode() + b"\n" + data, pxat=int(expires * 1000))
+
+    @_unavailable
+    async def get_response(self, response_id: str) -> tuple[str, bytes] | None:
+        value = await self.r.get(self._k("resp", response_id))
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = value.encode()
+        owner, _, data = value.partition(b"\n")
+        return owner.decode(), data
+
+    @_unavailable
+    async def delete_response(self, response_id: str) -> bool:
+        return bool(await self.r.delete(self._k("resp", response_id)))
+
+    @_unavailable
+    async def touch_responses(self, response_ids: list[str], expires: float) -> None:
+        if not response_ids:
+            return
+        async with self.r.pipeline(transaction=False) as p:
+            for rid in response_ids:
+                p.pexpireat(self._k("resp", rid), int(expires * 1000))
+            await p.execute()
+
+    @_unavailable
     async def key_usage(self, day: str) -> dict[str, list[float]]:
         return _vectors(await self.r.hgetall(self._k("keyuse", day)), len(KEY_USAGE_FIELDS))
 

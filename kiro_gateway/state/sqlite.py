@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS agg (bucket INTEGER NOT NULL, k TEXT NOT NULL, v TEXT
 CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS account_facts (cred TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS key_usage (key TEXT NOT NULL, day TEXT NOT NULL, v TEXT NOT NULL, PRIMARY KEY (key, day));
+CREATE TABLE IF NOT EXISTS responses (id TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS responses_expires ON responses (expires);
 """
 _AGG_KEEP = 26 * 3600  # a day of buckets, and some slack for clocks and the trend's edges
 _KEY_USAGE_KEEP_DAYS = 40
@@ -217,6 +219,7 @@ class SQLiteStore(LocalCoordination, StateStore):
         db.execute("DELETE FROM sticky WHERE expires < ?", (now,))
         oldest = time.strftime("%Y-%m-%d", time.gmtime(now - _KEY_USAGE_KEEP_DAYS * 86400))
         db.execute("DELETE FROM key_usage WHERE day < ?", (oldest,))
+        db.execute("DELETE FROM responses WHERE expires < ?", (now,))
 
     async def aggregates(self, since: float) -> dict[tuple[int, str], list[float]]:
         start = int(since) // BUCKET_SECONDS * BUCKET_SECONDS
@@ -241,6 +244,25 @@ class SQLiteStore(LocalCoordination, StateStore):
     async def delete_key(self, key_id: str) -> bool:
         cur = await self._run(lambda: self._db.execute("DELETE FROM keys WHERE id = ?", (key_id,)))
         return cur.rowcount > 0
+
+    async def put_response(self, response_id: str, owner: str, data: bytes, expires: float) -> None:
+        await self._run(lambda: self._db.execute(
+            "INSERT OR REPLACE INTO responses (id, owner, expires, data) VALUES (?, ?, ?, ?)",
+            (response_id, owner, expires, data)))
+
+    async def get_response(self, response_id: str) -> tuple[str, bytes] | None:
+        row = await self._run(lambda: self._db.execute(
+            "SELECT owner, data FROM responses WHERE id = ? AND expires >= ?", (response_id, time.time())).fetchone())
+        return None if row is None else (row[0], bytes(row[1]))
+
+    async def delete_response(self, response_id: str) -> bool:
+        cur = await self._run(lambda: self._db.execute("DELETE FROM responses WHERE id = ?", (response_id,)))
+        return cur.rowcount > 0
+
+    async def touch_responses(self, response_ids: list[str], expires: float) -> None:
+        if response_ids:
+            await self._run(lambda: self._db.executemany(
+                "UPDATE responses SET expires = max(expires, ?) WHERE id = ?", [(expires, r) for r in response_ids]))
 
     async def key_usage(self, day: str) -> dict[str, list[float]]:
         rows = await self._run(lambda: self._db.execute("SELECT key, v FROM key_usage WHERE day = ?",

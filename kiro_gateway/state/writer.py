@@ -48,6 +48,7 @@ class StateWriter:
         self._lock: asyncio.Lock | None = None
         self._task: asyncio.Task | None = None
         self._pruned = 0.0
+        self._logged = 0  # request-log rows written since the last prune
         self._warned = 0.0
         self.writes = 0
 
@@ -87,6 +88,7 @@ class StateWriter:
                 try:
                     await self.store.write(batch)
                     self.writes += 1
+                    self._logged += len(batch.logs)
                 except Exception as e:  # noqa: BLE001 - kept and retried; the gateway keeps serving
                     ok = False
                     now = time.monotonic()
@@ -119,8 +121,10 @@ class StateWriter:
             except Exception as e:  # noqa: BLE001 - flush does not raise; should it ever, the loop goes on
                 failed("state-writer", e)
             now = time.monotonic()
-            if now - self._pruned > _PRUNE_EVERY:
-                self._pruned = now
+            max_count = self.retention()[0]
+            # Every minute, and sooner under load: the log never holds much more than its limit.
+            if now - self._pruned > _PRUNE_EVERY or (max_count and self._logged > max(100, max_count // 10)):
+                self._pruned, self._logged = now, 0
                 try:
                     await self.prune()
                 except Exception as e:  # noqa: BLE001 - retried next time

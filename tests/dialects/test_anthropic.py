@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import hostile
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -81,7 +82,7 @@ def test_invalid_bodies_name_the_field(body, where):
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=8),
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=8) | hostile.leaves,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
         st.sampled_from(["type", "text", "role", "content", "id", "name", "input", "source", "data",
                          "media_type", "tool_use_id", "is_error", "thinking", "signature", "budget_tokens"]),
@@ -108,7 +109,7 @@ bodies = st.fixed_dictionaries(
                                                                   HealthCheck.too_slow])
 @given(body=bodies)
 def test_no_body_makes_the_gateway_answer_500(gateway, http, body):
-    r = http.post(gateway.base_url + "/v1/messages", content=orjson.dumps(body), timeout=10,
+    r = http.post(gateway.base_url + "/v1/messages", content=hostile.expand(orjson.dumps(body)), timeout=10,
                   headers={"x-api-key": gateway.api_key, "content-type": "application/json"})
     assert r.status_code < 500, r.text
     if r.status_code != 200:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import hostile
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -261,7 +262,7 @@ def test_whole_response_parts_signature_and_usage():
 # -- no body makes the gateway answer 5xx -------------------------------------------------------
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=8),
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=8) | hostile.leaves,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
         st.sampled_from(["text", "role", "parts", "name", "args", "id", "response", "thought", "thoughtSignature",
                          "inlineData", "mimeType", "data", "type", "properties", "mode", "functionCall"]),
@@ -298,7 +299,7 @@ targets = st.sampled_from([f"/v1beta/models/{MODEL}:generateContent", f"/v1/mode
                                                                   HealthCheck.too_slow])
 @given(body=bodies, target=targets)
 def test_no_body_makes_the_gateway_answer_5xx(gateway, http, body, target):
-    r = http.post(gateway.base_url + target, content=orjson.dumps(body),
+    r = http.post(gateway.base_url + target, content=hostile.expand(orjson.dumps(body)),
                   headers={"x-goog-api-key": gateway.api_key, "content-type": "application/json"})
     assert r.status_code < 500, r.text
     if r.status_code != 200:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import hostile
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -205,7 +206,7 @@ def test_whole_completion(reason, finish):
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=8),
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=8) | hostile.leaves,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
         st.sampled_from(["type", "text", "role", "content", "id", "name", "arguments", "function", "url",
                          "image_url", "tool_calls", "tool_call_id", "reasoning_content", "json_schema", "schema"]),
@@ -247,7 +248,7 @@ bodies = st.fixed_dictionaries(
                                                                   HealthCheck.too_slow])
 @given(body=bodies)
 def test_no_body_makes_the_gateway_answer_500(gateway, http, body):
-    r = http.post(gateway.base_url + "/v1/chat/completions", content=orjson.dumps(body), timeout=10,
+    r = http.post(gateway.base_url + "/v1/chat/completions", content=hostile.expand(orjson.dumps(body)), timeout=10,
                   headers={"authorization": f"Bearer {gateway.api_key}", "content-type": "application/json"})
     assert r.status_code < 500, r.text
     if r.status_code != 200:

@@ -6,6 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import hostile
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -260,7 +261,7 @@ def test_store_ttl_expires():
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=8),
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=8) | hostile.leaves,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
         st.sampled_from(["type", "text", "role", "content", "name", "arguments", "call_id", "output", "namespace",
                          "image_url", "summary", "encrypted_content", "tools", "parameters", "format", "schema"]),
@@ -304,7 +305,7 @@ bodies = st.fixed_dictionaries(
                                                                   HealthCheck.too_slow])
 @given(body=bodies)
 def test_no_body_makes_the_gateway_answer_500(gateway, http, body):
-    r = http.post(gateway.base_url + "/v1/responses", content=orjson.dumps(body), timeout=10,
+    r = http.post(gateway.base_url + "/v1/responses", content=hostile.expand(orjson.dumps(body)), timeout=10,
                   headers={"authorization": f"Bearer {gateway.api_key}", "content-type": "application/json"})
     assert r.status_code < 500, r.text
     if r.status_code != 200:

@@ -868,3 +868,20 @@ def test_one_8mb_payload_in_1kb_chunks_is_linear():
     assert out[0].payload == payload
     assert dec.buffered == 0
     assert elapsed < 3.0, f"8 MiB in 1 KiB chunks took {elapsed:.2f}s"
+
+
+def test_lost_counts_messages_that_may_be_gone_but_not_a_few_stray_bytes():
+    a = encode_event("assistantResponseEvent", b'{"content":"a"}')
+    b = encode_event("assistantResponseEvent", b'{"content":"b"}')
+    bad_msg, bad_prelude = bytearray(b), bytearray(b)
+    bad_msg[-1] ^= 0xFF
+    bad_prelude[8] ^= 0xFF
+    cases = [(a + b"\x00" * 5 + b, 0),  # stray bytes too few to be a message
+             (a + bytes(bad_msg) + a, 1),  # skipped whole
+             (a + bytes(bad_prelude) + a, 1),  # skipped byte by byte: a run long enough to be one
+             (a + b"\x00" * 40 + a, 1)]
+    for stream, lost in cases:
+        for chunks in ([stream], one_byte_chunks(stream)):
+            dec = EventStreamDecoder()
+            feed_checked(dec, chunks)
+            assert dec.lost == lost, (stream, lost)

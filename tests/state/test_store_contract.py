@@ -232,3 +232,18 @@ async def test_account_facts_are_kept_per_credential(store, tmp_path):
     assert await store.get_account_facts("c1") == facts
     await store.put_account_facts("c1", {"endpoint": "runtime"})
     assert await store.get_account_facts("c1") == {"endpoint": "runtime"}
+
+
+async def test_stored_responses_keep_their_owner_expire_are_touched_and_deleted(store):
+    now = time.time()
+    await store.put_response("resp_a", "key:1", b'{"parent": null}', now + 60)
+    await store.put_response("resp_old", "key:1", b"{}", now + 0.3)
+    assert await store.get_response("resp_a") == ("key:1", b'{"parent": null}')
+    await store.touch_responses(["resp_old"], now + 60)  # a continued exchange keeps its ancestors
+    await asyncio.sleep(0.5)
+    assert (await store.get_response("resp_old"))[0] == "key:1"
+    await store.put_response("resp_gone", "default", b"{}", now + 0.2)
+    await asyncio.sleep(0.4)
+    assert await store.get_response("resp_gone") is None
+    assert await store.delete_response("resp_a") is True
+    assert await store.get_response("resp_a") is None and await store.delete_response("resp_a") is False

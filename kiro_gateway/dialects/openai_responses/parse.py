@@ -79,6 +79,7 @@ class ResponsesConversation(Conversation):
     # response's own bytes) and the request body (its "input", "instructions" and "tools").
     prior: bytes = b"[]"
     source: bytes = b""
+    owner: str = ""  # the client that asked: a stored Response is its alone (store.py)
 
 
 def qualified(namespace: str, name: str) -> str:
@@ -314,7 +315,7 @@ def _big_echo(body: dict) -> tuple[bytes, bytes]:
 
 
 def parse_request(body: Any, store: ResponseStore | None = None, session_header: str | None = None,
-                  raw: bytes | None = None) -> ResponsesConversation:
+                  raw: bytes | None = None, owner: str = "") -> ResponsesConversation:
     """`raw`: the body's bytes when at hand, kept by reference for the store (else re-serialised)."""
     if not isinstance(body, dict):
         raise bad("", "The request body must be a JSON object.")
@@ -335,7 +336,7 @@ def parse_request(body: Any, store: ResponseStore | None = None, session_header:
     items = as_items(body.get("input"))
     prior = b"[]"
     if prev_id:
-        stored = store.get(prev_id) if store is not None else None
+        stored = store.get(prev_id, owner) if store is not None else None
         if stored is None:
             raise bad("previous_response_id", f"Previous response with id '{prev_id}' not found.",
                       "previous_response_not_found")
@@ -380,6 +381,7 @@ def parse_request(body: Any, store: ResponseStore | None = None, session_header:
         encrypted="reasoning.encrypted_content" in (include or ()),
         store=store_flag is not False,
         previous_response_id=prev_id,
+        owner=owner,
         reasoning={"effort": reasoning.get("effort"), "summary": summary},
         echo={k: body.get(k) for k in ECHO_FIELDS},
         echo_json=_big_echo(body),

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from ...conversation import GatewayError
 from ...http import JSONResponse, error_response, read_json
 from ...tokens import count_conversation
+from . import client_of
 from .parse import parse_request
 
 if TYPE_CHECKING:
@@ -29,22 +30,27 @@ def routes(gw: "Gateway") -> list[Route]:
 
     async def stored(request: Request) -> Response:
         try:
-            gw.check_auth(request)
-            rid = request.path_params["response_id"]
-            item = store.get(rid)
-            if item is None:
+            gw.client(request)
+            rid, owner = request.path_params["response_id"], client_of(request)
+            try:
+                found = await (store.delete(rid, owner) if request.method == "DELETE" else store.load(rid, owner))
+            except Exception:  # noqa: BLE001 - the state store is unreachable
+                raise GatewayError("upstream", "The gateway's state store is unreachable; try again shortly.",
+                                   status=503) from None
+            if not found:  # another client's Response is, to this one, no Response at all
                 raise GatewayError("not_found", f"Response with id '{rid}' not found.")
             if request.method == "DELETE":
-                store.delete(rid)
                 return JSONResponse({"id": rid, "object": "response.deleted", "deleted": True})
-            return JSONResponse(item.response)
+            return JSONResponse(found.response)
         except GatewayError as e:
             return error_response(dialect, e)
 
     async def input_tokens(request: Request) -> Response:
         try:
-            gw.check_auth(request)
-            conv = parse_request(await read_json(request), store)
+            gw.client(request)
+            body = await read_json(request)
+            await dialect.prepare(body, request)
+            conv = parse_request(body, store, owner=client_of(request))
             return JSONResponse({"object": "response.input_tokens", "input_tokens": count_conversation(conv)})
         except GatewayError as e:
             return error_response(dialect, e)
