@@ -164,7 +164,7 @@ class Gateway:
         if named is None:
             rec.key = "default" if self.settings.api_key else "local"
             return
-        rec.key, rec.key_id = named.name, named.id
+        rec.key, rec.key_id, rec.pin = named.name, named.id, named.credential
         if named.limited:
             await self.limits.check(named)
 
@@ -196,13 +196,15 @@ class Gateway:
             reply = await self.upstream.open(conv, release=True)
         except GatewayError as e:
             return rec.failed(e, error_response(dialect, e))
+        served = {"x-kiro-model": reply.served_model}  # which Kiro model answered (a fallback's?)
         if conv.stream:
             chunks = dialect.stream(conv, aiter(reply), reply.input_estimate)
             return StreamedReply(_guard(chunks, dialect, rec.streaming(reply)),  # type: ignore[return-value]
-                                 dialect.stream_media_type, _SSE_HEADERS)
+                                 dialect.stream_media_type, _SSE_HEADERS | served)
         try:
             events = await reply.collect()
-            return rec.answered(reply, JSONResponse(dialect.whole(conv, events, reply.input_estimate)))
+            return rec.answered(reply, JSONResponse(dialect.whole(conv, events, reply.input_estimate),
+                                                    headers=served))
         except GatewayError as e:
             return rec.failed(e, error_response(dialect, e))
 
@@ -236,9 +238,25 @@ def create_app(settings: Settings, credentials_path: Path | None = None,
         shape = gw.dialects["openai_chat"] if openai_style else anthropic
         if not gw.authorized(request):
             return error_response(shape, GatewayError("authentication", "Invalid API key."))
+        served = await gw.upstream.served_models()
         if openai_style:
-            return JSONResponse(openai_chat_routes.models_list(gw.settings.model_map))
-        return JSONResponse(anthropic_routes.models_list())
+            return JSONResponse(openai_chat_routes.models_list(gw.settings.model_map, served))
+        return JSONResponse(anthropic_routes.models_list(served))
+
+    async def model(request: Request) -> Response:
+        """GET /v1/models/{id} (the SDKs' models.retrieve), in the Anthropic or OpenAI shape."""
+        openai_style = (request.headers.get("authorization", "")[:7].lower() == "bearer "
+                        and "anthropic-version" not in request.headers)
+        shape = gw.dialects["openai_chat"] if openai_style else anthropic
+        if not gw.authorized(request):
+            return error_response(shape, GatewayError("authentication", "Invalid API key."))
+        found = await gw.upstream.describe_model(request.path_params["model_id"])
+        if found is None:
+            return error_response(shape, GatewayError(
+                "not_found", f"Model {request.path_params['model_id']!r} is not available on this gateway."))
+        info, limits = found
+        entry = (openai_chat_routes.model_entry if openai_style else anthropic_routes.model_entry)(info, limits)
+        return JSONResponse(entry)
 
     async def root(request: Request) -> Response:
         return JSONResponse({"name": "kiro-gateway", "version": __version__})
@@ -293,6 +311,7 @@ def create_app(settings: Settings, credentials_path: Path | None = None,
         *gemini_routes.routes(gw),  # before /v1/models: its GET /v1/models… answers Gemini clients only
         Route("/v1/models", models, methods=["GET"]),
         Route("/{prefix:path}/v1/models", models, methods=["GET"]),
+        Route("/v1/models/{model_id:path}", model, methods=["GET"]),
         Route("/api/event_logging/batch", event_logging, methods=["POST"]),
         *anthropic_routes.routes(gw),
         *openai_chat_routes.routes(gw),

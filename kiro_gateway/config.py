@@ -46,13 +46,21 @@ class Settings(BaseModel):
     proxy_url: str | None = None
     proxy_username: str | None = None
     proxy_password: str | None = None
-    load_balancing: Literal["priority", "balanced", "round_robin"] = "priority"
-    api_base_url: str = "https://q.{region}.amazonaws.com"
+    load_balancing: Literal["priority", "balanced", "round_robin", "random"] = "priority"
+    api_base_url: str = "https://q.{region}.amazonaws.com"  # the legacy host (docs/kiro-protocol.md)
+    # The branded host; unset: Kiro's own, unless apiBaseUrl points elsewhere (a relay, the fake),
+    # in which case there is no branded host to try. `endpoint`: auto | runtime | legacy.
+    runtime_base_url: str | None = None
+    profiles_base_url: str | None = None  # where profile ARNs are found; same rule as runtimeBaseUrl
+    endpoint: Literal["auto", "runtime", "legacy"] = "auto"
+    identity: Literal["ide", "cli"] = "ide"  # present as the Kiro IDE or as kiro-cli (per credential too)
     auth_base_url: str = "https://prod.{region}.auth.desktop.kiro.dev"
     oidc_base_url: str = "https://oidc.{region}.amazonaws.com"
     # Model names: exact or prefix* overrides, and a target for names of no Claude family.
     model_map: dict[str, str] = Field(default_factory=dict)
     default_model: str | None = None
+    # Where no account can serve a model: the models to use instead, in order (never silently).
+    model_fallbacks: dict[str, list[str]] = Field(default_factory=dict)
     max_payload_bytes: int = Field(600_000, ge=10_000)
     ping_interval: float = Field(10.0, gt=0)  # seconds of upstream silence before a keep-alive
     connect_timeout: float = Field(10.0, gt=0)
@@ -70,6 +78,7 @@ class Settings(BaseModel):
     usage_on_start: bool = True  # learn each credential's subscription (free tier → no Opus) once
     sticky_seconds: float = Field(60.0, ge=0)  # a client session keeps its credential this long
     cooldown_seconds: float = Field(300.0, ge=0)  # a throttled (429) credential rests this long
+    suspicion_cooldown_seconds: float = Field(3600.0, ge=0)  # after Kiro's "suspicious activity"
     unhealthy_seconds: float = Field(600.0, ge=0)  # repeated failures bench a credential this long
     failure_limit: int = Field(3, ge=1)  # consecutive failures that make a credential unhealthy
     refresh_failure_limit: int = Field(3, ge=1)  # failed refreshes in a row that disable it
@@ -90,6 +99,10 @@ class Settings(BaseModel):
     max_concurrent_per_credential: int = Field(0, ge=0)
     max_rpm_per_credential: int = Field(0, ge=0)
     queue_timeout: float = Field(30.0, ge=0)  # how long a request waits for a free account
+    # At least this many seconds between two requests' starts on one account, plus up to
+    # pacingJitter of it at random (0 = none). Per process.
+    min_interval_per_credential: float = Field(0.0, ge=0)
+    pacing_jitter: float = Field(0.25, ge=0, le=1)
     hot_reload: bool = True  # pick up hand edits of config.json and credentials.json
     # Browsers (browser_guard.py): host names answered besides addresses, localhost and this
     # machine's name (checked when there is no apiKey, or when set); web origins allowed by CORS.
@@ -104,10 +117,10 @@ class Settings(BaseModel):
             raise ValueError("must be redis://…, rediss://…, sqlite:///path or memory")
         return v
 
-    @field_validator("api_base_url", "auth_base_url", "oidc_base_url")
+    @field_validator("api_base_url", "auth_base_url", "oidc_base_url", "runtime_base_url", "profiles_base_url")
     @classmethod
-    def _strip_slash(cls, v: str) -> str:
-        return v.rstrip("/")
+    def _strip_slash(cls, v: str | None) -> str | None:
+        return v.rstrip("/") if v else None
 
     def url(self, which: str, region: str | None = None) -> str:
         template = getattr(self, which)

@@ -9,7 +9,10 @@ the stream. Dialects never see Kiro, the pool never sees a dialect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import hashlib
+import logging
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
@@ -17,17 +20,23 @@ import aiohttp
 from .config import Settings
 from .conversation import ContextOverflow, Conversation, ErrorEvent, GatewayError, Ping, ReplyEvent, TextPart
 from .ids import jitter
+from .tasks import failed as task_failed
 from .jsonmode import json_only
 from .stops import stop_at
 from .kiro.auth import RefreshError
-from .kiro.client import OVERFLOW_REASONS, KiroHttp, UpstreamStatus, upstream_error
+from .kiro.client import OVERFLOW_REASONS, KiroHttp, UpstreamStatus, retry_after_seconds, upstream_error
 from .kiro.eventstream import EventStreamError
 from .kiro.events import ReplyMapper
-from .kiro.models import ModelMapper, UnknownModel
+from .kiro.models import KiroModel, ModelMapper, UnknownModel, model_info
+from .kiro.endpoints import needs_profile
 from .kiro.request import KiroRequest, RequestOptions, build_request
+from .pool.availability import ModelUnavailable, check_servable, served_models, unavailable
+from .pool.facts import AccountFacts
 from .pool.pool import CredentialPool, Lease
 
 __all__ = ["Upstream", "ReplyStream"]
+
+log = logging.getLogger("kiro_gateway.upstream")
 
 _PING = [Ping()]
 
@@ -50,6 +59,8 @@ class ReplyStream:
         self.json_mode = json_mode
         self.on_close = on_close
         self.stop_sequences = stop_sequences
+        self.served_model = request.model.kiro_id  # the Kiro model that answers (a fallback's, maybe)
+        self.fallback = False
 
     def __aiter__(self) -> AsyncIterator[list[ReplyEvent]]:
         batches = self._batches()
@@ -186,12 +197,68 @@ def backoff(attempt: int) -> float:
 _SWITCH_KINDS = {"rate_limit", "permission", "authentication"}
 
 
+class _Lacks(GatewayError):
+    """This account does not have the model (its list, or Kiro's INVALID_MODEL_ID)."""
+
+
 class Upstream:
     def __init__(self, settings: Settings, pool: CredentialPool, http: KiroHttp) -> None:
         self.settings = settings
         self.pool = pool
         self.http = http
         self.mapper = ModelMapper(settings.model_map, settings.default_model)
+        self.facts = AccountFacts(settings, pool.store, http)
+        pool.has_model = self.facts.has_model
+        pool.kiro_route = self.facts.usage_route
+        pool.kiro_switch = self.facts.switch_on
+        pool.on_added = self._learn_soon
+        self._learning: set[asyncio.Task] = set()
+
+    async def served_models(self) -> dict[str, tuple[int, int]]:
+        """Kiro model id -> (context window, output limit) the pool can serve; accounts whose
+        list is not known yet are asked first (briefly: a slow one counts as the built-in list)."""
+        unknown = [c for c in self.pool.candidates() if self.facts.known_models(c.id) is None]
+        if unknown:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(10):
+                    await asyncio.gather(*(self._learn_models(c) for c in unknown))
+        return served_models(self.pool, self.facts)
+
+    def _learn_soon(self, cred) -> None:
+        """A new account (a login, an import): find its profile ARN and models in the background."""
+        task = asyncio.get_running_loop().create_task(self._learn_account(cred))
+        self._learning.add(task)
+        task.add_done_callback(self._learning.discard)
+
+    async def _learn_account(self, cred) -> None:
+        try:
+            token = await self.pool.token_for(cred)
+            lease = self.pool._lease(cred, token)
+            await self.facts.models(lease, await self.facts.route(lease))  # the route finds the ARN
+        except (RefreshError, GatewayError) as e:
+            log.info("credential #%s: not learned yet (%s); the first request will", cred.id, type(e).__name__)
+        except Exception as e:  # noqa: BLE001 - a background task must not die silently
+            task_failed("learn-account", e)
+
+    async def _learn_models(self, cred) -> None:
+        await self.facts.get(cred.id)
+        if self.facts.known_models(cred.id) is not None:
+            return
+        try:
+            token = await self.pool.token_for(cred)
+            lease = self.pool._lease(cred, token)
+        except (RefreshError, GatewayError):
+            return
+        await self.facts.models(lease)
+
+    async def describe_model(self, name: str) -> tuple[KiroModel, tuple[int, int]] | None:
+        """A client's model name -> (the Kiro model, its limits), if the pool can serve it."""
+        try:
+            kiro_id = self.mapper.resolve(name).kiro_id
+        except UnknownModel:
+            return None
+        limits = (await self.served_models()).get(kiro_id)
+        return (model_info(kiro_id), limits) if limits else None
 
     def prepare(self, conv: Conversation) -> KiroRequest:
         try:
@@ -210,11 +277,42 @@ class Upstream:
         built, so it is dropped before waiting on the network (memory under many open streams).
         """
         request = self.prepare(conv)  # a bad request fails here, before the pool is touched
-        model_id = request.model.kiro_id
-        s = self.settings
+        chain = [request] + self._fallbacks(conv, request)
         session = session_key(conv)
+        name = conv.model
         if release:
             conv.forget_content()
+        for i, req in enumerate(chain):
+            try:
+                reply = await self._open(conv, req, session, name)
+            except ModelUnavailable:
+                if i == len(chain) - 1:
+                    raise
+                continue  # the configured fallback chain's next model
+            reply.fallback = i > 0
+            return reply
+        raise AssertionError("unreachable")
+
+    def _fallbacks(self, conv: Conversation, request: KiroRequest) -> list[KiroRequest]:
+        """The configured `modelFallbacks` for this model (by client name or Kiro id), as requests
+        built now, while the conversation is still at hand."""
+        table = self.settings.model_fallbacks
+        chain = table.get(conv.model) or table.get(request.model.kiro_id) or []
+        out, seen = [], {request.model.kiro_id}
+        for alt in chain:
+            try:
+                alt_request = self.prepare(dataclasses.replace(conv, model=alt))
+            except GatewayError:
+                continue
+            if alt_request.model.kiro_id not in seen:
+                seen.add(alt_request.model.kiro_id)
+                out.append(alt_request)
+        return out
+
+    async def _open(self, conv: Conversation, request: KiroRequest, session: str, name: str) -> ReplyStream:
+        model_id = request.model.kiro_id
+        s = self.settings
+        check_servable(self.pool, self.facts, model_id, name)
         tries: dict[str, int] = {}
         forced: set[str] = set()
         last: GatewayError | None = None
@@ -227,6 +325,9 @@ class Upstream:
                 try:
                     lease = await self.pool.acquire(model_id, session, spent)
                 except GatewayError as e:
+                    if self.pool.candidates() and not any(self.pool.can_serve(c, model_id)
+                                                          for c in self.pool.candidates()):
+                        raise unavailable(self.pool, self.facts, model_id, name) from None
                     raise self._final(last or e) from None
             cid = lease.credential.id
             if tries.get(cid):
@@ -238,8 +339,19 @@ class Upstream:
                 reply = await self._attempt(conv, request, lease)
                 request.release()
                 return reply
+            except _Lacks as e:  # not the account's fault: no penalty, not counted, next account
+                self.pool.end(lease)
+                tries[cid] = s.max_attempts_per_credential
+                attempt -= 1
+                last = e
             except UpstreamStatus as e:
                 self.pool.end(lease)
+                if e.reason == "INVALID_MODEL_ID":
+                    await self.facts.model_missing(cid, model_id)
+                    tries[cid] = s.max_attempts_per_credential
+                    attempt -= 1
+                    last = _Lacks("not_found", e.message, 404)
+                    continue
                 if e.reason == "BEARER_INVALID" and cid not in forced and lease.credential.refresh_token:
                     forced.add(cid)  # revoked early: refresh once and retry, not counted
                     tries[cid] -= 1
@@ -256,7 +368,7 @@ class Upstream:
                                           f"Kiro: {e.reason}") from None
                 if e.kind == "invalid_request":
                     raise
-                self.pool.failed(lease, e.kind, e.reason, e.message)
+                self.pool.failed(lease, e.kind, e.reason, e.message, e.retry_after)
                 if e.kind in _SWITCH_KINDS:
                     tries[cid] = s.max_attempts_per_credential
                 last = e
@@ -283,14 +395,29 @@ class Upstream:
         limit = self.settings.first_token_timeout
         try:
             async with asyncio.timeout(limit):
-                body = request.with_profile(lease.credential.profile_arn)
-                resp = await self.http.generate(lease.api_base, body, lease.token, self.settings.kiro_version,
-                                                lease.machine_id, lease.api_key_auth, lease.proxy)
-                del body
-                if resp.status != 200:
+                route = await self.facts.route(lease)
+                version = self.facts.kiro_version(lease.credential)
+                models = await self.facts.models(lease, route)
+                if models is not None:
+                    if request.model.kiro_id not in models:
+                        raise _Lacks("not_found", f"this account has no {request.model.kiro_id}", 404)
+                    window = models[request.model.kiro_id][0]
+                    if window:  # the account's own tokenLimits: what context percentages are of
+                        mapper.context_window = window
+                while True:
+                    body = request.with_profile(route.arn)
+                    cli = route.host if (lease.credential.identity or self.settings.identity) == "cli" else None
+                    resp = await self.http.generate(route.base, body, lease.token, version,
+                                                    lease.machine_id, lease.api_key_auth, lease.proxy, cli)
+                    del body
+                    if resp.status == 200:
+                        break
                     body = (await resp.read()).decode("utf-8", "replace")
                     resp.release()
-                    raise upstream_error(resp.status, body)
+                    if route.can_switch and needs_profile(resp.status, body):
+                        route = await self.facts.switched(lease, route)  # once, unseen by the client
+                        continue
+                    raise upstream_error(resp.status, body, retry_after_seconds(resp.headers.get("Retry-After")))
                 first = await self._first_batch(resp, mapper)
         except TimeoutError as e:
             if resp is not None:

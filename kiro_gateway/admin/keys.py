@@ -50,7 +50,8 @@ class KeysApi:
     @staticmethod
     def _view(key: ClientKey, today: dict[str, list[float]], week: dict[str, list[float]]) -> dict[str, Any]:
         return {"id": key.id, "name": key.name, "hint": key.hint, "createdAt": format_expiry(key.created),
-                "requestsPerMinute": key.rpm, "tokensPerDay": key.tpd, "usageToday": _usage(today.get(key.id)),
+                "requestsPerMinute": key.rpm, "tokensPerDay": key.tpd, "credential": key.credential,
+                "usageToday": _usage(today.get(key.id)),
                 "usageLast7Days": _usage(week.get(key.id))}
 
     async def list_keys(self, request: Request):
@@ -61,7 +62,8 @@ class KeysApi:
     async def create_key(self, request: Request):
         body: S.KeyCreate = await _body(request, S.KeyCreate)
         try:
-            key, secret = await self.gw.keys.create(body.name, body.requestsPerMinute, body.tokensPerDay)
+            key, secret = await self.gw.keys.create(body.name, body.requestsPerMinute, body.tokensPerDay,
+                                                    self._pin(body.credential))
         except KeyExists as e:
             raise AdminError(409, str(e)) from None
         return 201, {**self._view(key, {}, {}), "key": secret}
@@ -79,12 +81,19 @@ class KeysApi:
             changes["rpm"] = body.requestsPerMinute
         if "tokensPerDay" in sent:
             changes["tpd"] = body.tokensPerDay
+        if "credential" in sent:
+            changes["credential"] = self._pin(body.credential)
         try:
             key = await self.gw.keys.update(key, **changes)
         except KeyExists as e:
             raise AdminError(409, str(e)) from None
         today, week = await self._usage_by_key()
         return self._view(key, today, week)
+
+    def _pin(self, cid: str | None) -> str | None:
+        if cid and self.gw.pool.get(cid) is None:
+            raise AdminError(400, f"Invalid request: credential: no credential #{cid}.")
+        return cid or None
 
     async def delete_key(self, request: Request):
         key = self._key(request)

@@ -17,7 +17,7 @@ __all__ = [
     "KeyCreate", "KeyUpdate", "KeyView", "KeyList", "KeyCreated",
 ]
 
-LOAD_BALANCING_MODES = ("priority", "balanced", "round_robin")
+LOAD_BALANCING_MODES = ("priority", "balanced", "round_robin", "random")
 
 
 class _In(BaseModel):
@@ -73,7 +73,7 @@ class CredentialList(BaseModel):
     total: int
     available: int = Field(description="credentials in state active")
     currentId: int | str | None = None
-    loadBalancing: Literal["priority", "balanced", "round_robin"]
+    loadBalancing: Literal["priority", "balanced", "round_robin", "random"]
     credentials: list[CredentialView]
 
 
@@ -135,7 +135,7 @@ class Balance(BaseModel):
 
 
 class LoadBalancing(_In):
-    mode: Literal["priority", "balanced", "round_robin"]
+    mode: Literal["priority", "balanced", "round_robin", "random"]
 
 
 class ImportRequest(_In):
@@ -285,6 +285,7 @@ class KeyCreate(_In):
     name: str = Field(pattern=_KEY_NAME, description="unique; letters, digits, space, _ . @ : -")
     requestsPerMinute: StrictInt | None = Field(None, ge=0, le=1_000_000, description="0 or null: no limit")
     tokensPerDay: StrictInt | None = Field(None, ge=0, le=10**12, description="tokens in + out per UTC day")
+    credential: str | None = Field(None, max_length=64, description="pin the key to this credential id")
 
 
 class KeyUpdate(_In):
@@ -293,6 +294,7 @@ class KeyUpdate(_In):
     name: str | None = Field(None, pattern=_KEY_NAME)
     requestsPerMinute: StrictInt | None = Field(None, ge=0, le=1_000_000)
     tokensPerDay: StrictInt | None = Field(None, ge=0, le=10**12)
+    credential: str | None = Field(None, max_length=64, description="null: not pinned")
 
 
 class KeyUsage(BaseModel):
@@ -310,6 +312,7 @@ class KeyView(BaseModel):
     createdAt: str
     requestsPerMinute: int | None = None
     tokensPerDay: int | None = None
+    credential: str | None = Field(None, description="the credential the key is pinned to, if any")
     usageToday: KeyUsage
     usageLast7Days: KeyUsage
 

@@ -35,7 +35,7 @@ EDITABLE = {"loadBalancing": "load_balancing", "cooldownSeconds": "cooldown_seco
 
 class SettingsUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    loadBalancing: Literal["priority", "balanced", "round_robin"] | None = None
+    loadBalancing: Literal["priority", "balanced", "round_robin", "random"] | None = None
     cooldownSeconds: float | None = Field(None, ge=0)
     unhealthySeconds: float | None = Field(None, ge=0)
     failureLimit: int | None = Field(None, ge=1)

@@ -67,10 +67,18 @@ FIELDS = {
     # more concurrent generateAssistantResponse calls than this are throttled (429).
     "refresh_fail_status": None,
     "max_concurrency": None,
+    # 2026 (docs/kiro-protocol.md): a Builder ID account has no profile ARN; profile_region is where
+    # its Q profile lives (us-east-1 or eu-central-1); models limits what it may use (None: all the
+    # server's; a list of ids or {id: {maxInputTokens, maxOutputTokens}}); fail_with names an
+    # answer from fake/catalog.py ERRORS given to every generateAssistantResponse until cleared.
+    "builder_id": False,
+    "profile_region": None,
+    "models": None,
+    "fail_with": None,
 }
 
 
-BOOL_FIELDS = ("suspended", "quota_exhausted", "rotate_refresh_token")
+BOOL_FIELDS = ("suspended", "quota_exhausted", "rotate_refresh_token", "builder_id")
 NUMBER_FIELDS = ("expires_at", "expires_in", "usage_limit", "current_usage")
 
 
@@ -84,13 +92,24 @@ def _check_types(fields: dict) -> None:
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ValueError(f"{key} must be a number")
     for key in ("id", "refresh_token", "access_token", "client_id", "client_secret", "profile_arn", "email",
-                "subscription"):
+                "subscription", "profile_region"):
         if fields.get(key) is not None and not isinstance(fields[key], str):
             raise ValueError(f"{key} must be a string")
     for key in ("refresh_fail_status", "max_concurrency"):
         value = fields.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise ValueError(f"{key} must be an integer")
+    models = fields.get("models")
+    if models is not None:
+        if isinstance(models, list):
+            if not all(isinstance(m, str) for m in models):
+                raise ValueError("models must be a list of model ids or an object of id -> limits")
+        elif not (isinstance(models, dict) and all(isinstance(v, (dict, type(None))) for v in models.values())):
+            raise ValueError("models must be a list of model ids or an object of id -> limits")
+    if fields.get("fail_with") is not None:
+        from .catalog import named_error
+
+        named_error(fields["fail_with"])
 
 
 def _token(prefix: str, n: int) -> str:
@@ -138,9 +157,17 @@ class AccountStore:
         if acct["auth"] == "idc":
             acct["client_id"] = acct["client_id"] or _token("fakeclient-", 16)
             acct["client_secret"] = acct["client_secret"] or _token("fakesecret-", 32)
-        acct["profile_arn"] = (
-            acct["profile_arn"] or f"arn:aws:codewhisperer:us-east-1:699475941385:profile/{num.upper()}"
-        )
+        if acct["builder_id"]:
+            if acct["profile_arn"]:
+                raise ValueError("a Builder ID account has no profile_arn")
+            if acct["auth"] != "idc":
+                raise ValueError("a Builder ID account signs in through IdC (auth 'idc')")
+        else:
+            region = acct["profile_region"] or "us-east-1"
+            acct["profile_arn"] = (
+                acct["profile_arn"] or f"arn:aws:codewhisperer:{region}:699475941385:profile/{num.upper()}"
+            )
+            acct["profile_region"] = acct["profile_region"] or acct["profile_arn"].split(":")[3] or "us-east-1"
         acct["email"] = acct["email"] or f"{acct['id']}@fake.kiro.dev"
         for key in acct["access_token"], acct["refresh_token"]:
             if key in self._by_access or key in self._by_refresh:

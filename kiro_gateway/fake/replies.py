@@ -8,6 +8,8 @@ A script (JSON-serialisable; the first pending one that matches serves the reque
 
     {"match": str?,            substring of any request text (current content, tool results, history)
      "token": str?,            only for this bearer token
+     "account": str?,          only for this registered account (by id; survives token refreshes)
+     "error": str?,            a named answer from fake/catalog.py ERRORS (e.g. USER_REQUEST_RATE_EXCEEDED)
      "times": 1,               requests served (-1 = forever)
      "status": int?, "body": dict|str?, "headers": dict?,   status >= 300: an HTTP error reply
      "first_byte_delay": s?, "chunk_delay": s?,             default: the server settings
@@ -18,6 +20,8 @@ Steps, one kind each: {"text": str, "chunks": n?} (default ~20 chars per event),
 "chunks": n?} (in-band "<thinking>\n…\n</thinking>\n\n"), {"tool": {"name", "input": dict|str, "id"?,
 "fragments": 3}}, {"exception": {"type", "message"}}, {"error_frame": {"code", "message"}},
 {"context_usage": pct}, {"metering": credits}, {"event": {"type", "payload": dict|str}}, {"delay": s},
+{"metadata": {"tokenUsage": {...}, "stopReason": str?}} (metadataEvent), {"reasoning": str,
+"signature": str?, "chunks": n?} (reasoningContentEvent frames, the signature on the last),
 {"drop": true} (abort the connection: a reset mid-stream), {"garbage": n} (n random bytes),
 {"bad_crc": "text" | {"text", "where": "message"|"prelude"}} (a text frame whose CRC is wrong),
 {"cut": n} (the first n bytes of a text frame, then a clean end of the body: no further steps).
@@ -228,11 +232,12 @@ def _with_delays(frames: list, delay: float) -> list:
 # Scripts
 
 SCRIPT_KEYS = frozenset(
-    {"match", "token", "times", "status", "body", "headers", "first_byte_delay", "chunk_delay", "steps", "trailer"}
+    {"match", "token", "account", "error", "times", "status", "body", "headers", "first_byte_delay",
+     "chunk_delay", "steps", "trailer"}
 )
 STEP_KINDS = frozenset(
     {"text", "thinking", "tool", "exception", "error_frame", "context_usage", "metering",
-     "event", "delay", "drop", "garbage", "bad_crc", "cut"}
+     "event", "delay", "drop", "garbage", "metadata", "reasoning", "bad_crc", "cut"}
 )
 TERMINAL_STEPS = frozenset({"exception", "error_frame", "drop", "cut"})
 
@@ -250,16 +255,20 @@ def check_script(script: dict) -> dict:
         raise ValueError("times must be a positive integer or -1")
     if "status" in out and not (isinstance(out["status"], int) and 200 <= out["status"] <= 599):
         raise ValueError("status must be an HTTP status code")
-    for key in ("match", "token"):
+    for key in ("match", "token", "account", "error"):
         if out.get(key) is not None and not isinstance(out[key], str):
             raise ValueError(f"{key} must be a string")
+    if out.get("error") is not None:
+        from .catalog import named_error
+
+        named_error(out["error"])
     steps = out.get("steps")
     if steps is not None:
         if not isinstance(steps, list):
             raise ValueError("steps must be a list")
         for step in steps:
             kinds = set(step) & STEP_KINDS if isinstance(step, dict) else set()
-            extra = set(step) - STEP_KINDS - {"chunks"} if isinstance(step, dict) else set()
+            extra = set(step) - STEP_KINDS - {"chunks", "signature"} if isinstance(step, dict) else set()
             if len(kinds) != 1 or extra:
                 raise ValueError(f"a step has exactly one of {sorted(STEP_KINDS)}: {step!r}")
             tool = step.get("tool")
@@ -268,9 +277,11 @@ def check_script(script: dict) -> dict:
     return out
 
 
-def script_matches(script: dict, body: dict, token: str | None) -> bool:
+def script_matches(script: dict, body: dict, token: str | None, account: str | None = None) -> bool:
     want = script.get("token")
     if want is not None and want != token:
+        return False
+    if script.get("account") is not None and script["account"] != account:
         return False
     needle = script.get("match")
     return needle is None or any(needle in text for text in request_texts(body))
@@ -297,6 +308,11 @@ def _result_texts(msg: dict):
 
 def script_reply(script: dict, body: dict, raw_size: int, settings: Settings) -> Reply:
     first_byte_delay = script.get("first_byte_delay", settings.first_byte_delay)
+    if script.get("error"):
+        from .catalog import named_error
+
+        status, err_body = named_error(script["error"])
+        return error_reply(status, err_body, script.get("headers"), first_byte_delay)
     status = script.get("status", 200)
     if status >= 300:
         return error_reply(status, script.get("body"), script.get("headers"), first_byte_delay)
@@ -340,6 +356,17 @@ def script_reply(script: dict, body: dict, raw_size: int, settings: Settings) ->
         elif kind == "event":
             payload = value.get("payload", {})  # a string is sent as it is: JSON no encoder would write
             frames([encode_event(value["type"], payload.encode() if isinstance(payload, str) else orjson.dumps(payload))])
+        elif kind == "metadata":
+            frames([encode_event("metadataEvent", orjson.dumps(value))])
+        elif kind == "reasoning":
+            parts = split_text(value, _chunk_count(value, step.get("chunks"))) if value else [""]
+            out = []
+            for i, part in enumerate(parts):
+                payload = {"text": part}
+                if i == len(parts) - 1 and step.get("signature"):
+                    payload["signature"] = step["signature"]
+                out.append(encode_event("reasoningContentEvent", orjson.dumps(payload)))
+            frames(out)
         elif kind == "delay":
             items.append(float(value))
         elif kind == "garbage":

@@ -23,6 +23,8 @@ import orjson
 from aiohttp import web
 
 from .accounts import QUOTA, usage_limits
+from .catalog import INVALID_MODEL, named_error
+from .hosts import PROFILES_PREFIX, arn_verdict, list_profiles, resolve
 from .login import DEVICE_GRANT
 from .login_routes import LoginRoutes, answer
 from .wire import json_body as _json_body
@@ -79,6 +81,15 @@ class FakeKiroHandler(LoginRoutes):
         path = request.path
         if not path.startswith("/__fake/"):  # the control API stays out of the statistics
             self.state.paths[path] += 1
+        if path.startswith(PROFILES_PREFIX):
+            return await self.profiles(request)
+        host, path = resolve(request.method, path, request.headers.get("x-amz-target"))
+        if host is None:
+            return _json(400, path)
+        if host == "runtime" and path == "/generateAssistantResponse":
+            return await self.generate(request, "runtime")
+        if host == "runtime" and path == "/getUsageLimits" and request.method == "GET":
+            return await self.get_usage_limits(request, "runtime")
         route = self.routes.get((request.method, path))
         if route is None:
             if not path.startswith("/__fake/accounts/"):
@@ -93,14 +104,16 @@ class FakeKiroHandler(LoginRoutes):
 
     # -- generateAssistantResponse --------------------------------------------------------------
 
-    async def generate(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def generate(self, request: web.BaseRequest, host: str = "legacy") -> web.StreamResponse:
         st = self.state
         raw = await request.content.read()
         headers = request.headers
         token, acct, auth_error = st.accounts.authenticate(headers.get("Authorization"), headers.get("tokentype"))
         rec = st.record(request, raw, token) if st.settings.record else None
-        if rec is not None and acct is not None:
-            rec["account"] = acct["id"]
+        if rec is not None:
+            rec["host"] = host
+            if acct is not None:
+                rec["account"] = acct["id"]
         if token:
             n = st.inflight.get(token, 0) + 1
             st.inflight[token] = n
@@ -124,12 +137,21 @@ class FakeKiroHandler(LoginRoutes):
             verdict = validate_request(body, len(raw), st.known_models)
             if verdict is not None:
                 return self._reject(rec, *verdict)
+            refused = arn_verdict(host, acct, body.get("profileArn"))
+            if refused is not None:
+                return self._fail(rec, refused[0], refused[1], "profile")
             if acct is not None:
+                model = body["conversationState"]["currentMessage"]["userInputMessage"]["modelId"]
+                if model not in st.account_models(acct):
+                    return self._fail(rec, 400, INVALID_MODEL, "model")
+                if acct["fail_with"]:
+                    status, err = named_error(acct["fail_with"])
+                    return self._fail(rec, status, orjson.dumps(err), "scripted_error")
                 if acct["quota_exhausted"]:
                     return self._fail(rec, 402, QUOTA, "quota")
                 if acct["max_concurrency"] and st.inflight_accounts[aid] > acct["max_concurrency"]:
                     return self._fail(rec, 429, THROTTLED, "throttled")
-            script = st.take_script(body, token) if st.scripts else None
+            script = st.take_script(body, token, aid) if st.scripts else None
             if script is None:
                 reply = default_reply(body, len(raw), st.settings)
             else:
@@ -229,17 +251,30 @@ class FakeKiroHandler(LoginRoutes):
         )
         return acct, error
 
-    async def get_usage_limits(self, request):
+    async def get_usage_limits(self, request, host: str = "legacy"):
         acct, error = self._bearer(request)
         if error:
             return _json(*error)
+        refused = arn_verdict(host, acct, request.query.get("profileArn"))  # the host's ARN rule
+        if refused is not None:
+            return web.Response(status=refused[0], body=refused[1], content_type="application/json")
         return _json(200, usage_limits(acct))
 
     async def list_models(self, request):
-        _, error = self._bearer(request)
+        acct, error = self._bearer(request)
         if error:
             return _json(*error)
-        return _json(200, self.state.model_list())
+        return _json(200, self.state.model_list(acct))
+
+    async def profiles(self, request):
+        """POST /profiles/{region}/ with a ListAvailableProfiles / ListProfiles target."""
+        region = request.path[len(PROFILES_PREFIX):].strip("/")
+        if request.method != "POST":
+            return _json(404, NOT_FOUND)
+        acct, error = self._bearer(request)
+        if error:
+            return _json(*error)
+        return _json(*list_profiles(acct, region, request.headers.get("x-amz-target")))
 
     # -- control API ----------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import time
 from collections import Counter, deque
 
 from .accounts import AccountStore
+from .catalog import model_entry
 from .login import LoginService
 from .replies import Settings, check_script, script_matches
 
@@ -24,11 +25,17 @@ DEFAULT_MODELS = {
     "claude-opus-4.8": "Claude Opus 4.8",
     "claude-haiku-4.5": "Claude Haiku 4.5",
     "auto": "Auto",
+    "claude-opus-5": "Claude Opus 5",
+    "claude-sonnet-5": "Claude Sonnet 5",
+    "glm-5": "GLM-5",
+    "deepseek-3.2": "DeepSeek 3.2",
+    "minimax-m2.1": "MiniMax M2.1",
+    "minimax-m2.5": "MiniMax M2.5",
+    "qwen3-coder-next": "Qwen3 Coder Next",
     "CLAUDE_SONNET_4_5_20250929_V1_0": "Claude Sonnet 4.5 (legacy id)",
     "CLAUDE_SONNET_4_20250514_V1_0": "Claude Sonnet 4 (legacy id)",
     "CLAUDE_3_7_SONNET_20250219_V1_0": "Claude 3.7 Sonnet (legacy id)",
 }
-MILLION_CONTEXT = {"claude-sonnet-4.6", "claude-opus-4.6", "claude-opus-4.7", "claude-opus-4.8"}
 MAX_RECORDS = 1000
 
 
@@ -56,9 +63,9 @@ class FakeState:
         self.scripts.extend(batch)
         return len(batch)
 
-    def take_script(self, body: dict, token: str | None) -> dict | None:
+    def take_script(self, body: dict, token: str | None, account: str | None = None) -> dict | None:
         for i, script in enumerate(self.scripts):
-            if script_matches(script, body, token):
+            if script_matches(script, body, token, account):
                 if script["times"] > 0:
                     script["times"] -= 1
                     if script["times"] == 0:
@@ -122,21 +129,17 @@ class FakeState:
             self.accounts.refresh_counts.clear()
             self.accounts.refresh_failures = 0
 
-    def model_list(self) -> dict:
-        models = [
-            {
-                "modelId": mid,
-                "modelName": name,
-                "description": f"{name} (fake Kiro)",
-                "rateMultiplier": 1.0,
-                "rateUnit": "Credit",
-                "supportedInputTypes": ["TEXT", "IMAGE"],
-                "tokenLimits": {
-                    "maxInputTokens": 1_000_000 if mid in MILLION_CONTEXT else 200_000,
-                    "maxOutputTokens": 64_000,
-                },
-            }
-            for mid, name in self.models.items()
-        ]
+    def account_models(self, acct: dict | None) -> dict[str, dict | None]:
+        """Model id -> limits override (or None) that `acct` may use (open mode: all the server's)."""
+        allowed = acct["models"] if acct is not None else None
+        if allowed is None:
+            return {mid: None for mid in self.models}
+        if isinstance(allowed, list):
+            return {mid: None for mid in allowed if mid in self.models}
+        return {mid: lim for mid, lim in allowed.items() if mid in self.models}
+
+    def model_list(self, acct: dict | None = None) -> dict:
+        """ListAvailableModels for `acct`: its models with their tokenLimits."""
+        models = [model_entry(mid, self.models[mid], lim) for mid, lim in self.account_models(acct).items()]
         default = next((m for m in models if m["modelId"] == "auto"), models[0] if models else None)
         return {"models": models, "defaultModel": default}

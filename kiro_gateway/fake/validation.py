@@ -278,7 +278,7 @@ def _validate(body: object, raw_size: int, known_models) -> None:
         raise _Reject("current_content_empty")
     if not _one_of(msg.get("modelId"), known_models):
         raise _Reject("model_unknown")
-    if msg.get("origin") != "AI_EDITOR":
+    if msg.get("origin") not in ("AI_EDITOR", "KIRO_CLI"):  # the IDE's, kiro-cli's
         raise _Reject("origin_invalid")
     _check_images(msg, ctx)
 

@@ -40,6 +40,7 @@ class ClientKey:
     created: float
     rpm: int | None = None  # requests per minute
     tpd: int | None = None  # tokens (in + out) per UTC day
+    credential: str | None = None  # pinned: this key's requests go to this credential only
 
     @property
     def limited(self) -> bool:
@@ -48,7 +49,8 @@ class ClientKey:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ClientKey":
         return cls(str(d["id"]), str(d["name"]), str(d["hash"]), str(d.get("hint") or ""),
-                   float(d.get("created") or 0), d.get("rpm") or None, d.get("tpd") or None)
+                   float(d.get("created") or 0), d.get("rpm") or None, d.get("tpd") or None,
+                   str(d["credential"]) if d.get("credential") else None)
 
 
 class KeyRegistry:
@@ -78,14 +80,15 @@ class KeyRegistry:
     def all(self) -> list[ClientKey]:
         return sorted(self._by_id.values(), key=lambda k: (k.created, k.name))
 
-    async def create(self, name: str, rpm: int | None = None, tpd: int | None = None) -> tuple[ClientKey, str]:
+    async def create(self, name: str, rpm: int | None = None, tpd: int | None = None,
+                     credential: str | None = None) -> tuple[ClientKey, str]:
         """The new key and its secret (to be shown once, never stored)."""
         await self._fresh()
         if any(k.name == name for k in self._by_id.values()):
             raise KeyExists(f"A key named {name!r} exists already.")
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
         key = ClientKey(secrets.token_hex(6), name, _hash(secret), f"{secret[:8]}…{secret[-4:]}", time.time(),
-                        rpm or None, tpd or None)
+                        rpm or None, tpd or None, credential or None)
         await self._save(key)
         return key, secret
 
@@ -94,7 +97,7 @@ class KeyRegistry:
         if "name" in changes and any(k.name == changes["name"] and k.id != key.id for k in self._by_id.values()):
             raise KeyExists(f"A key named {changes['name']!r} exists already.")
         for field, value in changes.items():
-            setattr(key, field, (value or None) if field in ("rpm", "tpd") else value)
+            setattr(key, field, (value or None) if field in ("rpm", "tpd", "credential") else value)
         await self._save(key)
         return key
 

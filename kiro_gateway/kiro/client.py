@@ -16,10 +16,10 @@ import orjson
 import yarl
 
 from ..conversation import GatewayError
-from .identity import chat_headers, usage_headers
+from .identity import chat_headers, cli_headers, usage_headers
 
 __all__ = ["KiroHttp", "Proxy", "ProxyError", "upstream_error", "UpstreamStatus", "get_usage_limits",
-           "OVERFLOW_REASONS"]
+           "retry_after_seconds", "OVERFLOW_REASONS"]
 
 # The reasons of Kiro's answers that mean "the conversation does not fit" (tokens or bytes).
 OVERFLOW_REASONS = frozenset({"CONTENT_LENGTH_EXCEEDS_THRESHOLD", "INPUT_TOO_LONG"})
@@ -143,11 +143,17 @@ class KiroHttp:
 
     async def generate(self, base_url: str, body: bytes, token: str, kiro_version: str,
                        machine_id: str, api_key_auth: bool = False,
-                       proxy: Proxy | None = None) -> aiohttp.ClientResponse:
-        """POST the body; return the response once its status line and headers arrived."""
-        url = base_url + "/generateAssistantResponse"
+                       proxy: Proxy | None = None, cli: str | None = None) -> aiohttp.ClientResponse:
+        """POST the body; return the response once its status line and headers arrived. `cli`
+        ("legacy" | "runtime", the host's kind): as kiro-cli does, in the target form."""
         host = urlsplit(base_url).netloc
         headers = chat_headers(token, kiro_version, machine_id, host, api_key_auth)
+        if cli:
+            url = base_url + "/"
+            headers = cli_headers(headers, cli)
+            body = body.replace(b'"origin":"AI_EDITOR"', b'"origin":"KIRO_CLI"')  # never inside a string
+        else:
+            url = base_url + "/generateAssistantResponse"
         session, options = self.via(proxy)
         try:
             return await session.post(url, data=body, headers=headers, **options)
@@ -201,10 +207,37 @@ def _reason(body: str) -> tuple[str | None, str]:
     return (str(reason) if reason else None), str(message)[:500]
 
 
-def upstream_error(status: int, body: str) -> UpstreamStatus:
-    """Map a Kiro error answer to a neutral error (fact sheet §8.1, §8.2)."""
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header's seconds (the delta form Kiro uses), capped at a day; else None."""
+    try:
+        seconds = float(value) if value else None
+    except ValueError:
+        return None
+    return min(seconds, 86_400.0) if seconds is not None and seconds > 0 else None
+
+
+def upstream_error(status: int, body: str, retry_after: float | None = None) -> UpstreamStatus:
+    """Map a Kiro error answer to a neutral error (docs/kiro-protocol.md, "Errors and throttling")."""
+    err = _classify(status, body)
+    if retry_after and err.kind in ("rate_limit", "overloaded"):
+        err.retry_after = retry_after
+    return err
+
+
+def _classify(status: int, body: str) -> UpstreamStatus:
     reason, message = _reason(body)
     text = f"{reason or ''} {message} {body[:2000]}"
+    low = text.lower()
+    if "INSUFFICIENT_MODEL_CAPACITY" in text:  # the model's trouble, not the account's
+        return UpstreamStatus("overloaded", "Kiro has no capacity for this model right now "
+                              "(INSUFFICIENT_MODEL_CAPACITY); try again shortly or use another model.",
+                              529, status, body, "INSUFFICIENT_MODEL_CAPACITY")
+    if "high volume of traffic" in low:
+        return UpstreamStatus("overloaded", "Kiro is overloaded (a high volume of traffic); try again shortly.",
+                              529, status, body, reason or "HIGH_TRAFFIC")
+    if "suspicious activity" in low:
+        return UpstreamStatus("rate_limit", "Kiro reported suspicious activity on this account and limits it "
+                              "for now; the gateway rests the account.", 429, status, body, "SUSPICIOUS_ACTIVITY")
     if "CONTENT_LENGTH_EXCEEDS_THRESHOLD" in text:
         return UpstreamStatus(
             "invalid_request",
@@ -229,8 +262,9 @@ def upstream_error(status: int, body: str) -> UpstreamStatus:
         return UpstreamStatus("permission" if status == 403 else "authentication",
                               f"Kiro refused the request ({status}): {message}", status, status, body, reason)
     if status == 429:
-        return UpstreamStatus("rate_limit", f"Kiro is rate limiting this account: {message or 'Too many requests'}",
-                              429, status, body, reason)
+        named = f" ({reason})" if reason else ""
+        return UpstreamStatus("rate_limit", f"Kiro is rate limiting this account{named}: "
+                              f"{message or 'Too many requests'}", 429, status, body, reason)
     if status == 400:
         return UpstreamStatus("invalid_request", f"Kiro rejected the request: {message or body[:300]}",
                               400, status, body, reason)

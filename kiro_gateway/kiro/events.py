@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 
 import orjson
 
@@ -34,7 +35,17 @@ from .tools import ToolNames
 
 __all__ = ["ReplyMapper", "signature_for"]
 
+log = logging.getLogger("kiro_gateway.kiro")
+
 _CONTENT_TOO_LONG = ("ContentLengthExceededException", "CONTENT_LENGTH_EXCEEDS")
+# Event types that carry nothing a client needs (docs/kiro-protocol.md, "Reply events").
+_QUIET = frozenset({"followupPromptEvent", "codeReferenceEvent", "supplementaryWebLinksEvent",
+                    "messageMetadataEvent", "citationEvent", "invalidStateEvent", "intentsEvent",
+                    "interactionComponentsEvent", "dryRunSucceedEvent", "codeEvent", "messageStopEvent"})
+_SEEN_UNKNOWN: set[str] = set()  # unknown event types already logged (once each per process)
+_KIRO_STOPS = {"end_turn": "end_turn", "tool_use": "tool_use", "max_tokens": "max_tokens",
+               "stop_sequence": "stop_sequence", "model_context_window_exceeded": "context_window_exceeded",
+               "context_window_exceeded": "context_window_exceeded"}
 _THROTTLE = ("Throttling", "TooManyRequests", "ServiceQuotaExceeded")
 
 
@@ -49,6 +60,7 @@ class ReplyMapper:
         "decoder", "splitter", "names", "context_window", "out_tokens", "credits",
         "context_pct", "open_tools", "tool_args", "had_tool", "had_text", "had_thinking",
         "stop_reason", "_thinking_text", "finished", "errored", "estimated_input", "broken_tools",
+        "kiro_input", "kiro_output", "kiro_stop",
     )
 
     def __init__(self, names: ToolNames, thinking: bool, context_window: int,
@@ -71,6 +83,9 @@ class ReplyMapper:
         self._thinking_text: list[str] = []
         self.finished = False
         self.errored = False
+        self.kiro_input: int | None = None  # Kiro's own figures (metadataEvent), when it gives them
+        self.kiro_output: int | None = None
+        self.kiro_stop: str | None = None
 
     # -- input -------------------------------------------------------------------------------
 
@@ -104,11 +119,16 @@ class ReplyMapper:
                 usage = data.get("usage")
                 if isinstance(usage, (int, float)):
                     self.credits = (self.credits or 0.0) + float(usage)
-            elif etype == "reasoningContentEvent":
+            elif etype == "reasoningContentEvent":  # native reasoning: a thinking block
                 text = data.get("text") or data.get("content")
                 if isinstance(text, str) and text:
+                    self._settle_text(out)
                     self._thinking_piece(text, out)
-            # other event types carry nothing a client needs
+            elif etype == "metadataEvent":
+                self._metadata(data)
+            elif etype not in _QUIET and etype not in _SEEN_UNKNOWN and len(_SEEN_UNKNOWN) < 100:
+                _SEEN_UNKNOWN.add(etype)
+                log.info("Kiro sent an event of a type this gateway does not know (%s); skipped", etype[:80])
         elif mtype == "exception":
             etype = str(msg.headers.get(":exception-type", ""))
             text = _message_text(msg.payload)
@@ -122,6 +142,21 @@ class ReplyMapper:
             code = str(msg.headers.get(":error-code", ""))
             self.errored = True
             out.append(ErrorEvent("upstream", f"Kiro error {code}: {_message_text(msg.payload)}"[:500]))
+
+    def _metadata(self, data: dict) -> None:
+        """metadataEvent: Kiro's token usage, context percentage and stop reason."""
+        usage = data.get("tokenUsage")
+        if isinstance(usage, dict):
+            for key, attr in (("inputTokens", "kiro_input"), ("outputTokens", "kiro_output")):
+                v = usage.get(key)
+                if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+                    setattr(self, attr, v)
+            pct = usage.get("contextUsagePercentage")
+            if isinstance(pct, (int, float)) and not isinstance(pct, bool):
+                self.context_pct = float(pct)
+        stop = data.get("stopReason")
+        if isinstance(stop, str):
+            self.kiro_stop = _KIRO_STOPS.get(stop.lower())
 
     def _text(self, data: dict, out: list[ReplyEvent]) -> None:
         if "followupPrompt" in data:
@@ -205,6 +240,8 @@ class ReplyMapper:
             del self.open_tools[tid]
             out.append(ToolCallEnd(tid))
         reason = self.stop_reason
+        if reason is None and self.kiro_stop in ("max_tokens", "context_window_exceeded", "stop_sequence"):
+            reason = self.kiro_stop  # what Kiro says cut the answer short is not second-guessed
         if reason is None:
             if self.context_pct is not None and self.context_pct >= 100:
                 reason = "context_window_exceeded"
@@ -219,11 +256,14 @@ class ReplyMapper:
                 reason = "max_tokens"
             else:
                 reason = "end_turn"
-        if self.context_pct is not None:
+        output_tokens = self.kiro_output if self.kiro_output else max(1, self.out_tokens)
+        if self.kiro_input is not None:
+            input_tokens = max(1, self.kiro_input)
+        elif self.context_pct is not None:
             input_tokens = max(1, int(self.context_pct * self.context_window / 100) - self.out_tokens)
         else:
             input_tokens = self.estimated_input
-        out.append(Usage(input_tokens, max(1, self.out_tokens), self.credits))
+        out.append(Usage(input_tokens, output_tokens, self.credits))
         out.append(Stop(reason))  # type: ignore[arg-type]
         return out
 

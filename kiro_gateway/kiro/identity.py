@@ -8,7 +8,7 @@ import uuid
 
 from ..ids import random_uuid
 
-__all__ = ["machine_id_for", "chat_headers", "refresh_headers", "idc_refresh_headers", "usage_headers"]
+__all__ = ["machine_id_for", "chat_headers", "cli_headers", "CLI_TARGETS", "refresh_headers", "idc_refresh_headers", "usage_headers"]
 
 SDK = "1.0.34"
 NODE = "22.22.0"
@@ -38,6 +38,21 @@ def machine_id_for(configured: str | None, refresh_token: str | None = None, api
 def os_for(machine_id: str) -> str:
     """A stable OS string per machine (a real IDE does not change OS between requests)."""
     return _OS_CHOICES[int(machine_id[:2], 16) % len(_OS_CHOICES)]
+
+
+# kiro-cli's operation names, in the target form (docs/kiro-protocol.md, "Hosts and profile ARNs").
+CLI_TARGETS = {"legacy": "AmazonCodeWhispererStreamingService.GenerateAssistantResponse",
+               "runtime": "KiroRuntimeService.GenerateAssistantResponse"}
+
+
+def cli_headers(headers: dict[str, str], host_kind: str) -> dict[str, str]:
+    """The IDE's chat headers turned into kiro-cli's: JSON 1.0 with the operation as a target."""
+    headers["content-type"] = "application/x-amz-json-1.0"
+    headers["x-amz-target"] = CLI_TARGETS[host_kind]
+    for key in ("x-amz-user-agent", "user-agent"):
+        headers[key] = headers[key].replace(" KiroIDE-", " KiroCLI-")
+    headers.pop("x-amzn-kiro-agent-mode", None)
+    return headers
 
 
 def chat_headers(token: str, kiro_version: str, machine_id: str, host: str, api_key_auth: bool = False) -> dict[str, str]:

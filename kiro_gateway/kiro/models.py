@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["KiroModel", "KIRO_MODELS", "ModelMapper", "UnknownModel"]
+__all__ = ["KiroModel", "KIRO_MODELS", "ModelMapper", "UnknownModel", "catalog", "model_info"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,34 +24,63 @@ class KiroModel:
     display: str
     created: int  # for /v1/models listings
     client_id: str  # the Anthropic-style name we list it under
+    max_output: int = 64_000  # tokens; an account's ListAvailableModels tokenLimits say better
 
 
-# Newest first within each family.
+# Newest first within each family. Windows as Kiro's ListAvailableModels reports them
+# (docs/kiro-protocol.md, "Models"); the account's own list wins where it has one.
 KIRO_MODELS: tuple[KiroModel, ...] = (
+    KiroModel("claude-opus-5", "opus", (5, 0), 666_667, "Claude Opus 5", 1800000000, "claude-opus-5", 128_000),
     KiroModel("claude-opus-4.8", "opus", (4, 8), 1_000_000, "Claude Opus 4.8", 1790000000, "claude-opus-4-8"),
     KiroModel("claude-opus-4.7", "opus", (4, 7), 1_000_000, "Claude Opus 4.7", 1780000000, "claude-opus-4-7"),
     KiroModel("claude-opus-4.6", "opus", (4, 6), 1_000_000, "Claude Opus 4.6", 1770163200, "claude-opus-4-6"),
     KiroModel("claude-opus-4.5", "opus", (4, 5), 200_000, "Claude Opus 4.5", 1763942400, "claude-opus-4-5-20251101"),
+    KiroModel("claude-sonnet-5", "sonnet", (5, 0), 1_000_000, "Claude Sonnet 5", 1795000000, "claude-sonnet-5"),
     KiroModel("claude-sonnet-4.6", "sonnet", (4, 6), 1_000_000, "Claude Sonnet 4.6", 1771286400, "claude-sonnet-4-6"),
     KiroModel("claude-sonnet-4.5", "sonnet", (4, 5), 200_000, "Claude Sonnet 4.5", 1759104000, "claude-sonnet-4-5-20250929"),
     KiroModel("claude-sonnet-4", "sonnet", (4, 0), 200_000, "Claude Sonnet 4", 1747267200, "claude-sonnet-4-20250514"),
     KiroModel("claude-haiku-4.5", "haiku", (4, 5), 200_000, "Claude Haiku 4.5", 1760486400, "claude-haiku-4-5-20251001"),
+    KiroModel("auto", "other", (), 1_000_000, "Auto", 1760000000, "auto"),
+    KiroModel("glm-5", "other", (), 200_000, "GLM-5", 1770000000, "glm-5", 32_000),
+    KiroModel("deepseek-3.2", "other", (), 128_000, "DeepSeek 3.2", 1765000000, "deepseek-3.2", 32_000),
+    KiroModel("minimax-m2.5", "other", (), 200_000, "MiniMax M2.5", 1772000000, "minimax-m2.5", 32_000),
+    KiroModel("minimax-m2.1", "other", (), 200_000, "MiniMax M2.1", 1766000000, "minimax-m2.1", 32_000),
+    KiroModel("qwen3-coder-next", "other", (), 256_000, "Qwen3 Coder Next", 1771000000, "qwen3-coder-next"),
 )
 
 _BY_ID = {m.id: m for m in KIRO_MODELS}
 _FAMILIES = ("opus", "sonnet", "haiku")
 # Kiro ids that are not claude-{family}-{version} but that clients may name directly.
 _PASSTHROUGH = {
-    "auto",
     "CLAUDE_SONNET_4_5_20250929_V1_0",
     "CLAUDE_SONNET_4_20250514_V1_0",
     "CLAUDE_3_7_SONNET_20250219_V1_0",
 }
 _LEGACY_3_7 = "CLAUDE_3_7_SONNET_20250219_V1_0"
+# Readable names of the models that are not Claude, as people write them -> Kiro id.
+_ALIASES = {
+    "glm5": "glm-5", "glm-5.0": "glm-5", "zai-glm-5": "glm-5",
+    "deepseek-v3.2": "deepseek-3.2", "deepseek3.2": "deepseek-3.2", "deepseek-3-2": "deepseek-3.2",
+    "minimax-m2-5": "minimax-m2.5", "minimax-m2-1": "minimax-m2.1",
+    "qwen3-coder": "qwen3-coder-next", "qwen-3-coder-next": "qwen3-coder-next",
+}
+_LOWER_IDS = {m.id.lower(): m.id for m in KIRO_MODELS}
 
 # claude-opus-4-8, claude-opus-4.8, claude-opus-4-8-20260101, claude-4-opus, claude-3-7-sonnet-latest
 _VERSION = re.compile(r"(?<![0-9])(\d{1,2})(?:[.-](\d{1,2}))?(?![0-9])")
 _DATE = re.compile(r"-20\d{6}\b|-latest\b")
+
+
+def model_info(kiro_id: str) -> KiroModel:
+    """What we know of a Kiro model; a model Kiro lists that we have never heard of, by its id."""
+    return _BY_ID.get(kiro_id) or KiroModel(kiro_id, "other", (), 200_000, kiro_id, 0, kiro_id)
+
+
+def catalog(served: dict | None = None) -> list[KiroModel]:
+    """The built-in catalog, or (given `served`, Kiro ids) those models and any others Kiro lists."""
+    if served is None:
+        return list(KIRO_MODELS)
+    return [m for m in KIRO_MODELS if m.id in served] + [model_info(i) for i in sorted(served) if i not in _BY_ID]
 
 
 class UnknownModel(ValueError):
@@ -93,6 +122,10 @@ class ModelMapper:
                 return self._result(target, thinking)
         if raw in _PASSTHROUGH or raw in _BY_ID:
             return self._result(raw, thinking)
+        if base in _LOWER_IDS and _BY_ID[_LOWER_IDS[base]].family == "other":
+            return self._result(_LOWER_IDS[base], thinking)
+        if base in _ALIASES:
+            return self._result(_ALIASES[base], thinking)
         family = next((f for f in _FAMILIES if f in base), None)
         if family is None:
             if self.default:

@@ -28,7 +28,7 @@ CURRENT: ContextVar["RequestRecord | None"] = ContextVar("kiro_gateway_request",
 class RequestRecord:
     __slots__ = ("log", "t0", "started", "request", "dialect", "key", "key_id", "model", "kiro_model",
                  "credential", "attempts", "ttfb", "total", "status", "error", "message", "stream",
-                 "tokens_in", "tokens_out", "credits", "response_body")
+                 "tokens_in", "tokens_out", "credits", "response_body", "pin")
 
     def __init__(self, log: "RequestLog", request: "Request", dialect: str) -> None:
         self.log = log
@@ -38,6 +38,7 @@ class RequestRecord:
         self.dialect = dialect
         self.key: str | None = None  # client key name ("default" = the apiKey)
         self.key_id: str | None = None  # named keys only
+        self.pin: str | None = None  # the credential the key is pinned to
         self.model: str | None = None
         self.kiro_model: str | None = None
         self.credential: str | None = None

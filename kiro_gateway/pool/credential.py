@@ -118,6 +118,22 @@ class Credential:
         return self._s("authRegion", "region") or default
 
     @property
+    def endpoint(self) -> str | None:
+        """auto | runtime | legacy (docs/kiro-protocol.md, "Hosts"); None: the config's."""
+        v = (self._s("endpoint") or "").lower()
+        return v if v in ("auto", "runtime", "legacy") else None
+
+    @property
+    def kiro_version(self) -> str | None:
+        return self._s("kiroVersion")
+
+    @property
+    def identity(self) -> str | None:
+        """ide | cli: which Kiro client the gateway presents itself as; None: the config's."""
+        v = (self._s("identity") or "").lower()
+        return v if v in ("ide", "cli") else None
+
+    @property
     def machine_id(self) -> str | None:
         return self._s("machineId")
 

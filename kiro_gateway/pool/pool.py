@@ -18,6 +18,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -34,8 +35,9 @@ from ..state.local import LocalCoordination
 from . import writeback
 from .credential import Credential
 from .health import ACTIVE, COOLDOWN, EXHAUSTED, Health, next_month_utc
+from .interval import MinInterval
 from .pacing import Pacer
-from .selection import Sticky, order_candidates
+from .selection import Sticky, order_candidates, ramp_offset
 from .sync import PoolSync
 from .tokens import SharedTokens
 from .usage import UsageTracker
@@ -105,12 +107,28 @@ class CredentialPool:
         self.store: StateStore = store if store is not None else _NoStore()  # type: ignore[assignment]
         self.sync = PoolSync(self, self.store)
         self.pacer = Pacer(settings, self.store)
+        self.interval = MinInterval(settings)
         self.tokens = SharedTokens(self)
+        self.has_model: Callable[[str, str], bool] | None = None  # (credential id, Kiro model id)
+        # Which host serves an account, with its ARN and kiroVersion, and the switch on Kiro's
+        # "profileArn is required" (pool/facts.py; set by the upstream).
+        self.kiro_route: Callable[[Lease], Awaitable[tuple[str, str | None, str]]] | None = None
+        self.kiro_switch: Callable[[Lease, Exception], Awaitable[bool]] | None = None
+        self.on_added: Callable[[Credential], None] | None = None  # a login, import or admin add
+        self._deck: list[str] = []  # `random`: the shuffled accounts not drawn yet
+        self.ramp: dict[str, int] = {}  # `balanced` counts a joining account from the others' least
 
     async def attach(self) -> None:
         """Load what the state store remembers (health, sessions) and follow other processes' changes."""
         await self.sync.load()
         self.store.subscribe(self.sync.on_event)
+        for c in self.credentials:
+            self._ramp(c.id)
+
+    def _ramp(self, cid: str) -> None:
+        offset = ramp_offset(cid, self.credentials, self.health)
+        if offset:
+            self.ramp[cid] = offset
 
     # -- selection -------------------------------------------------------------------------------
 
@@ -122,16 +140,24 @@ class CredentialPool:
     def status(self, cred: Credential) -> str:
         return self.health[cred.id].status(cred.disabled)
 
-    @staticmethod
-    def can_serve(cred: Credential, model_id: str | None) -> bool:
+    def can_serve(self, cred: Credential, model_id: str | None) -> bool:
         title = str(cred.raw.get("subscriptionTitle") or "").upper()
-        return not (model_id and "opus" in model_id and "FREE" in title)
+        if model_id and "opus" in model_id and "FREE" in title:
+            return False
+        # What Kiro listed for the account, when known (pool/facts.py): models roll out per account.
+        return not (model_id and self.has_model is not None and not self.has_model(cred.id, model_id))
 
     def pick(self, model_id: str | None = None, session: str | None = None,
              exclude: frozenset[str] | set[str] = frozenset()) -> Credential:
         """The credential to try next; raises when none can serve."""
         now = time.time()
         pool = [c for c in self.candidates() if c.id not in exclude and self.can_serve(c, model_id)]
+        rec = CURRENT.get()
+        if rec is not None and rec.pin is not None:  # a client key pinned to one account
+            pool = [c for c in pool if c.id == rec.pin]
+            if not pool:
+                raise GatewayError("overloaded", f"This client key is pinned to Kiro account #{rec.pin}, which "
+                                   "cannot serve this request now.", 503, retry_after=self._ready_in(rec.pin))
         if not pool:
             if not self.candidates():
                 # Clients are not told where the server keeps its files; the operator's log is.
@@ -145,7 +171,8 @@ class CredentialPool:
             return next(c for c in active if c.id == sid)
         if active:
             self._rr += 1
-            return order_candidates(active, self.health, self.settings.load_balancing, self._rr)[0]
+            return order_candidates(active, self.health, self.settings.load_balancing, self._rr, self.ramp,
+                                    self._deck)[0]
         # Nobody is active: never black the whole pool out — the soonest-ready one serves.
         waiting = [c for c in pool if self.health[c.id].status(False, now) in (COOLDOWN, EXHAUSTED)
                    or self.health[c.id].unhealthy_until > now]
@@ -153,6 +180,11 @@ class CredentialPool:
             return min(waiting, key=lambda c: (self.health[c.id].ready_at(), c.priority))
         raise GatewayError("permission", "Every Kiro credential is unhealthy: "
                            + "; ".join(f"#{c.id}: {self.health[c.id].reason}" for c in pool), 503)
+
+    def _ready_in(self, cid: str) -> float | None:
+        h = self.health.get(cid)
+        wait = h.ready_at() - time.time() if h is not None else 0
+        return max(1.0, wait) if wait > 0 else None
 
     def seconds_until_ready(self) -> float | None:
         """When the soonest resting credential (cooldown, exhausted, unhealthy) is back, in seconds
@@ -214,6 +246,7 @@ class CredentialPool:
                 continue
             if session:
                 await self._stick(session, cred.id)
+            await self.interval.wait(cred.id)  # minIntervalPerCredential, jittered
             return lease
 
     async def _sticky_from_store(self, session: str) -> None:
@@ -296,8 +329,10 @@ class CredentialPool:
         if rec is not None:
             rec.first_byte()
 
-    def failed(self, lease: Lease, kind: str, reason: str | None, message: str) -> None:
-        """Record an upstream failure; throttling, quota and suspension change the state."""
+    def failed(self, lease: Lease, kind: str, reason: str | None, message: str,
+               retry_after: float | None = None) -> None:
+        """Record an upstream failure; throttling, quota and suspension change the state
+        (docs/kiro-protocol.md, "Errors and throttling"); Kiro's Retry-After sets the rest."""
         cred, now = lease.credential, time.time()
         h = self._health(cred.id)
         if reason == "MONTHLY_REQUEST_COUNT":
@@ -305,8 +340,15 @@ class CredentialPool:
             h.exhaust(until or next_month_utc(now))
             if until is None:
                 self.usage.refresh_soon(cred)  # learn the real reset date
+        elif reason == "SUSPICIOUS_ACTIVITY":  # rest it long: more traffic now risks a ban
+            rest = max(self.settings.suspicion_cooldown_seconds, retry_after or 0)
+            h.cool_down(now, rest)
+            log.warning("credential #%s: Kiro reports suspicious activity on the account; it rests %d s",
+                        cred.id, rest)
         elif kind == "rate_limit":
-            h.cool_down(now, self.settings.cooldown_seconds)
+            h.cool_down(now, retry_after or self.settings.cooldown_seconds)
+            if reason is None and "throttled by the service" in message.lower():
+                self.usage.refresh_soon(cred, exhausted_check=True)  # has meant credits ran out: usage says
         elif reason == "TEMPORARILY_SUSPENDED" or kind == "permission":
             h.suspend(message[:200])
         elif kind in ("upstream", "overloaded", "timeout"):
@@ -433,10 +475,14 @@ class CredentialPool:
             cred = Credential(raw, len(self.credentials))
             self.credentials.append(cred)
             self.health[cred.id] = Health()
+            self._ramp(cred.id)
             added.append(cred)
         if added and self.single:
             self.single = False  # more than one credential: the file becomes an array
         await self.save()
+        if self.on_added is not None:
+            for cred in added:
+                self.on_added(cred)
         return added
 
     async def remove(self, cred: Credential) -> None:
@@ -457,6 +503,8 @@ class CredentialPool:
         self.usage.forget(cid)
         self.sticky.drop(cid)
         self.sync.forget(cid)
+        self.ramp.pop(cid, None)
+        self.interval.forget(cid)
 
     async def set_disabled(self, cred: Credential, disabled: bool) -> None:
         cred.raw["disabled"] = disabled
@@ -538,6 +586,7 @@ class CredentialPool:
             if cred is None:
                 cred = Credential(dict(entry), i)
                 self.health[cid] = Health()
+                self._ramp(cid)
                 self.sync.reload_ids.add(cid)
             else:
                 if cid in snap and cred.raw != snap[cid]:

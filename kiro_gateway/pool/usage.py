@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..kiro.client import UpstreamStatus, get_usage_limits
 from .credential import Credential, format_expiry, parse_expiry
+from .health import next_month_utc
 
 if TYPE_CHECKING:
     from .pool import CredentialPool
@@ -177,10 +178,15 @@ class UsageTracker:
         for attempt in (0, 1):
             lease = pool._lease(cred, token)
             self.fetch_count += 1
+            base, arn, version = lease.api_base, cred.profile_arn, s.kiro_version
+            if pool.kiro_route is not None:  # the host that serves the account, its ARN (pool/facts.py)
+                base, arn, version = await pool.kiro_route(lease)
             try:
-                return await get_usage_limits(pool.http, lease.api_base, token, s.kiro_version, lease.machine_id,
-                                              cred.profile_arn, lease.api_key_auth, lease.proxy)
+                return await get_usage_limits(pool.http, base, token, version, lease.machine_id,
+                                              arn, lease.api_key_auth, lease.proxy)
             except UpstreamStatus as e:
+                if not attempt and pool.kiro_switch is not None and await pool.kiro_switch(lease, e):
+                    continue  # the branded host wants an ARN this account lacks: the legacy host
                 # A token revoked early: refresh once and ask again, as chat requests do.
                 if attempt or e.reason != "BEARER_INVALID" or not cred.refresh_token:
                     raise
@@ -201,18 +207,28 @@ class UsageTracker:
         if changed:
             await self.pool.save()
 
-    def refresh_soon(self, cred: Credential) -> None:
-        """Fetch in the background (e.g. after a 402, to learn the real reset date)."""
+    def refresh_soon(self, cred: Credential, exhausted_check: bool = False) -> None:
+        """Fetch in the background (e.g. after a 402, to learn the real reset date). With
+        `exhausted_check` (after a throttle without a reason), an account whose credits are all
+        used is marked exhausted until its reset: Kiro has answered that way."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        task = loop.create_task(self._quiet(cred))
+        task = loop.create_task(self._quiet(cred, exhausted_check))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _quiet(self, cred: Credential) -> None:
+    async def _quiet(self, cred: Credential, exhausted_check: bool = False) -> None:
         try:
-            await self.get(cred, force=True)
+            usage = await self.get(cred, force=True)
         except Exception as e:  # noqa: BLE001 - best effort; the pool already has a fallback date
             log.info("usage limits of credential #%s not fetched: %s", cred.id, type(e).__name__)
+            return
+        h = self.pool.health.get(cred.id)
+        if exhausted_check and h is not None and usage.limit > 0 and usage.remaining <= 0 \
+                and (usage.overage_status or "").upper() != "ENABLED":
+            h.exhaust(usage.next_reset if usage.next_reset and usage.next_reset > time.time() else next_month_utc())
+            self.pool.sync.touch(cred.id, urgent=True)
+            log.warning("credential #%s: Kiro's throttle meant its credits are used up; exhausted until the reset",
+                        cred.id)

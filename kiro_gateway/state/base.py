@@ -175,6 +175,17 @@ class StateStore(abc.ABC):
     async def sticky_put(self, session: str, cred_id: str, expires: float) -> None:
         """Bind a session now (a new binding other processes must see before the next request)."""
 
+    # -- what was learned about a Kiro account (docs/kiro-protocol.md) ------------------------------
+
+    @abc.abstractmethod
+    async def get_account_facts(self, cred_id: str) -> dict[str, Any] | None:
+        """What the gateway learned about a credential's Kiro account (host that serves it,
+        discovered profile ARN, model list): a small JSON object, or None."""
+
+    @abc.abstractmethod
+    async def put_account_facts(self, cred_id: str, facts: dict[str, Any]) -> None:
+        """Replace a credential's learned facts (kept across restarts)."""
+
     # -- refresh coordination --------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -259,6 +259,17 @@ class RedisStore(StateStore):
         if ms > 0:
             await self.r.set(self._k("sticky", session), cred_id, px=ms)
 
+    # -- learned account facts ----------------------------------------------------------------------
+
+    @_unavailable
+    async def get_account_facts(self, cred_id: str) -> dict[str, Any] | None:
+        raw = await self.r.get(self._k("facts", cred_id))
+        return orjson.loads(raw) if raw else None
+
+    @_unavailable
+    async def put_account_facts(self, cred_id: str, facts: dict[str, Any]) -> None:
+        await self.r.set(self._k("facts", cred_id), orjson.dumps(facts))
+
     # -- refresh coordination -----------------------------------------------------------------------
 
     @_unavailable

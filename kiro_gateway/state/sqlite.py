@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS logs (id TEXT PRIMARY KEY, ts REAL NOT NULL, status I
 CREATE INDEX IF NOT EXISTS logs_ts ON logs (ts);
 CREATE TABLE IF NOT EXISTS agg (bucket INTEGER NOT NULL, k TEXT NOT NULL, v TEXT NOT NULL, PRIMARY KEY (bucket, k));
 CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS account_facts (cred TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS key_usage (key TEXT NOT NULL, day TEXT NOT NULL, v TEXT NOT NULL, PRIMARY KEY (key, day));
 CREATE TABLE IF NOT EXISTS responses (id TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL, data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS responses_expires ON responses (expires);
@@ -159,6 +160,17 @@ class SQLiteStore(LocalCoordination, StateStore):
 
     async def sticky_put(self, session: str, cred_id: str, expires: float) -> None:
         return None  # persisted by the write-behind batch
+
+    async def get_account_facts(self, cred_id: str) -> dict[str, Any] | None:
+        def get():
+            row = self._db.execute("SELECT data FROM account_facts WHERE cred = ?", (cred_id,)).fetchone()
+            return orjson.loads(row[0]) if row else None
+
+        return await self._run(get)
+
+    async def put_account_facts(self, cred_id: str, facts: dict[str, Any]) -> None:
+        await self._run(lambda: self._db.execute(
+            "INSERT OR REPLACE INTO account_facts (cred, data) VALUES (?, ?)", (cred_id, orjson.dumps(facts))))
 
     async def query_logs(self, q: LogQuery) -> tuple[list[dict[str, Any]], int]:
         return await self._run(self._query, q)

@@ -226,7 +226,7 @@ def test_load_balancing_get_set_persisted(admin):
     saved = json.loads(config.read_text())
     assert saved["loadBalancing"] == "round_robin" and saved["note"] == "keep" and saved["adminApiKey"] == ADMIN
     assert stat.S_IMODE(os.stat(config).st_mode) == 0o600
-    for payload in ({"mode": "random"}, {}, {"mode": 1}):
+    for payload in ({"mode": "lottery"}, {}, {"mode": 1}):
         assert api.put("/config/load-balancing", payload).status_code == 400
     assert api.get("/config/load-balancing").json() == {"mode": "round_robin"}
 

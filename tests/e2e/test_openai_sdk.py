@@ -246,7 +246,8 @@ def test_models_list_in_openai_shape(oai, gateway, fake, tmp_path):
     ids = [m.id for m in oai.models.list()]
     assert "claude-opus-4-8" in ids and "claude-sonnet-4-6" in ids
     raw = httpx.get(gateway.base_url + "/v1/models", headers={"authorization": f"Bearer {gateway.api_key}"}).json()
-    assert raw["object"] == "list" and set(raw["data"][0]) == {"id", "object", "created", "owned_by"}
+    assert raw["object"] == "list" and set(raw["data"][0]) == {"id", "object", "created", "owned_by",
+                                                                  "context_window", "max_output_tokens"}
     # The anthropic SDK's request (Bearer + anthropic-version) still gets Anthropic's shape.
     anth = httpx.get(gateway.base_url + "/v1/models", headers={"authorization": f"Bearer {gateway.api_key}",
                                                               "anthropic-version": "2023-06-01"}).json()

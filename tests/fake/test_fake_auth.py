@@ -171,7 +171,7 @@ async def test_list_models(fake, http):
     status, data = await get_json(http, fake, "/ListAvailableModels?origin=AI_EDITOR", token="t")
     assert status == 200
     ids = [m["modelId"] for m in data["models"]]
-    assert "claude-sonnet-4.5" in ids and "CLAUDE_3_7_SONNET_20250219_V1_0" in ids and len(ids) == 12
+    assert "claude-sonnet-4.5" in ids and "CLAUDE_3_7_SONNET_20250219_V1_0" in ids and len(ids) == 19 and "glm-5" in ids
     assert all(m["modelName"] for m in data["models"])
     status, _ = await get_json(http, fake, "/ListAvailableModels")
     assert status == 401

@@ -112,3 +112,27 @@ def test_a_tool_call_cut_off_mid_arguments_is_max_tokens_not_tool_use():
     whole = ev("toolUseEvent", name="Write", toolUseId="tooluse_w", input='{"a": 1}') + \
         ev("toolUseEvent", name="Write", toolUseId="tooluse_w", stop=True)
     assert run(whole)[-1] == Stop("tool_use")
+
+
+def test_metadata_event_gives_kiro_own_usage_and_stop():
+    frames = ev("assistantResponseEvent", content="Hi") + ev("meteringEvent", usage=0.5) + \
+        ev("metadataEvent", tokenUsage={"inputTokens": 900, "outputTokens": 7, "contextUsagePercentage": 50.0},
+           stopReason="MAX_TOKENS")
+    out = run(frames, split=3)
+    usage = next(e for e in out if isinstance(e, Usage))
+    assert (usage.input_tokens, usage.output_tokens, usage.credits) == (900, 7, 0.5)
+    assert out[-1] == Stop("max_tokens")
+    # Only a context percentage: the input is worked out from the model's window, as before.
+    out = run(ev("assistantResponseEvent", content="Hi") + ev("metadataEvent", tokenUsage={"contextUsagePercentage": 10.0}))
+    assert next(e for e in out if isinstance(e, Usage)).input_tokens == 20_000 - 1
+
+
+def test_native_reasoning_is_a_signed_thinking_block(caplog):
+    frames = ev("reasoningContentEvent", text="Hmm, ") + ev("reasoningContentEvent", text="yes.", signature="x") + \
+        ev("someFutureEvent", a=1) + ev("someFutureEvent", a=2) + ev("assistantResponseEvent", content="Yes.")
+    with caplog.at_level("INFO", logger="kiro_gateway.kiro"):
+        out = run(frames, split=7)
+    assert "".join(e.text for e in out if isinstance(e, ThinkingDelta)) == "Hmm, yes."
+    end = next(i for i, e in enumerate(out) if isinstance(e, ThinkingEnd))
+    assert out[end].signature.startswith("kg1") and isinstance(out[end + 1], TextDelta)
+    assert len([r for r in caplog.records if "someFutureEvent" in r.getMessage()]) == 1

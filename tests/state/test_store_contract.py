@@ -224,6 +224,16 @@ async def test_the_writer_applies_retention_and_outlives_a_failing_source(store)
         await writer.stop()
 
 
+async def test_account_facts_are_kept_per_credential(store, tmp_path):
+    assert await store.get_account_facts("c1") is None
+    facts = {"endpoint": "legacy", "profileArn": None, "models": {"glm-5": [200000, 32000]}}
+    await store.put_account_facts("c1", facts)
+    await store.put_account_facts("c2", {"endpoint": "runtime"})
+    assert await store.get_account_facts("c1") == facts
+    await store.put_account_facts("c1", {"endpoint": "runtime"})
+    assert await store.get_account_facts("c1") == {"endpoint": "runtime"}
+
+
 async def test_stored_responses_keep_their_owner_expire_are_touched_and_deleted(store):
     now = time.time()
     await store.put_response("resp_a", "key:1", b'{"parent": null}', now + 60)

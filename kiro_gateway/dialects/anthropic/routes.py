@@ -11,21 +11,29 @@ from starlette.routing import Route
 
 from ...conversation import GatewayError
 from ...http import JSONResponse, error_response, read_json
-from ...kiro.models import KIRO_MODELS
+from ...kiro.models import KiroModel, catalog
 from ...tokens import count_conversation
 from .parse import parse_request
 
 if TYPE_CHECKING:
     from ...app import Gateway
 
-__all__ = ["routes", "models_list"]
+__all__ = ["routes", "models_list", "model_entry"]
 
 
-def models_list() -> dict:
-    data = [{"type": "model", "id": m.client_id, "display_name": m.display,
-             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(m.created))}
-            for m in KIRO_MODELS]
-    return {"data": data, "has_more": False, "first_id": data[0]["id"], "last_id": data[-1]["id"]}
+def model_entry(m: KiroModel, limits: tuple[int, int] | None = None) -> dict:
+    window, most = limits or (m.context_window, m.max_output)
+    return {"type": "model", "id": m.client_id, "display_name": m.display,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(m.created)),
+            "max_input_tokens": window, "max_tokens": most}
+
+
+def models_list(served: dict[str, tuple[int, int]] | None = None) -> dict:
+    """The Kiro models (those in `served`, Kiro id -> limits, when given) in the Anthropic shape."""
+    data = [model_entry(m, served.get(m.id) if served is not None else None)
+            for m in catalog(served)]
+    return {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None}
 
 
 def routes(gw: "Gateway") -> list[Route]:

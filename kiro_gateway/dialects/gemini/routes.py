@@ -18,7 +18,7 @@ from starlette.types import Scope
 
 from ...conversation import GatewayError
 from ...http import JSONResponse, error_response, read_json
-from ...kiro.models import KIRO_MODELS, ModelMapper, UnknownModel
+from ...kiro.models import ModelMapper, UnknownModel, catalog
 from ...tokens import count_conversation
 from . import GeminiDialect, _path_target
 from .parse import parse_request, strip_model
@@ -50,15 +50,19 @@ def install_default_models(mapper: ModelMapper, default_model: str | None) -> bo
     return True
 
 
-def _model_entry(name: str, display: str, description: str, context: int) -> dict:
+def _model_entry(name: str, display: str, description: str, context: int, most: int = 0) -> dict:
     return {"name": "models/" + name, "baseModelId": name, "version": "kiro", "displayName": display,
-            "description": description, "inputTokenLimit": context, "outputTokenLimit": _MAX_OUTPUT,
+            "description": description, "inputTokenLimit": context, "outputTokenLimit": most or _MAX_OUTPUT,
             "supportedGenerationMethods": _METHODS, "thinking": True}
 
 
-def models_list() -> dict:
-    return {"models": [_model_entry(m.client_id, m.display, f"{m.display}, served by Kiro.", m.context_window)
-                       for m in KIRO_MODELS]}
+def models_list(served: dict[str, tuple[int, int]] | None = None) -> dict:
+    """The Kiro models (those in `served`, Kiro id -> limits, when given) in the Gemini shape."""
+    out = []
+    for m in catalog(served):
+        window, most = served[m.id] if served is not None else (m.context_window, m.max_output)
+        out.append(_model_entry(m.client_id, m.display, f"{m.display}, served by Kiro.", window, most))
+    return {"models": out}
 
 
 class _GeminiRoute(Route):
@@ -109,7 +113,7 @@ def routes(gw: "Gateway") -> list[Route]:
     async def list_models(request: Request) -> Response:
         if not gw.authorized(request):
             return unauthorized()
-        return JSONResponse(models_list())
+        return JSONResponse(models_list(await gw.upstream.served_models()))
 
     async def get_model(request: Request) -> Response:
         if not gw.authorized(request):
