@@ -12,6 +12,7 @@ import os
 import re
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -66,6 +67,19 @@ def _secrets(fake, accounts) -> list[str]:
     for a in accounts:
         out += [a.get("refresh_token"), a.get("access_token"), a.get("client_secret")]
     return sorted({s for s in out if s and len(s) >= 8})
+
+
+def open_login_tab(page):
+    page.click("button[data-action=add]")
+    page.click(".modal [role=tab]:has-text('Log in')")
+
+
+def _login_secrets(fake) -> list[str]:
+    """What the fake's login service handed the gateway: client secrets, device and authorization codes."""
+    def collect():
+        login = fake.state.login
+        return [c["secret"] for c in login.clients.values()] + list(login.devices) + list(login.codes)
+    return fake._call(collect)
 
 
 def test_console_flows_in_chromium(world):
@@ -162,6 +176,74 @@ def test_console_flows_in_chromium(world):
         assert gw.app.state.gateway.settings.load_balancing == "balanced"
         shot("settings")
 
+        # -- log in by device code through the dialog (Builder ID, then IdC), approved at the fake ----
+        page.click("nav a[data-page=accounts]")
+        logged_in = {}
+        for method in ("builder-id", "idc"):
+            open_login_tab(page)
+            page.select_option(".modal select[name=method]", method)
+            if method == "idc":
+                page.fill(".modal input[name=startUrl]", "https://my-org.awsapps.com/start")
+                page.fill(".modal input[name=loginRegion]", "eu-central-1")
+            page.click(".modal button[data-action=start-login]")
+            code = page.locator(".modal [data-user-code]")
+            expect(code).to_have_text(re.compile(r"^[A-Z]{4}-[A-Z]{4}$"))
+            expect(page.locator(".modal [role=status]")).to_be_visible()  # waiting for approval
+            shot(f"login-{method}")
+            r = httpx.post(fake.url("/__fake/logins/approve"), json={"userCode": code.inner_text()}, timeout=10)
+            assert r.status_code == 200 and r.json() == {"approved": True}, r.text
+            done = page.locator(".modal .notice.ok")
+            expect(done).to_contain_text("Logged in", timeout=20000)
+            logged_in[method] = int(re.search(r"#(\d+)", done.inner_text()).group(1))
+            page.keyboard.press("Escape")
+            expect(page.locator(".modal")).to_have_count(0)
+            row = page.locator(f"tr[data-id='{logged_in[method]}']")
+            expect(row).to_have_attribute("data-status", "active")
+        saved = {c.get("clientId"): c for c in json.loads(gw.credentials_path.read_text()) if c.get("clientId")}
+        assert sum(c["authMethod"] == "idc" for c in saved.values()) == 3  # the seeded IdC and two logins
+        shot("accounts-after-login")
+
+        # -- the Builder ID account serves a playground request (every other one switched off) --------
+        for cid in (1, 2, 3, logged_in["idc"]):
+            row = page.locator(f"tr[data-id='{cid}']")
+            row.locator("input[role=switch]").click()
+            expect(row).to_have_attribute("data-status", "disabled")
+        page.click("nav a[data-page=playground]")
+        page.fill("textarea[name=message]", "Hello from the Builder ID login")
+        page.click("form button[type=submit]")
+        expect(page.locator("[data-served]")).to_contain_text(f"#{logged_in['builder-id']}")
+        expect(page.locator("[data-reply]")).not_to_be_empty()
+        served = [r for r in fake.requests if r["path"] == "/generateAssistantResponse"][-1]
+        builder = [c for c in saved.values() if c["clientId"] != accounts[1]["client_id"] and c.get("authRegion") != "eu-central-1"]
+        assert len(builder) == 1, saved
+        builder = builder[0]
+        assert served["account"] == fake.account(builder["refreshToken"])["id"]
+        shot("playground-login-account")
+
+        # -- social login by the pasted-URL fallback ------------------------------------------------------
+        page.click("nav a[data-page=accounts]")
+        open_login_tab(page)
+        page.select_option(".modal select[name=method]", "social")
+        page.select_option(".modal select[name=provider]", "github")
+        page.click(".modal button[data-action=start-login]")
+        link = page.locator(".modal a[data-authorize]")
+        expect(link).to_be_visible()
+        authorize = link.get_attribute("href")
+        assert httpx.get(authorize, timeout=10).status_code == 200  # the person opens the sign-in page
+        state = parse_qs(urlsplit(authorize).query)["state"][0]
+        r = httpx.post(fake.url("/__fake/logins/approve"), json={"state": state}, timeout=10)
+        assert r.status_code == 200, r.text
+        redirect = r.json()["redirect"]
+        auth_code = parse_qs(urlsplit(redirect).query)["code"][0]  # one-use, but never to be echoed
+        page.fill(".modal input[name=callbackUrl]", redirect)
+        shot("login-social")
+        page.click(".modal button[data-action=send-callback]")
+        done = page.locator(".modal .notice.ok")
+        expect(done).to_contain_text("Logged in")
+        social_id = int(re.search(r"#(\d+)", done.inner_text()).group(1))
+        page.keyboard.press("Escape")
+        expect(page.locator(f"tr[data-id='{social_id}']")).to_have_attribute("data-status", "active")
+
         for name in ("keys", "connect"):
             page.click(f"nav a[data-page={name}]")
             shot(name)
@@ -210,7 +292,11 @@ def test_console_flows_in_chromium(world):
         browser.close()
 
     assert len(bodies) > 20
-    leaks = [(url, s[:6]) for url, body in bodies for s in _secrets(fake, accounts + [new_acct]) if s.encode() in body]
+    login_secrets = _login_secrets(fake) + [auth_code]
+    assert len(login_secrets) >= 5  # two clients, two device codes, the authorization code
+    assert any(b"/api/admin/logins" in url.encode() for url, _ in bodies)
+    secrets = _secrets(fake, accounts + [new_acct]) + login_secrets
+    leaks = [(url, s[:6]) for url, body in bodies for s in secrets if s.encode() in body]
     assert not leaks, f"secrets in responses: {leaks}"
     assert any(re.search(rb"refreshTokenHash", b) for _, b in bodies)  # the views were seen
 

@@ -285,7 +285,7 @@ function LoginTab() {
       {login && login.authorizeUrl && (
         <div class="device">
           <p>
-            <a href={login.authorizeUrl} target="_blank" rel="noopener noreferrer">
+            <a href={login.authorizeUrl} target="_blank" rel="noopener noreferrer" data-authorize>
               {t("Open the sign-in page")}
             </a>
           </p>
@@ -295,6 +295,7 @@ function LoginTab() {
           </label>
           <button
             class="small"
+            data-action="send-callback"
             disabled={!pasted.trim()}
             onClick={async () => {
               try {
@@ -315,12 +316,12 @@ function LoginTab() {
           kind={result.status === "done" ? "ok" : "error"}
           msg={
             result.status === "done"
-              ? t("Logged in: account #{id} added.", { id: result.credentialId })
+              ? t(result.duplicate ? "Logged in: this account is already #{id}; nothing added." : "Logged in: account #{id} added.", { id: result.credentialId })
               : result.status === "expired"
               ? t("The login expired.")
               : result.status === "denied"
               ? t("The login was denied.")
-              : t("The login failed.") + (result.message ? " " + result.message : "")
+              : t("The login failed.") + (result.error ? " " + result.error : "")
           }
         />
       )}
