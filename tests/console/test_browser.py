@@ -260,6 +260,32 @@ def test_console_flows_in_chromium(world):
         page.reload()
         expect(page.locator("nav a[data-page=settings]")).to_have_text("设置")
         shot("overview-zh")
+        for name in ("accounts", "keys", "playground", "logs", "settings", "connect"):
+            page.click(f"nav a[data-page={name}]")
+            expect(page.locator(f"main[data-page={name}]")).to_be_visible()
+            shot(f"{name}-zh")
+        page.click("nav a[data-page=accounts]")
+        page.click("button[data-action=add]")
+        expect(page.locator(".modal h2, .modal .title").first).to_have_text("添加账号")
+        shot("accounts-add-dialog-zh")
+        # keyboard: arrows move between the tabs (wrapping), Tab stays inside the dialog
+        page.focus(".modal [role=tab][aria-selected=true]")
+        page.keyboard.press("ArrowRight")
+        expect(page.locator(".modal [data-tab='IdC / Builder ID']")).to_have_attribute("aria-selected", "true")
+        assert page.evaluate("document.activeElement.dataset.tab") == "IdC / Builder ID"
+        page.keyboard.press("ArrowLeft")
+        page.keyboard.press("ArrowLeft")
+        expect(page.locator(".modal [data-tab='Log in']")).to_have_attribute("aria-selected", "true")
+        for key in ["Tab"] * 12 + ["Shift+Tab"] * 12:
+            page.keyboard.press(key)
+            assert page.evaluate("!!document.activeElement.closest('.modal')"), key
+        shot("login-zh")
+        page.keyboard.press("Escape")
+        page.click("button:has-text('深色')")
+        page.click("nav a[data-page=overview]")
+        shot("overview-zh-dark")
+        expect(page.locator("html[data-theme=dark]")).to_have_count(1)
+        page.click("button:has-text('浅色')")
         page.click("button:has-text('English')")
         expect(page.locator("nav a[data-page=accounts]")).to_have_text("Accounts")
 
@@ -287,8 +313,11 @@ def test_console_flows_in_chromium(world):
             bodies.append(("/admin/events", seen))
 
         # -- sign out -------------------------------------------------------------------------------------
-        page.click("button:has-text('Sign out')")
+        page.click("button:has-text('中文')")
+        page.click("button:has-text('退出登录')")
         expect(page.locator("input[name=key]")).to_be_visible()
+        shot("signin-zh")
+        page.click("button:has-text('English')")
         browser.close()
 
     assert len(bodies) > 20

@@ -156,11 +156,13 @@ export function Accounts() {
                 c={c}
                 checked={sel.has(String(c.id))}
                 balance={balances.get(String(c.id))}
-                onCheck={(on) => {
-                  const next = new Set(sel);
-                  on ? next.add(String(c.id)) : next.delete(String(c.id));
-                  setSel(next);
-                }}
+                onCheck={(on) =>
+                  setSel((prev) => {
+                    const next = new Set(prev);
+                    on ? next.add(String(c.id)) : next.delete(String(c.id));
+                    return next;
+                  })
+                }
                 act={(w) => act([String(c.id)], w)}
                 onError={(text) => setMsg({ text, kind: "error" })}
               />
@@ -188,6 +190,8 @@ function label(w: string): string {
   return { refresh: "Refresh", check: "Check", reset: "Reset failures", enable: "Enable", disable: "Disable", delete: "Delete" }[w] || w;
 }
 
+// A row re-renders only when its credential, its check box or its balance changes: an event about
+// one account repaints one row, not the page (the handlers read nothing that goes stale).
 const Row = memo(function Row(props: {
   c: Credential;
   checked: boolean;
@@ -305,4 +309,4 @@ const Row = memo(function Row(props: {
       </td>
     </tr>
   );
-});
+}, (a, b) => a.c === b.c && a.checked === b.checked && a.balance === b.balance);

@@ -19,9 +19,30 @@ export function AddDialog(props: { onClose: () => void }) {
   const [tab, setTab] = useState(TABS[0]);
   return (
     <Modal title={t("Add account")} onClose={props.onClose} wide>
-      <div class="tabs" role="tablist">
+      <div
+        class="tabs"
+        role="tablist"
+        onKeyDown={(e) => {
+          // Arrow keys move between the tabs, as in any tab list.
+          const step = e.key === "ArrowRight" ? 1 : e.key === "ArrowLeft" ? -1 : 0;
+          if (!step) return;
+          e.preventDefault();
+          const next = TABS[(TABS.indexOf(tab) + step + TABS.length) % TABS.length];
+          setTab(next);
+          const el = e.currentTarget.querySelectorAll<HTMLElement>("[role=tab]")[TABS.indexOf(next)];
+          el?.focus();
+        }}
+      >
         {TABS.map((x) => (
-          <button role="tab" aria-selected={tab === x} class={tab === x ? "tab on" : "tab"} key={x} onClick={() => setTab(x)}>
+          <button
+            role="tab"
+            aria-selected={tab === x}
+            tabIndex={tab === x ? 0 : -1}
+            class={tab === x ? "tab on" : "tab"}
+            key={x}
+            data-tab={x}
+            onClick={() => setTab(x)}
+          >
             {t(x)}
           </button>
         ))}
