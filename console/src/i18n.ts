@@ -182,4 +182,7 @@ const ZH: Record<string, string> = {
   "Are you sure?": "确定吗？",
   Done: "完成",
   Mode: "模式",
+  Manual: "手动停用",
+  InvalidRefreshToken: "刷新令牌无效",
+  TooManyRefreshFailures: "刷新失败次数过多",
 };

@@ -86,6 +86,7 @@ def test_console_flows_in_chromium(world):
     from playwright.sync_api import expect, sync_playwright
 
     gw, fake, accounts = world
+    social = accounts[0]
     SHOTS.mkdir(parents=True, exist_ok=True)
     print(f"screenshots: {SHOTS}")
     bodies: list[tuple[str, bytes]] = []
@@ -138,6 +139,24 @@ def test_console_flows_in_chromium(world):
         expect(row).to_have_attribute("data-status", "active")
         expect(row.locator("input[aria-label='Name']")).to_have_value("added in dialog")
         shot("accounts")
+
+        # -- batch import: one new token, one already in the pool (skipped), one repeated (once) ------
+        batch_acct = fake.add_account()
+        page.click("button[data-action=add]")
+        page.click(".modal [data-tab='Batch import']")
+        page.fill(".modal textarea[name=batch]", "\n".join([batch_acct["refresh_token"], social["refresh_token"],
+                                                             batch_acct["refresh_token"]]))
+        page.click(".modal button.primary")
+        expect(page.locator(".modal progress")).to_have_attribute("value", "2")
+        expect(page.locator(".modal .notice.ok")).to_have_text("1 added, 1 skipped as duplicates, 0 failed")
+        shot("accounts-batch-import")
+        page.keyboard.press("Escape")
+        batch_row = page.locator("tr[data-id='6']")
+        expect(batch_row).to_have_attribute("data-status", "active")
+        batch_row.locator("input[role=switch]").click()
+        expect(batch_row).to_have_attribute("data-status", "disabled")
+        batch_row.locator("button[data-action=delete]").click()
+        expect(page.locator("tr[data-id='6']")).to_have_count(0)
 
         # -- disable, then delete it ---------------------------------------------------------------
         expect(row.locator("button[data-action=delete]")).to_be_disabled()
@@ -324,7 +343,7 @@ def test_console_flows_in_chromium(world):
     login_secrets = _login_secrets(fake) + [auth_code]
     assert len(login_secrets) >= 5  # two clients, two device codes, the authorization code
     assert any(b"/api/admin/logins" in url.encode() for url, _ in bodies)
-    secrets = _secrets(fake, accounts + [new_acct]) + login_secrets
+    secrets = _secrets(fake, accounts + [new_acct, batch_acct]) + login_secrets
     leaks = [(url, s[:6]) for url, body in bodies for s in secrets if s.encode() in body]
     assert not leaks, f"secrets in responses: {leaks}"
     assert any(re.search(rb"refreshTokenHash", b) for _, b in bodies)  # the views were seen

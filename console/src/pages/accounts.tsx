@@ -210,7 +210,8 @@ const Row = memo(function Row(props: {
       <td>
         <input type="checkbox" aria-label={`#${id}`} checked={props.checked} onChange={(e) => props.onCheck(e.currentTarget.checked)} />
       </td>
-      <td class="namecell">
+      <td>
+        <div class="namecell">
         <input
           class="inline"
           aria-label={t("Name")}
@@ -228,6 +229,7 @@ const Row = memo(function Row(props: {
           }}
         />
         {c.isCurrent && <span class="pill current">★</span>}
+        </div>
       </td>
       <td class="mono">
         #{id} <span class="muted">{masked(c)}</span>
@@ -236,7 +238,7 @@ const Row = memo(function Row(props: {
       <td>
         <span class={"pill " + c.status}>{t(c.status)}</span>
         {cd && <span class="muted"> {cd}</span>}
-        {(c.reason || c.disabledReason) && <div class="muted small">{c.disabledReason || c.reason}</div>}
+        {(c.reason || c.disabledReason) && <div class="muted small">{t(c.disabledReason || c.reason || "")}</div>}
       </td>
       <td>
         <input
@@ -287,7 +289,8 @@ const Row = memo(function Row(props: {
       </td>
       <td class="small">{c.proxyUrl || (c.hasProxy ? "global" : "—")}</td>
       <td class="small">{models(c)}</td>
-      <td class="actions">
+      <td>
+        <div class="actions">
         <button class="small" onClick={() => props.act("refresh")} disabled={c.authMethod === "api_key"}>
           {t("Refresh")}
         </button>
@@ -306,6 +309,7 @@ const Row = memo(function Row(props: {
         >
           {t("Delete")}
         </button>
+        </div>
       </td>
     </tr>
   );
