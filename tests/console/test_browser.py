@@ -278,6 +278,8 @@ def test_console_flows_in_chromium(world):
         expect(page.locator("nav a[data-page=accounts]")).to_have_text("账号")
         page.reload()
         expect(page.locator("nav a[data-page=settings]")).to_have_text("设置")
+        page.click("nav a[data-page=overview]")
+        expect(page.locator(".kpi").first).to_be_visible()
         shot("overview-zh")
         for name in ("accounts", "keys", "playground", "logs", "settings", "connect"):
             page.click(f"nav a[data-page={name}]")
@@ -364,6 +366,59 @@ def test_disabled_console_shows_how_to_enable(fake, tmp_path):
             assert page.locator("input[type=password]").count() == 0
             SHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SHOTS / "disabled.png"))
+            browser.close()
+    finally:
+        gw.server.stop()
+
+
+def test_five_hundred_accounts_page_and_update_one_row_at_a_time(fake, tmp_path):
+    """500 credentials: 50 a page, search and paging, and a change to one account repaints one row."""
+    _need_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    creds = [{"refreshToken": fake.add_account()["refresh_token"], "authMethod": "social", "name": f"acct {i + 1:03d}"}
+             for i in range(500)]
+    gw = start_gateway(fake, tmp_path, creds, admin_api_key=ADMIN, usage_on_start=False)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.set_default_timeout(15000)
+            page.goto(gw.base_url + "/admin/#/accounts")
+            page.fill("input[name=key]", ADMIN)
+            page.press("input[name=key]", "Enter")
+            rows = page.locator("table.accounts tbody tr")
+            expect(rows).to_have_count(50)
+            expect(page.locator(".pager")).to_contain_text("1 / 10")
+            page.click(".pager button:has-text('Next')")
+            page.click(".pager button:has-text('Next')")
+            expect(page.locator(".pager")).to_contain_text("3 / 10")
+            row = page.locator("tr[data-id='123']")
+            expect(row).to_have_attribute("data-status", "active")
+            expect(page.locator("tr[data-id='150'] td.quota .bar")).to_be_visible(timeout=30000)  # the page's balances are in
+            page.wait_for_timeout(2500)  # and the refreshes they caused have reached the page (events tick each second)
+            # Watch the table: which rows does a change to #123, made elsewhere, touch?
+            page.evaluate("""() => {
+                window.touched = new Set();
+                new MutationObserver((ms) => ms.forEach((m) => {
+                    const tr = (m.target.nodeType === 1 ? m.target : m.target.parentElement).closest('tr[data-id]');
+                    if (tr) window.touched.add(tr.dataset.id);
+                    [...m.addedNodes, ...m.removedNodes].forEach((n) => n.dataset && n.dataset.id
+                                                                   && window.touched.add(n.dataset.id));
+                })).observe(document.querySelector('table.accounts tbody'),
+                            {subtree: true, childList: true, attributes: true, characterData: true});
+            }""")
+            r = httpx.post(gw.base_url + "/api/admin/credentials/123/disabled", json={"disabled": True},
+                           headers={"x-api-key": ADMIN}, timeout=10)
+            assert r.status_code == 200, r.text
+            expect(row).to_have_attribute("data-status", "disabled")  # over the live event stream
+            page.wait_for_timeout(500)
+            assert page.evaluate("[...window.touched]") == ["123"]
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "accounts-500.png"))
+            page.fill("input[type=search]", "acct 042")
+            expect(rows).to_have_count(1)
+            expect(page.locator(".pager")).to_contain_text("1 / 1")
             browser.close()
     finally:
         gw.server.stop()
