@@ -110,6 +110,10 @@ def desktop_command(argv: list[str]) -> int:
     except ImportError:
         _say(NOT_INSTALLED)
         return 2
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        _say("no display to open a window on (DISPLAY is not set); on a server run `kiro-gateway` and open "
+             "/admin/ in a browser / 没有可用的显示器（未设置 DISPLAY）；在服务器上请运行 `kiro-gateway` 并用浏览器打开 /admin/")
+        return 2
     paths = locate(args.config, args.credentials)
     try:
         ensure_files(paths)

@@ -155,3 +155,24 @@ def test_the_server_never_imports_the_window_toolkit():
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _run_desktop(config: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("KIRO_GATEWAY_", "DISPLAY", "WAYLAND_DISPLAY"))}
+    return subprocess.run([sys.executable, "-m", "kiro_gateway.cli", "desktop", "-c", str(config), *args],
+                          capture_output=True, text=True, timeout=60, env={**base, "HOME": str(config.parent), **env})
+
+
+def test_no_display_and_a_busy_port_are_one_clear_line(fake, tmp_path):
+    _need_desktop()
+    config = write_config(tmp_path, fake, own_account(fake))
+    r = _run_desktop(config)
+    assert r.returncode == 2 and "DISPLAY" in r.stderr and "显示器" in r.stderr, r.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = _run_desktop(config, "--port", str(port), DISPLAY=":99999")
+    assert r.returncode == 1, r.stdout + r.stderr
+    line = next(x for x in r.stderr.splitlines() if x.startswith("kiro-gateway: the gateway could not start"))
+    assert f"127.0.0.1:{port}" in line and "--port" in line and "端口" in line
