@@ -1,4 +1,4 @@
-"""Command line: `kiro-gateway` serves; `login`, `status`, `import`, `demo` and `fake-upstream` do the rest."""
+"""Command line: `kiro-gateway` serves; `login`, `desktop`, `status`, `import`, `demo` and `fake-upstream` do the rest."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ Point clients at it:
 EPILOG = "commands:\n  serve (default)       run the gateway\n" \
          "  import                add the Kiro IDE's and kiro-cli's logins to credentials.json\n" \
          "  login                 log in to Kiro (builder-id, idc, social) and add the account\n" \
+         "  desktop               run the gateway with its console in a window (extra: kiro-gateway[desktop])\n" \
          "  status                credentials, states, usage and recent errors of a running gateway\n" \
          "  demo                  run a fake Kiro and the gateway wired to it (no account needed)\n" \
          "  fake-upstream         run the fake Kiro server alone (tests, benchmark)\n\n" \
@@ -203,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         from .login.cli import login_command
 
         return login_command(argv[1:])
+    if argv and argv[0] == "desktop":
+        from .desktop import desktop_command
+
+        return desktop_command(argv[1:])
     if argv and argv[0] == "status":
         from .status import status_command
 

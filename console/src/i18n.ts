@@ -124,6 +124,7 @@ const ZH: Record<string, string> = {
   "If the browser cannot reach the gateway, paste the final URL here": "如果浏览器无法回到网关，请在此粘贴最终的网址",
   "Waiting for approval…": "等待授权…",
   "Logged in: account #{id} added.": "登录成功：已添加账号 #{id}。",
+  "Logged in: this account is already #{id}; nothing added.": "登录成功：该账号已是 #{id}，未重复添加。",
   "The login expired.": "登录已过期。",
   "The login was denied.": "登录被拒绝。",
   "The login failed.": "登录失败。",
@@ -181,4 +182,7 @@ const ZH: Record<string, string> = {
   "Are you sure?": "确定吗？",
   Done: "完成",
   Mode: "模式",
+  Manual: "手动停用",
+  InvalidRefreshToken: "刷新令牌无效",
+  TooManyRefreshFailures: "刷新失败次数过多",
 };

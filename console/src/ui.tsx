@@ -41,7 +41,25 @@ export function Modal(props: { title: string; onClose: () => void; children: Com
     const prev = document.activeElement as HTMLElement | null;
     const first = ref.current?.querySelector<HTMLElement>("input,select,textarea,button");
     first?.focus();
-    const key = (e: KeyboardEvent) => e.key === "Escape" && props.onClose();
+    const key = (e: KeyboardEvent) => {
+      if (e.key === "Escape") props.onClose();
+      else if (e.key === "Tab" && ref.current) {
+        // Keep the focus inside the dialog (aria-modal): Tab and Shift+Tab wrap around.
+        const all = [...ref.current.querySelectorAll<HTMLElement>("a[href],input,select,textarea,button")].filter(
+          (el) => !(el as HTMLInputElement).disabled && el.offsetParent !== null,
+        );
+        if (!all.length) return;
+        const [first, last] = [all[0], all[all.length - 1]];
+        const inside = ref.current.contains(document.activeElement);
+        if (e.shiftKey && (document.activeElement === first || !inside)) {
+          e.preventDefault();
+          last.focus();
+        } else if (!e.shiftKey && (document.activeElement === last || !inside)) {
+          e.preventDefault();
+          first.focus();
+        }
+      }
+    };
     document.addEventListener("keydown", key);
     return () => {
       document.removeEventListener("keydown", key);

@@ -12,6 +12,7 @@ import os
 import re
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -68,10 +69,24 @@ def _secrets(fake, accounts) -> list[str]:
     return sorted({s for s in out if s and len(s) >= 8})
 
 
+def open_login_tab(page):
+    page.click("button[data-action=add]")
+    page.click(".modal [role=tab]:has-text('Log in')")
+
+
+def _login_secrets(fake) -> list[str]:
+    """What the fake's login service handed the gateway: client secrets, device and authorization codes."""
+    def collect():
+        login = fake.state.login
+        return [c["secret"] for c in login.clients.values()] + list(login.devices) + list(login.codes)
+    return fake._call(collect)
+
+
 def test_console_flows_in_chromium(world):
     from playwright.sync_api import expect, sync_playwright
 
     gw, fake, accounts = world
+    social = accounts[0]
     SHOTS.mkdir(parents=True, exist_ok=True)
     print(f"screenshots: {SHOTS}")
     bodies: list[tuple[str, bytes]] = []
@@ -125,6 +140,24 @@ def test_console_flows_in_chromium(world):
         expect(row.locator("input[aria-label='Name']")).to_have_value("added in dialog")
         shot("accounts")
 
+        # -- batch import: one new token, one already in the pool (skipped), one repeated (once) ------
+        batch_acct = fake.add_account()
+        page.click("button[data-action=add]")
+        page.click(".modal [data-tab='Batch import']")
+        page.fill(".modal textarea[name=batch]", "\n".join([batch_acct["refresh_token"], social["refresh_token"],
+                                                             batch_acct["refresh_token"]]))
+        page.click(".modal button.primary")
+        expect(page.locator(".modal progress")).to_have_attribute("value", "2")
+        expect(page.locator(".modal .notice.ok")).to_have_text("1 added, 1 skipped as duplicates, 0 failed")
+        shot("accounts-batch-import")
+        page.keyboard.press("Escape")
+        batch_row = page.locator("tr[data-id='6']")
+        expect(batch_row).to_have_attribute("data-status", "active")
+        batch_row.locator("input[role=switch]").click()
+        expect(batch_row).to_have_attribute("data-status", "disabled")
+        batch_row.locator("button[data-action=delete]").click()
+        expect(page.locator("tr[data-id='6']")).to_have_count(0)
+
         # -- disable, then delete it ---------------------------------------------------------------
         expect(row.locator("button[data-action=delete]")).to_be_disabled()
         row.locator("input[role=switch]").click()
@@ -162,6 +195,74 @@ def test_console_flows_in_chromium(world):
         assert gw.app.state.gateway.settings.load_balancing == "balanced"
         shot("settings")
 
+        # -- log in by device code through the dialog (Builder ID, then IdC), approved at the fake ----
+        page.click("nav a[data-page=accounts]")
+        logged_in = {}
+        for method in ("builder-id", "idc"):
+            open_login_tab(page)
+            page.select_option(".modal select[name=method]", method)
+            if method == "idc":
+                page.fill(".modal input[name=startUrl]", "https://my-org.awsapps.com/start")
+                page.fill(".modal input[name=loginRegion]", "eu-central-1")
+            page.click(".modal button[data-action=start-login]")
+            code = page.locator(".modal [data-user-code]")
+            expect(code).to_have_text(re.compile(r"^[A-Z]{4}-[A-Z]{4}$"))
+            expect(page.locator(".modal [role=status]")).to_be_visible()  # waiting for approval
+            shot(f"login-{method}")
+            r = httpx.post(fake.url("/__fake/logins/approve"), json={"userCode": code.inner_text()}, timeout=10)
+            assert r.status_code == 200 and r.json() == {"approved": True}, r.text
+            done = page.locator(".modal .notice.ok")
+            expect(done).to_contain_text("Logged in", timeout=20000)
+            logged_in[method] = int(re.search(r"#(\d+)", done.inner_text()).group(1))
+            page.keyboard.press("Escape")
+            expect(page.locator(".modal")).to_have_count(0)
+            row = page.locator(f"tr[data-id='{logged_in[method]}']")
+            expect(row).to_have_attribute("data-status", "active")
+        saved = {c.get("clientId"): c for c in json.loads(gw.credentials_path.read_text()) if c.get("clientId")}
+        assert sum(c["authMethod"] == "idc" for c in saved.values()) == 3  # the seeded IdC and two logins
+        shot("accounts-after-login")
+
+        # -- the Builder ID account serves a playground request (every other one switched off) --------
+        for cid in (1, 2, 3, logged_in["idc"]):
+            row = page.locator(f"tr[data-id='{cid}']")
+            row.locator("input[role=switch]").click()
+            expect(row).to_have_attribute("data-status", "disabled")
+        page.click("nav a[data-page=playground]")
+        page.fill("textarea[name=message]", "Hello from the Builder ID login")
+        page.click("form button[type=submit]")
+        expect(page.locator("[data-served]")).to_contain_text(f"#{logged_in['builder-id']}")
+        expect(page.locator("[data-reply]")).not_to_be_empty()
+        served = [r for r in fake.requests if r["path"] == "/generateAssistantResponse"][-1]
+        builder = [c for c in saved.values() if c["clientId"] != accounts[1]["client_id"] and c.get("authRegion") != "eu-central-1"]
+        assert len(builder) == 1, saved
+        builder = builder[0]
+        assert served["account"] == fake.account(builder["refreshToken"])["id"]
+        shot("playground-login-account")
+
+        # -- social login by the pasted-URL fallback ------------------------------------------------------
+        page.click("nav a[data-page=accounts]")
+        open_login_tab(page)
+        page.select_option(".modal select[name=method]", "social")
+        page.select_option(".modal select[name=provider]", "github")
+        page.click(".modal button[data-action=start-login]")
+        link = page.locator(".modal a[data-authorize]")
+        expect(link).to_be_visible()
+        authorize = link.get_attribute("href")
+        assert httpx.get(authorize, timeout=10).status_code == 200  # the person opens the sign-in page
+        state = parse_qs(urlsplit(authorize).query)["state"][0]
+        r = httpx.post(fake.url("/__fake/logins/approve"), json={"state": state}, timeout=10)
+        assert r.status_code == 200, r.text
+        redirect = r.json()["redirect"]
+        auth_code = parse_qs(urlsplit(redirect).query)["code"][0]  # one-use, but never to be echoed
+        page.fill(".modal input[name=callbackUrl]", redirect)
+        shot("login-social")
+        page.click(".modal button[data-action=send-callback]")
+        done = page.locator(".modal .notice.ok")
+        expect(done).to_contain_text("Logged in")
+        social_id = int(re.search(r"#(\d+)", done.inner_text()).group(1))
+        page.keyboard.press("Escape")
+        expect(page.locator(f"tr[data-id='{social_id}']")).to_have_attribute("data-status", "active")
+
         for name in ("keys", "connect"):
             page.click(f"nav a[data-page={name}]")
             shot(name)
@@ -177,7 +278,35 @@ def test_console_flows_in_chromium(world):
         expect(page.locator("nav a[data-page=accounts]")).to_have_text("账号")
         page.reload()
         expect(page.locator("nav a[data-page=settings]")).to_have_text("设置")
+        page.click("nav a[data-page=overview]")
+        expect(page.locator(".kpi").first).to_be_visible()
         shot("overview-zh")
+        for name in ("accounts", "keys", "playground", "logs", "settings", "connect"):
+            page.click(f"nav a[data-page={name}]")
+            expect(page.locator(f"main[data-page={name}]")).to_be_visible()
+            shot(f"{name}-zh")
+        page.click("nav a[data-page=accounts]")
+        page.click("button[data-action=add]")
+        expect(page.locator(".modal h2, .modal .title").first).to_have_text("添加账号")
+        shot("accounts-add-dialog-zh")
+        # keyboard: arrows move between the tabs (wrapping), Tab stays inside the dialog
+        page.focus(".modal [role=tab][aria-selected=true]")
+        page.keyboard.press("ArrowRight")
+        expect(page.locator(".modal [data-tab='IdC / Builder ID']")).to_have_attribute("aria-selected", "true")
+        assert page.evaluate("document.activeElement.dataset.tab") == "IdC / Builder ID"
+        page.keyboard.press("ArrowLeft")
+        page.keyboard.press("ArrowLeft")
+        expect(page.locator(".modal [data-tab='Log in']")).to_have_attribute("aria-selected", "true")
+        for key in ["Tab"] * 12 + ["Shift+Tab"] * 12:
+            page.keyboard.press(key)
+            assert page.evaluate("!!document.activeElement.closest('.modal')"), key
+        shot("login-zh")
+        page.keyboard.press("Escape")
+        page.click("button:has-text('深色')")
+        page.click("nav a[data-page=overview]")
+        shot("overview-zh-dark")
+        expect(page.locator("html[data-theme=dark]")).to_have_count(1)
+        page.click("button:has-text('浅色')")
         page.click("button:has-text('English')")
         expect(page.locator("nav a[data-page=accounts]")).to_have_text("Accounts")
 
@@ -205,12 +334,19 @@ def test_console_flows_in_chromium(world):
             bodies.append(("/admin/events", seen))
 
         # -- sign out -------------------------------------------------------------------------------------
-        page.click("button:has-text('Sign out')")
+        page.click("button:has-text('中文')")
+        page.click("button:has-text('退出登录')")
         expect(page.locator("input[name=key]")).to_be_visible()
+        shot("signin-zh")
+        page.click("button:has-text('English')")
         browser.close()
 
     assert len(bodies) > 20
-    leaks = [(url, s[:6]) for url, body in bodies for s in _secrets(fake, accounts + [new_acct]) if s.encode() in body]
+    login_secrets = _login_secrets(fake) + [auth_code]
+    assert len(login_secrets) >= 5  # two clients, two device codes, the authorization code
+    assert any(b"/api/admin/logins" in url.encode() for url, _ in bodies)
+    secrets = _secrets(fake, accounts + [new_acct, batch_acct]) + login_secrets
+    leaks = [(url, s[:6]) for url, body in bodies for s in secrets if s.encode() in body]
     assert not leaks, f"secrets in responses: {leaks}"
     assert any(re.search(rb"refreshTokenHash", b) for _, b in bodies)  # the views were seen
 
@@ -230,6 +366,59 @@ def test_disabled_console_shows_how_to_enable(fake, tmp_path):
             assert page.locator("input[type=password]").count() == 0
             SHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SHOTS / "disabled.png"))
+            browser.close()
+    finally:
+        gw.server.stop()
+
+
+def test_five_hundred_accounts_page_and_update_one_row_at_a_time(fake, tmp_path):
+    """500 credentials: 50 a page, search and paging, and a change to one account repaints one row."""
+    _need_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    creds = [{"refreshToken": fake.add_account()["refresh_token"], "authMethod": "social", "name": f"acct {i + 1:03d}"}
+             for i in range(500)]
+    gw = start_gateway(fake, tmp_path, creds, admin_api_key=ADMIN, usage_on_start=False)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.set_default_timeout(15000)
+            page.goto(gw.base_url + "/admin/#/accounts")
+            page.fill("input[name=key]", ADMIN)
+            page.press("input[name=key]", "Enter")
+            rows = page.locator("table.accounts tbody tr")
+            expect(rows).to_have_count(50)
+            expect(page.locator(".pager")).to_contain_text("1 / 10")
+            page.click(".pager button:has-text('Next')")
+            page.click(".pager button:has-text('Next')")
+            expect(page.locator(".pager")).to_contain_text("3 / 10")
+            row = page.locator("tr[data-id='123']")
+            expect(row).to_have_attribute("data-status", "active")
+            expect(page.locator("tr[data-id='150'] td.quota .bar")).to_be_visible(timeout=30000)  # the page's balances are in
+            page.wait_for_timeout(2500)  # and the refreshes they caused have reached the page (events tick each second)
+            # Watch the table: which rows does a change to #123, made elsewhere, touch?
+            page.evaluate("""() => {
+                window.touched = new Set();
+                new MutationObserver((ms) => ms.forEach((m) => {
+                    const tr = (m.target.nodeType === 1 ? m.target : m.target.parentElement).closest('tr[data-id]');
+                    if (tr) window.touched.add(tr.dataset.id);
+                    [...m.addedNodes, ...m.removedNodes].forEach((n) => n.dataset && n.dataset.id
+                                                                   && window.touched.add(n.dataset.id));
+                })).observe(document.querySelector('table.accounts tbody'),
+                            {subtree: true, childList: true, attributes: true, characterData: true});
+            }""")
+            r = httpx.post(gw.base_url + "/api/admin/credentials/123/disabled", json={"disabled": True},
+                           headers={"x-api-key": ADMIN}, timeout=10)
+            assert r.status_code == 200, r.text
+            expect(row).to_have_attribute("data-status", "disabled")  # over the live event stream
+            page.wait_for_timeout(500)
+            assert page.evaluate("[...window.touched]") == ["123"]
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "accounts-500.png"))
+            page.fill("input[type=search]", "acct 042")
+            expect(rows).to_have_count(1)
+            expect(page.locator(".pager")).to_contain_text("1 / 1")
             browser.close()
     finally:
         gw.server.stop()

@@ -156,11 +156,13 @@ export function Accounts() {
                 c={c}
                 checked={sel.has(String(c.id))}
                 balance={balances.get(String(c.id))}
-                onCheck={(on) => {
-                  const next = new Set(sel);
-                  on ? next.add(String(c.id)) : next.delete(String(c.id));
-                  setSel(next);
-                }}
+                onCheck={(on) =>
+                  setSel((prev) => {
+                    const next = new Set(prev);
+                    on ? next.add(String(c.id)) : next.delete(String(c.id));
+                    return next;
+                  })
+                }
                 act={(w) => act([String(c.id)], w)}
                 onError={(text) => setMsg({ text, kind: "error" })}
               />
@@ -188,6 +190,8 @@ function label(w: string): string {
   return { refresh: "Refresh", check: "Check", reset: "Reset failures", enable: "Enable", disable: "Disable", delete: "Delete" }[w] || w;
 }
 
+// A row re-renders only when its credential, its check box or its balance changes: an event about
+// one account repaints one row, not the page (the handlers read nothing that goes stale).
 const Row = memo(function Row(props: {
   c: Credential;
   checked: boolean;
@@ -206,7 +210,8 @@ const Row = memo(function Row(props: {
       <td>
         <input type="checkbox" aria-label={`#${id}`} checked={props.checked} onChange={(e) => props.onCheck(e.currentTarget.checked)} />
       </td>
-      <td class="namecell">
+      <td>
+        <div class="namecell">
         <input
           class="inline"
           aria-label={t("Name")}
@@ -224,6 +229,7 @@ const Row = memo(function Row(props: {
           }}
         />
         {c.isCurrent && <span class="pill current">★</span>}
+        </div>
       </td>
       <td class="mono">
         #{id} <span class="muted">{masked(c)}</span>
@@ -232,7 +238,7 @@ const Row = memo(function Row(props: {
       <td>
         <span class={"pill " + c.status}>{t(c.status)}</span>
         {cd && <span class="muted"> {cd}</span>}
-        {(c.reason || c.disabledReason) && <div class="muted small">{c.disabledReason || c.reason}</div>}
+        {(c.reason || c.disabledReason) && <div class="muted small">{t(c.disabledReason || c.reason || "")}</div>}
       </td>
       <td>
         <input
@@ -283,7 +289,8 @@ const Row = memo(function Row(props: {
       </td>
       <td class="small">{c.proxyUrl || (c.hasProxy ? "global" : "—")}</td>
       <td class="small">{models(c)}</td>
-      <td class="actions">
+      <td>
+        <div class="actions">
         <button class="small" onClick={() => props.act("refresh")} disabled={c.authMethod === "api_key"}>
           {t("Refresh")}
         </button>
@@ -302,7 +309,8 @@ const Row = memo(function Row(props: {
         >
           {t("Delete")}
         </button>
+        </div>
       </td>
     </tr>
   );
-});
+}, (a, b) => a.c === b.c && a.checked === b.checked && a.balance === b.balance);

@@ -19,9 +19,30 @@ export function AddDialog(props: { onClose: () => void }) {
   const [tab, setTab] = useState(TABS[0]);
   return (
     <Modal title={t("Add account")} onClose={props.onClose} wide>
-      <div class="tabs" role="tablist">
+      <div
+        class="tabs"
+        role="tablist"
+        onKeyDown={(e) => {
+          // Arrow keys move between the tabs, as in any tab list.
+          const step = e.key === "ArrowRight" ? 1 : e.key === "ArrowLeft" ? -1 : 0;
+          if (!step) return;
+          e.preventDefault();
+          const next = TABS[(TABS.indexOf(tab) + step + TABS.length) % TABS.length];
+          setTab(next);
+          const el = e.currentTarget.querySelectorAll<HTMLElement>("[role=tab]")[TABS.indexOf(next)];
+          el?.focus();
+        }}
+      >
         {TABS.map((x) => (
-          <button role="tab" aria-selected={tab === x} class={tab === x ? "tab on" : "tab"} key={x} onClick={() => setTab(x)}>
+          <button
+            role="tab"
+            aria-selected={tab === x}
+            tabIndex={tab === x ? 0 : -1}
+            class={tab === x ? "tab on" : "tab"}
+            key={x}
+            data-tab={x}
+            onClick={() => setTab(x)}
+          >
             {t(x)}
           </button>
         ))}
@@ -285,7 +306,7 @@ function LoginTab() {
       {login && login.authorizeUrl && (
         <div class="device">
           <p>
-            <a href={login.authorizeUrl} target="_blank" rel="noopener noreferrer">
+            <a href={login.authorizeUrl} target="_blank" rel="noopener noreferrer" data-authorize>
               {t("Open the sign-in page")}
             </a>
           </p>
@@ -295,6 +316,7 @@ function LoginTab() {
           </label>
           <button
             class="small"
+            data-action="send-callback"
             disabled={!pasted.trim()}
             onClick={async () => {
               try {
@@ -315,12 +337,12 @@ function LoginTab() {
           kind={result.status === "done" ? "ok" : "error"}
           msg={
             result.status === "done"
-              ? t("Logged in: account #{id} added.", { id: result.credentialId })
+              ? t(result.duplicate ? "Logged in: this account is already #{id}; nothing added." : "Logged in: account #{id} added.", { id: result.credentialId })
               : result.status === "expired"
               ? t("The login expired.")
               : result.status === "denied"
               ? t("The login was denied.")
-              : t("The login failed.") + (result.message ? " " + result.message : "")
+              : t("The login failed.") + (result.error ? " " + result.error : "")
           }
         />
       )}
