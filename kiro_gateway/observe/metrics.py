@@ -23,7 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from starlette.requests import Request
 
 from ..tasks import ERRORS
-from ..state.base import AGG_FIELDS, AGG_SIZE, LATENCY_BUCKETS, add_vector, split_agg_key
+from ..state.base import AGG_FIELDS, AGG_SIZE, LATENCY_BUCKETS, LATENCY_HIST, add_vector, split_agg_key
 
 if TYPE_CHECKING:
     from ..app import Gateway
@@ -33,7 +33,6 @@ __all__ = ["render_metrics", "metrics_allowed", "CONTENT_TYPE"]
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LOOPBACK = ("127.", "::1", "localhost")
 _I = {name: i for i, name in enumerate(AGG_FIELDS)}
-_H = len(AGG_FIELDS)
 _STATES = ("active", "cooldown", "exhausted", "unhealthy", "disabled")
 
 
@@ -82,7 +81,7 @@ class _Snapshot:
             tokens.add_metric([*labels, "out"], vec[_I["tokens_out"]])
             credits.add_metric(list(labels), vec[_I["credits"]])
             cumulative, buckets = 0.0, []
-            for le, n in zip((*map(str, LATENCY_BUCKETS), "+Inf"), vec[_H:], strict=True):
+            for le, n in zip((*map(str, LATENCY_BUCKETS), "+Inf"), vec[LATENCY_HIST], strict=True):
                 cumulative += n
                 buckets.append((le, cumulative))
             duration.add_metric(list(labels), buckets, vec[_I["latency_sum"]])

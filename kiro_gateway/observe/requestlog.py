@@ -15,8 +15,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..state.base import AGG_FIELDS, AGG_SIZE, BUCKET_SECONDS, KEY_USAGE_FIELDS, LATENCY_BUCKETS, Batch, \
-    add_vector, agg_key
+from ..state.base import AGG_SIZE, BUCKET_SECONDS, KEY_USAGE_FIELDS, LATENCY_BUCKETS, LATENCY_HIST, TTFB_HIST, \
+    Batch, add_vector, agg_key
 from .record import CURRENT, RequestRecord
 from .redact import redact_body
 
@@ -31,7 +31,10 @@ __all__ = ["RequestLog", "utc_day"]
 
 _MAX_PENDING = 20_000  # records kept while the store is unreachable; the oldest go first
 _WAKE_AT = 500  # this many pending records: write now rather than at the next tick
-_HIST = len(AGG_FIELDS)
+
+
+def _bucket(seconds: float) -> int:
+    return next((i for i, le in enumerate(LATENCY_BUCKETS) if seconds <= le), len(LATENCY_BUCKETS))
 
 
 def utc_day(epoch: float) -> str:
@@ -151,6 +154,6 @@ class RequestLog:
         vec[6] = rec.total
         if rec.ttfb is not None:
             vec[7], vec[8] = rec.ttfb, 1.0
-        i = next((i for i, le in enumerate(LATENCY_BUCKETS) if rec.total <= le), len(LATENCY_BUCKETS))
-        vec[_HIST + i] = 1.0
+            vec[TTFB_HIST.start + _bucket(rec.ttfb)] = 1.0
+        vec[LATENCY_HIST.start + _bucket(rec.total)] = 1.0
         return vec

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..pool.credential import format_expiry
-from ..state.base import AGG_FIELDS, AGG_SIZE, BUCKET_SECONDS, LATENCY_BUCKETS, add_vector, split_agg_key
+from ..state.base import AGG_FIELDS, AGG_SIZE, BUCKET_SECONDS, LATENCY_BUCKETS, LATENCY_HIST, TTFB_HIST, add_vector, \
+    split_agg_key
 
 __all__ = ["build_stats", "percentile", "summary", "CredentialInfo", "NOW_WINDOW"]
 
 NOW_WINDOW = 900  # "now" = the last 15 minutes
 _I = {name: i for i, name in enumerate(AGG_FIELDS)}
-_H = len(AGG_FIELDS)
 
 
 @dataclass(slots=True)
@@ -53,7 +53,7 @@ def _ms(seconds: float | None) -> float | None:
 
 def summary(vec: list[float]) -> dict[str, Any]:
     n = vec[_I["requests"]]
-    hist = vec[_H:]
+    hist, ttfb_hist = vec[LATENCY_HIST], vec[TTFB_HIST]
     ttfb_n = vec[_I["ttfb_count"]]
     return {
         "requests": int(n),
@@ -66,7 +66,8 @@ def summary(vec: list[float]) -> dict[str, Any]:
         "latencyMs": {"avg": _ms(vec[_I["latency_sum"]] / n) if n else None,
                       "p50": _ms(percentile(hist, 0.5)), "p90": _ms(percentile(hist, 0.9)),
                       "p99": _ms(percentile(hist, 0.99))},
-        "ttfbMs": {"avg": _ms(vec[_I["ttfb_sum"]] / ttfb_n) if ttfb_n else None},
+        "ttfbMs": {"avg": _ms(vec[_I["ttfb_sum"]] / ttfb_n) if ttfb_n else None,
+                   "p50": _ms(percentile(ttfb_hist, 0.5)), "p90": _ms(percentile(ttfb_hist, 0.9))},
     }
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 __all__ = [
     "StateStore", "Batch", "HealthChange", "LogQuery", "LockTimeout", "StoreError", "HEALTH_COUNTS", "HEALTH_FIELDS",
-    "AGG_FIELDS", "LATENCY_BUCKETS", "AGG_SIZE", "BUCKET_SECONDS", "KEY_USAGE_FIELDS", "add_vector",
+    "AGG_FIELDS", "LATENCY_BUCKETS", "LATENCY_HIST", "TTFB_HIST", "AGG_SIZE", "BUCKET_SECONDS", "KEY_USAGE_FIELDS", "add_vector",
     "agg_key", "split_agg_key",
 ]
 
@@ -32,11 +32,15 @@ HEALTH_COUNTS = ("success_count", "failure_count")
 HEALTH_FIELDS = ("consecutive_failures", "refresh_failures", "last_used", "cooldown_until", "exhausted_until",
                  "unhealthy_until", "reason")
 
-# One aggregate is a vector of these numbers, then one count per latency bucket (the last is +Inf).
+# One aggregate is a vector of these numbers, then one count per latency bucket (the last is +Inf),
+# then the same buckets for the time to first byte. (Vectors stored before a field was added are
+# shorter: readers pad or slice.)
 AGG_FIELDS = ("requests", "errors", "tokens_in", "tokens_out", "credits", "retries", "latency_sum",
               "ttfb_sum", "ttfb_count")
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)  # seconds
-AGG_SIZE = len(AGG_FIELDS) + len(LATENCY_BUCKETS) + 1
+LATENCY_HIST = slice(len(AGG_FIELDS), len(AGG_FIELDS) + len(LATENCY_BUCKETS) + 1)
+TTFB_HIST = slice(LATENCY_HIST.stop, LATENCY_HIST.stop + len(LATENCY_BUCKETS) + 1)
+AGG_SIZE = TTFB_HIST.stop
 BUCKET_SECONDS = 300  # aggregates per 5 minutes; bucket 0 holds the all-time totals
 KEY_USAGE_FIELDS = ("requests", "tokens_in", "tokens_out", "credits", "errors")
 

@@ -232,3 +232,25 @@ def test_retention_runs_in_a_live_gateway(fake, clean_fake, tmp_path, monkeypatc
         assert total == 3
     finally:
         gw.server.stop()
+
+
+def test_stats_give_the_time_to_first_token_as_a_percentile(fake, clean_fake, tmp_path):
+    """The console's Overview shows TTFT p50: a histogram of first-byte times, not only an average."""
+    from support import own_account, start_gateway
+
+    gw = start_gateway(fake, tmp_path, own_account(fake), admin_api_key="adm-" + "k" * 20)
+    try:
+        fast = {"first_byte_delay": 0.0, "times": 8}
+        clean_fake.add_script(fast)
+        clean_fake.add_script({"first_byte_delay": 0.6, "times": 2})
+        with httpx.Client(timeout=20) as c:
+            for _ in range(10):
+                r = c.post(gw.base_url + "/v1/messages", headers={"x-api-key": gw.api_key},
+                           json={"model": "claude-sonnet-4-6", "max_tokens": 10, "stream": True,
+                                 "messages": [{"role": "user", "content": "hi"}]})
+                assert r.status_code == 200
+            ttfb = c.get(gw.base_url + "/api/admin/stats", headers={"x-api-key": "adm-" + "k" * 20}).json()["totals"]["ttfbMs"]
+        assert ttfb["p50"] is not None and ttfb["p50"] < 100 < ttfb["avg"], ttfb  # the median ignores the 2 slow ones
+        assert ttfb["p90"] >= 500, ttfb
+    finally:
+        gw.server.stop()

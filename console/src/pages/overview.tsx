@@ -39,7 +39,7 @@ export function Overview() {
       <div class="kpis">
         <Kpi label={t("Requests (24 h)")} value={num(tot.requests)} />
         <Kpi label={t("Success rate")} value={rate} />
-        <Kpi label={t("Time to first token")} value={ms(tot.ttfbMs.avg)} />
+        <Kpi label={t("Time to first token p50")} value={ms(tot.ttfbMs.p50 ?? tot.ttfbMs.avg)} />
         <Kpi label={t("Latency p50")} value={ms(tot.latencyMs.p50)} />
         <Kpi label={t("Tokens")} value={num(tot.tokensIn + tot.tokensOut)} />
         <Kpi label={t("Credits")} value={num(tot.credits, 2)} />
