@@ -197,6 +197,9 @@ class Gateway:
         except GatewayError as e:
             return rec.failed(e, error_response(dialect, e))
         served = {"x-kiro-model": reply.served_model}  # which Kiro model answered (a fallback's?)
+        if reply.request.dropped_turns:  # the oldest turns were left out to fit the window
+            rec.trimmed = reply.request.dropped_turns
+            served["x-kiro-trimmed-messages"] = str(rec.trimmed)
         if conv.stream:
             chunks = dialect.stream(conv, aiter(reply), reply.input_estimate)
             return StreamedReply(_guard(chunks, dialect, rec.streaming(reply)),  # type: ignore[return-value]

@@ -61,7 +61,10 @@ class Settings(BaseModel):
     default_model: str | None = None
     # Where no account can serve a model: the models to use instead, in order (never silently).
     model_fallbacks: dict[str, list[str]] = Field(default_factory=dict)
-    max_payload_bytes: int = Field(600_000, ge=10_000)
+    max_payload_bytes: int = Field(1_080_000, ge=10_000)  # Kiro's cap: about 1,085,000 bytes
+    # A conversation over the model's window or the payload cap: drop the oldest turns, or answer
+    # the client's own "context full" error so it compacts by itself (kiro/fit.py).
+    overflow_policy: Literal["trim", "error"] = "trim"
     ping_interval: float = Field(10.0, gt=0)  # seconds of upstream silence before a keep-alive
     connect_timeout: float = Field(10.0, gt=0)
     first_token_timeout: float = Field(90.0, gt=0)

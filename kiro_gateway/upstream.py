@@ -262,7 +262,8 @@ class Upstream:
 
     def prepare(self, conv: Conversation) -> KiroRequest:
         try:
-            return build_request(conv, self.mapper, RequestOptions(self.settings.max_payload_bytes))
+            return build_request(conv, self.mapper, RequestOptions(self.settings.max_payload_bytes,
+                                                                   self.settings.overflow_policy))
         except UnknownModel as e:
             raise GatewayError("invalid_request", str(e)) from e
 
@@ -315,6 +316,7 @@ class Upstream:
         check_servable(self.pool, self.facts, model_id, name)
         tries: dict[str, int] = {}
         forced: set[str] = set()
+        shrunk = False  # the body was trimmed once more after Kiro said it does not fit
         last: GatewayError | None = None
         attempt = 0
         while attempt < s.max_attempts:
@@ -364,6 +366,13 @@ class Upstream:
                         tries[cid] = s.max_attempts_per_credential
                     continue
                 if e.reason in OVERFLOW_REASONS:
+                    if s.overflow_policy == "trim" and not shrunk:
+                        # Kiro counts its own way: once, a quarter smaller, on the same account.
+                        shrunk = True
+                        request.shrink(int(request.size * 0.75), "trim")
+                        tries[cid] -= 1
+                        attempt -= 1
+                        continue
                     raise ContextOverflow(request.size // 4, request.model.context_window,
                                           f"Kiro: {e.reason}") from None
                 if e.kind == "invalid_request":

@@ -189,6 +189,7 @@ class LogEntry(BaseModel):
     credential: str | None = None
     status: int
     retries: int
+    trimmedMessages: int = 0  # history messages left out to fit the window
     ttfbMs: float | None = None
     totalMs: float
     tokensIn: int

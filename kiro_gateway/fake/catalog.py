@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import orjson
 
-__all__ = ["MODEL_LIMITS", "model_limits", "model_entry", "ERRORS", "named_error", "INVALID_MODEL"]
+__all__ = ["MODEL_LIMITS", "model_limits", "window_of", "model_entry", "ERRORS", "named_error", "INVALID_MODEL"]
 
 # Kiro model id -> (display name, maxInputTokens, maxOutputTokens).
 MODEL_LIMITS: dict[str, tuple[str, int, int]] = {
@@ -33,6 +33,11 @@ MODEL_LIMITS: dict[str, tuple[str, int, int]] = {
 def model_limits(model_id: str) -> tuple[int, int]:
     entry = MODEL_LIMITS.get(model_id)
     return (entry[1], entry[2]) if entry else (200_000, 64_000)
+
+
+def window_of(model_id: str, limits: dict | None = None) -> int:
+    """maxInputTokens of a model (with an account's override)."""
+    return int((limits or {}).get("maxInputTokens", model_limits(model_id)[0]))
 
 
 def model_entry(model_id: str, name: str, limits: dict | None = None) -> dict:

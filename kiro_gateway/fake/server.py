@@ -23,7 +23,7 @@ import orjson
 from aiohttp import web
 
 from .accounts import QUOTA, usage_limits
-from .catalog import INVALID_MODEL, named_error
+from .catalog import INVALID_MODEL, named_error, window_of
 from .hosts import PROFILES_PREFIX, arn_verdict, list_profiles, resolve
 from .login import DEVICE_GRANT
 from .login_routes import LoginRoutes, answer
@@ -38,6 +38,8 @@ __all__ = ["FakeKiro", "FakeState", "DEFAULT_MODELS", "run", "main"]
 EVENTSTREAM = "application/vnd.amazon.eventstream"
 MALFORMED = orjson.dumps({"message": "Improperly formed request.", "reason": None})
 TOO_LONG = orjson.dumps({"message": "Input is too long.", "reason": "CONTENT_LENGTH_EXCEEDS_THRESHOLD"})
+CONTEXT_FULL = TOO_LONG  # the same answer when the tokens, not the bytes, are too many
+TOKEN_BYTES = 4
 THROTTLED = error_reply(429).body
 NOT_FOUND = orjson.dumps({"message": "Unknown operation.", "__type": "UnknownOperationException"})
 
@@ -140,10 +142,14 @@ class FakeKiroHandler(LoginRoutes):
             refused = arn_verdict(host, acct, body.get("profileArn"))
             if refused is not None:
                 return self._fail(rec, refused[0], refused[1], "profile")
+            model = body["conversationState"]["currentMessage"]["userInputMessage"]["modelId"]
+            allowed = st.account_models(acct)
+            if acct is not None and model not in allowed:
+                return self._fail(rec, 400, INVALID_MODEL, "model")
+            if len(raw) // TOKEN_BYTES > window_of(model, allowed.get(model)):
+                # Over the model's window (Kiro counts its own way: here ~4 bytes of body a token).
+                return self._fail(rec, 400, CONTEXT_FULL, "context_full")
             if acct is not None:
-                model = body["conversationState"]["currentMessage"]["userInputMessage"]["modelId"]
-                if model not in st.account_models(acct):
-                    return self._fail(rec, 400, INVALID_MODEL, "model")
                 if acct["fail_with"]:
                     status, err = named_error(acct["fail_with"])
                     return self._fail(rec, status, orjson.dumps(err), "scripted_error")

@@ -29,6 +29,7 @@ from ..conversation import (
     ToolResultPart,
 )
 from ..ids import random_uuid
+from .fit import fit
 from .models import ModelMapper, Resolved
 from .tools import ToolNames, kiro_tool_specs
 
@@ -62,7 +63,9 @@ PROFILE_ROOM = 256
 
 @dataclass(slots=True)
 class RequestOptions:
-    max_body_bytes: int = 600_000
+    max_body_bytes: int = 1_080_000
+    overflow: str = "trim"  # "trim" | "error": what fit.py does when the conversation does not fit
+    check_tokens: bool = True  # also keep the tokens under the model's window (less the reply's room)
 
 
 class KiroRequest:
@@ -76,16 +79,17 @@ class KiroRequest:
     the one kept.
     """
 
-    __slots__ = ("model", "tool_names", "thinking", "conversation_id", "dropped_turns", "size",
+    __slots__ = ("model", "tool_names", "thinking", "conversation_id", "dropped_turns", "size", "fixed",
                  "_data", "_cut", "_arn")
 
     def __init__(self, body: bytes, model: Resolved, tool_names: ToolNames, thinking: bool,
-                 conversation_id: str, dropped_turns: int = 0) -> None:
+                 conversation_id: str, dropped_turns: int = 0, fixed: int = 0) -> None:
         self.model = model
         self.tool_names = tool_names
         self.thinking = thinking
         self.conversation_id = conversation_id
-        self.dropped_turns = dropped_turns  # oldest turns left out to fit Kiro's size limit
+        self.dropped_turns = dropped_turns  # oldest history messages left out to fit (fit.py)
+        self.fixed = fixed  # leading history entries that carry the system prompt
         self.size = len(body)  # without profileArn
         self._data = body
         self._cut = len(body) - 1  # where the closing brace is, and a profileArn goes
@@ -108,6 +112,15 @@ class KiroRequest:
             self._data = b"".join((memoryview(self._data)[: self._cut], tail))  # one allocation
             self._arn = arn
         return self._data
+
+    def shrink(self, byte_limit: int, overflow: str) -> None:
+        """Kiro said it does not fit though our count said it did: the same body, trimmed to
+        `byte_limit` (a retry, once). Raises ContextOverflow when it cannot be smaller."""
+        payload = orjson.loads(self.body)
+        body, dropped = fit(payload, self.fixed, byte_limit, None, overflow, self.model.context_window)
+        self.dropped_turns += dropped
+        self.size = len(body)
+        self._data, self._cut, self._arn = body, len(body) - 1, False
 
     def release(self) -> None:
         """Kiro accepted the body: no retry will need it, and streams may stay open long."""
@@ -194,13 +207,16 @@ def build_request(conv: Conversation, mapper: ModelMapper, opts: RequestOptions)
         state["history"] = history
     payload: dict[str, Any] = {"conversationState": state}
 
-    body = orjson.dumps(payload)
-    dropped = 0
-    limit = opts.max_body_bytes - PROFILE_ROOM
-    if len(body) > limit:
-        body, dropped = _shrink(payload, history, fixed, limit, resolved.context_window)
+    window = resolved.context_window
+    budget = window - reply_room(conv.max_tokens, window) if opts.check_tokens else None
+    body, dropped = fit(payload, fixed, opts.max_body_bytes - PROFILE_ROOM, budget, opts.overflow, window)
     return KiroRequest(body, resolved, names, bool(prefix) or "<thinking_mode>" in head,
-                       conversation_id, dropped)
+                       conversation_id, dropped, fixed)
+
+
+def reply_room(max_tokens: int | None, window: int) -> int:
+    """Tokens kept free for the answer: what the client asked for, within reason."""
+    return min(max_tokens or 8192, 32_000, window // 4)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -379,48 +395,3 @@ def _with_placeholders(tools: list[dict], used: set[str], names: ToolNames) -> l
                                          "additionalProperties": True}},
             }})
     return tools + extra if extra else tools
-
-
-# ---------------------------------------------------------------------------------------------
-# Size guard
-
-
-def _shrink(payload: dict, history: list[dict], fixed: int, limit: int, window: int) -> tuple[bytes, int]:
-    """Drop the oldest turns (after the system pair) until the body fits, keeping pairing valid."""
-    state = payload["conversationState"]
-    dropped = 0
-    body = orjson.dumps(payload)
-    while len(body) > limit and len(history) - fixed >= 2:
-        del history[fixed: fixed + 2]
-        dropped += 2
-        # The turn now after the system pair lost the assistant turn its tool results answered.
-        if len(history) > fixed:
-            _detach_results(history[fixed], keep_context=False)
-        else:
-            _detach_results(state["currentMessage"], keep_context=True)
-        if not history:
-            state.pop("history", None)
-        body = orjson.dumps(payload)
-    if len(body) > limit:
-        # Too big even with only the newest turn: said the way clients take as "context full".
-        raise ContextOverflow(len(body) // 4, min(window, limit // 4),
-                              f"{len(body)} bytes after conversion, Kiro accepts about {limit}: shorten the "
-                              "newest message, the system prompt or the tool list")
-    return body, dropped
-
-
-def _detach_results(entry: dict, keep_context: bool) -> None:
-    """A user turn lost the assistant turn its tool results answered: results become text."""
-    msg = entry.get("userInputMessage")
-    if not msg:
-        return
-    ctx = msg.get("userInputMessageContext") or {}
-    results = ctx.pop("toolResults", None)
-    if not results:
-        return
-    notes = [f"[Tool result for call {r['toolUseId']}]\n" + "\n".join(c.get("text", "") for c in r["content"])
-             for r in results]
-    msg["content"] = "\n".join(filter(None, [*notes, msg.get("content", "")]))
-    if not ctx and not keep_context:  # history entries carry no empty context
-        msg.pop("userInputMessageContext", None)
-

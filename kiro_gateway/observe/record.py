@@ -28,7 +28,7 @@ CURRENT: ContextVar["RequestRecord | None"] = ContextVar("kiro_gateway_request",
 class RequestRecord:
     __slots__ = ("log", "t0", "started", "request", "dialect", "key", "key_id", "model", "kiro_model",
                  "credential", "attempts", "ttfb", "total", "status", "error", "message", "stream",
-                 "tokens_in", "tokens_out", "credits", "response_body", "pin")
+                 "tokens_in", "tokens_out", "credits", "response_body", "pin", "trimmed")
 
     def __init__(self, log: "RequestLog", request: "Request", dialect: str) -> None:
         self.log = log
@@ -53,6 +53,7 @@ class RequestRecord:
         self.tokens_out = 0
         self.credits: float | None = None
         self.response_body: bytes | None = None
+        self.trimmed = 0  # history messages left out to fit the window (kiro/fit.py)
 
     # -- from the pool, through CURRENT ------------------------------------------------------------
 

@@ -129,6 +129,7 @@ class RequestLog:
             "credential": rec.credential,
             "status": rec.status,
             "retries": max(0, rec.attempts - 1),
+            "trimmedMessages": rec.trimmed,
             "ttfbMs": round(rec.ttfb * 1000, 1) if rec.ttfb is not None else None,
             "totalMs": round(rec.total * 1000, 1),
             "tokensIn": rec.tokens_in,

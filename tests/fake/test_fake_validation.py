@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from fakekiro_support import PNG_1PX, Replace, assistant, body, full_body, generate, mutated, result, tool_spec, user
 
 from kiro_gateway.fake.server import DEFAULT_MODELS
-from kiro_gateway.fake.validation import RULES, validate_request
+from kiro_gateway.fake.validation import MAX_BODY_BYTES, RULES, validate_request
 
 MALFORMED = {"message": "Improperly formed request.", "reason": None}
 TOO_LONG = {"message": "Input is too long.", "reason": "CONTENT_LENGTH_EXCEEDS_THRESHOLD"}
@@ -60,7 +60,7 @@ def delitem(get, key):
 
 # (rule, case id, mutation of full_body() in place; returning Replace(x) swaps the body for x)
 CASES = [
-    ("body_too_long", "600k", setitem(cur, "content", "x" * 600_001)),
+    ("body_too_long", "over the cap", setitem(cur, "content", "x" * (MAX_BODY_BYTES + 1))),
     ("body_not_object", "list", lambda b: Replace([b])),
     ("unknown_top_level_key", "extra", setitem(lambda b: b, "conversationStateX", {})),
     ("profile_arn_invalid", "number", setitem(lambda b: b, "profileArn", 5)),
@@ -131,7 +131,7 @@ VALID = {
     "null_optionals": body("Hello", history=None) | {"profileArn": None},
     "whitespace_assistant": body("Next", history=[user("Hi"), assistant("  ")]),
     "tools_without_use": body("Hi", tools=[tool_spec()]),
-    "at_size_limit": None,  # built below: exactly 600000 bytes
+    "at_size_limit": None,  # built below: exactly MAX_BODY_BYTES
     "every_model": body("Hi"),
 }
 
@@ -140,12 +140,13 @@ def sized_body(size: int) -> dict:
     import orjson
 
     b = body("")
+    cur(b)["modelId"] = "claude-sonnet-4.6"  # a 1M window: the bytes, not the tokens, are the limit here
     cur(b)["content"] = "x" * (size - len(orjson.dumps(b)))
     assert len(orjson.dumps(b)) == size
     return b
 
 
-VALID["at_size_limit"] = sized_body(600_000)
+VALID["at_size_limit"] = sized_body(MAX_BODY_BYTES)
 
 
 def test_every_rule_has_a_case():
@@ -194,8 +195,8 @@ async def test_valid_full_body_streams(fake, http):
 
 
 async def test_size_limit_is_exact(fake, http):
-    assert (await generate(http, fake, sized_body(600_000))).status == 200
-    res = await generate(http, fake, sized_body(600_001))
+    assert (await generate(http, fake, sized_body(MAX_BODY_BYTES))).status == 200
+    res = await generate(http, fake, sized_body(MAX_BODY_BYTES + 1))
     assert (res.status, res.headers["x-fake-rule"], res.json) == (400, "body_too_long", TOO_LONG)
 
 
@@ -249,3 +250,13 @@ def test_any_replacement_is_answered_not_raised(path, value):
     assert verdict is None or (verdict[0] in RULES and verdict[1] in ("malformed", "too_long"))
     if verdict is None:
         assert default_reply(b, 100, Settings()).items
+
+
+async def test_over_the_models_window_is_context_full(fake, http):
+    """Under the byte cap but over the model's token window (about 4 bytes a token): Kiro's
+    CONTENT_LENGTH_EXCEEDS_THRESHOLD, for a 200k model and not for a 1M one."""
+    small = sized_body(900_000)
+    cur(small)["modelId"] = "claude-sonnet-4.5"
+    res = await generate(http, fake, small)
+    assert (res.status, res.json) == (400, TOO_LONG) and fake.requests[-1]["verdict"] == "context_full"
+    assert (await generate(http, fake, sized_body(900_000))).status == 200
