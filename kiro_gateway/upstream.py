@@ -366,15 +366,18 @@ class Upstream:
                         tries[cid] = s.max_attempts_per_credential
                     continue
                 if e.reason in OVERFLOW_REASONS:
+                    full = ContextOverflow(request.size // 4, request.model.context_window, f"Kiro: {e.reason}")
                     if s.overflow_policy == "trim" and not shrunk:
                         # Kiro counts its own way: once, a quarter smaller, on the same account.
                         shrunk = True
-                        request.shrink(int(request.size * 0.75), "trim")
+                        try:
+                            request.shrink(int(request.size * 0.75), "trim")
+                        except ContextOverflow:
+                            raise full from None  # nothing left to drop: Kiro's figures, not the retry's
                         tries[cid] -= 1
                         attempt -= 1
                         continue
-                    raise ContextOverflow(request.size // 4, request.model.context_window,
-                                          f"Kiro: {e.reason}") from None
+                    raise full from None
                 if e.kind == "invalid_request":
                     raise
                 self.pool.failed(lease, e.kind, e.reason, e.message, e.retry_after)

@@ -49,7 +49,7 @@ def test_kiro_overflow_is_worded_as_each_api_does(gateway, clean_fake, path, kir
 
 
 def test_a_request_over_kiros_payload_cap_is_worded_the_same(gateway):
-    huge = "word " * 200_000  # ~1 MB: over maxPayloadBytes even with only this turn
+    huge = "word " * 240_000  # 1.2 MB: over maxPayloadBytes even with only this turn
     r = httpx.post(gateway.base_url + "/v1/messages", timeout=15, headers={"x-api-key": gateway.api_key},
                    json={"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": huge}]})
     assert r.status_code == 400 and r.json()["error"]["message"].startswith("prompt is too long: "), r.text
