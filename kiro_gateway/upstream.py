@@ -16,6 +16,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
+import orjson
 
 from .config import Settings
 from .conversation import ContextOverflow, Conversation, ErrorEvent, GatewayError, Ping, ReplyEvent, TextPart
@@ -30,6 +31,7 @@ from .kiro.events import ReplyMapper
 from .kiro.models import KiroModel, ModelMapper, UnknownModel, model_info
 from .kiro.endpoints import needs_profile
 from .kiro.request import KiroRequest, RequestOptions, build_request
+from .kiro.rules import diagnose, explain
 from .pool.availability import ModelUnavailable, check_servable, served_models, unavailable
 from .pool.facts import AccountFacts
 from .pool.pool import CredentialPool, Lease
@@ -379,7 +381,7 @@ class Upstream:
                         continue
                     raise full from None
                 if e.kind == "invalid_request":
-                    raise
+                    raise self._explained(e, request) from None
                 self.pool.failed(lease, e.kind, e.reason, e.message, e.retry_after)
                 if e.kind in _SWITCH_KINDS:
                     tries[cid] = s.max_attempts_per_credential
@@ -391,6 +393,22 @@ class Upstream:
                 self.pool.failed(lease, e.kind, None, e.message)
                 last = e
         raise self._final(last or GatewayError("upstream", "Kiro could not be reached."))
+
+    @staticmethod
+    def _explained(err: UpstreamStatus, request: KiroRequest) -> GatewayError:
+        """Kiro's bare "Improperly formed request.": our copy of its rules, run on what was sent,
+        says which one broke and where (and the rule goes into the request log)."""
+        if "Improperly formed" not in err.body:
+            return err
+        try:
+            found = diagnose(orjson.loads(request.body), request.size)
+        except Exception:  # noqa: BLE001 - the explanation is a courtesy; Kiro's answer still stands
+            found = None
+        if found is None:
+            return err
+        out = GatewayError("invalid_request", explain(*found))
+        out.rule = found[0]  # type: ignore[attr-defined]
+        return out
 
     def _final(self, err: GatewayError) -> GatewayError:
         """The error the client gets; when every account rests, it says until when (Retry-After)."""

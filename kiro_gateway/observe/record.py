@@ -28,7 +28,7 @@ CURRENT: ContextVar["RequestRecord | None"] = ContextVar("kiro_gateway_request",
 class RequestRecord:
     __slots__ = ("log", "t0", "started", "request", "dialect", "key", "key_id", "model", "kiro_model",
                  "credential", "attempts", "ttfb", "total", "status", "error", "message", "stream",
-                 "tokens_in", "tokens_out", "credits", "response_body", "pin", "trimmed")
+                 "tokens_in", "tokens_out", "credits", "response_body", "pin", "trimmed", "rule")
 
     def __init__(self, log: "RequestLog", request: "Request", dialect: str) -> None:
         self.log = log
@@ -54,6 +54,7 @@ class RequestRecord:
         self.credits: float | None = None
         self.response_body: bytes | None = None
         self.trimmed = 0  # history messages left out to fit the window (kiro/fit.py)
+        self.rule: str | None = None  # the Kiro request rule the request broke (kiro/rules.py)
 
     # -- from the pool, through CURRENT ------------------------------------------------------------
 
@@ -71,6 +72,7 @@ class RequestRecord:
         self.status = response.status_code
         self.error = err.kind
         self.message = err.message
+        self.rule = getattr(err, "rule", None)
         if self.log.bodies:
             self.response_body = response.body
         self.log.finish(self)

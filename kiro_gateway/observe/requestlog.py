@@ -130,6 +130,7 @@ class RequestLog:
             "status": rec.status,
             "retries": max(0, rec.attempts - 1),
             "trimmedMessages": rec.trimmed,
+            "kiroRule": rec.rule,
             "ttfbMs": round(rec.ttfb * 1000, 1) if rec.ttfb is not None else None,
             "totalMs": round(rec.total * 1000, 1),
             "tokensIn": rec.tokens_in,

@@ -177,6 +177,21 @@ def test_rule_pure(rule, mutation):
 
 
 @pytest.mark.parametrize(("rule", "mutation"), [(r, m) for r, _, m in CASES], ids=[f"{r}-{c}" for r, c, _ in CASES])
+def test_the_gateway_s_diagnosis_names_the_same_rule_and_where(rule, mutation):
+    """One rule set: what the fake rejects is what the gateway explains (kiro/rules.py)."""
+    import orjson
+
+    from kiro_gateway.kiro.rules import diagnose, explain
+
+    b = mutated(full_body(), mutation)
+    found = diagnose(b, len(orjson.dumps(b)), MODELS)
+    assert found is not None and found[0] == rule
+    if rule.startswith(("history_user", "assistant_", "tool_use", "tool_result")) and rule != "tool_results_invalid":
+        assert found[1], (rule, found)  # a history entry, a tool call or the current message is named
+    assert rule in explain(*found)
+
+
+@pytest.mark.parametrize(("rule", "mutation"), [(r, m) for r, _, m in CASES], ids=[f"{r}-{c}" for r, c, _ in CASES])
 async def test_rule_over_http(fake, http, rule, mutation):
     res = await generate(http, fake, mutated(full_body(), mutation))
     assert res.status == 400
