@@ -64,7 +64,9 @@ class Settings(BaseModel):
     max_payload_bytes: int = Field(1_080_000, ge=10_000)  # Kiro's cap: about 1,085,000 bytes
     # A conversation over the model's window or the payload cap: drop the oldest turns, or answer
     # the client's own "context full" error so it compacts by itself (kiro/fit.py).
-    overflow_policy: Literal["trim", "error"] = "trim"
+    # compact by default: a session keeps its meaning (one extra model call every ~20 turns once
+    # full, falling back to trim if that fails); trim is deterministic; error hands it to the client.
+    overflow_policy: Literal["compact", "trim", "error"] = "compact"
     ping_interval: float = Field(10.0, gt=0)  # seconds of upstream silence before a keep-alive
     connect_timeout: float = Field(10.0, gt=0)
     first_token_timeout: float = Field(90.0, gt=0)

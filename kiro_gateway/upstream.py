@@ -19,7 +19,8 @@ import aiohttp
 import orjson
 
 from .config import Settings
-from .conversation import ContextOverflow, Conversation, ErrorEvent, GatewayError, Ping, ReplyEvent, TextPart
+from .conversation import ContextOverflow, Conversation, ErrorEvent, GatewayError, Message, Ping, ReplyEvent, \
+    TextDelta, TextPart
 from .ids import jitter
 from .tasks import failed as task_failed
 from .jsonmode import json_only
@@ -30,6 +31,7 @@ from .kiro.eventstream import EventStreamError
 from .kiro.events import ReplyMapper
 from .kiro.models import KiroModel, ModelMapper, UnknownModel, model_info
 from .kiro.endpoints import needs_profile
+from .kiro.compact import Compactor
 from .kiro.request import KiroRequest, RequestOptions, build_request
 from .kiro.rules import diagnose, explain
 from .pool.availability import ModelUnavailable, check_servable, served_models, unavailable
@@ -209,6 +211,7 @@ class Upstream:
         self.pool = pool
         self.http = http
         self.mapper = ModelMapper(settings.model_map, settings.default_model)
+        self.compactor = Compactor()
         self.facts = AccountFacts(settings, pool.store, http)
         pool.has_model = self.facts.has_model
         pool.kiro_route = self.facts.usage_route
@@ -262,10 +265,10 @@ class Upstream:
         limits = (await self.served_models()).get(kiro_id)
         return (model_info(kiro_id), limits) if limits else None
 
-    def prepare(self, conv: Conversation) -> KiroRequest:
+    def prepare(self, conv: Conversation, overflow: str | None = None) -> KiroRequest:
         try:
             return build_request(conv, self.mapper, RequestOptions(self.settings.max_payload_bytes,
-                                                                   self.settings.overflow_policy))
+                                                                   overflow or self.settings.overflow_policy))
         except UnknownModel as e:
             raise GatewayError("invalid_request", str(e)) from e
 
@@ -286,6 +289,11 @@ class Upstream:
         if release:
             conv.forget_content()
         for i, req in enumerate(chain):
+            if req.overflowing:  # the compact policy: the oldest turns summarised first (kiro/compact.py)
+                body, dropped = await self.compactor.compact(
+                    orjson.loads(req.body), req.fixed, req.conversation_id, req.budget or req.model.context_window,
+                    req.byte_limit, req.model.context_window, lambda text: self._ask(name, text, session))
+                req.replace(body, dropped)
             try:
                 reply = await self._open(conv, req, session, name)
             except ModelUnavailable:
@@ -369,7 +377,7 @@ class Upstream:
                     continue
                 if e.reason in OVERFLOW_REASONS:
                     full = ContextOverflow(request.size // 4, request.model.context_window, f"Kiro: {e.reason}")
-                    if s.overflow_policy == "trim" and not shrunk:
+                    if s.overflow_policy in ("trim", "compact") and not shrunk:
                         # Kiro counts its own way: once, a quarter smaller, on the same account.
                         shrunk = True
                         try:
@@ -409,6 +417,15 @@ class Upstream:
         out = GatewayError("invalid_request", explain(*found))
         out.rule = found[0]  # type: ignore[attr-defined]
         return out
+
+    async def _ask(self, model: str, text: str, session: str) -> str:
+        """One question to the model on the normal path, its whole answer's text (a summary for
+        compaction). The question itself is trimmed, never compacted (no recursion)."""
+        conv = Conversation(model=model, messages=[Message("user", [TextPart(text)])], max_tokens=4096)
+        request = self.prepare(conv, "trim")
+        reply = await self._open(conv, request, session, model)  # the session's account, when it has one
+        events = await reply.collect()
+        return "".join(e.text for e in events if isinstance(e, TextDelta))
 
     def _final(self, err: GatewayError) -> GatewayError:
         """The error the client gets; when every account rests, it says until when (Retry-After)."""

@@ -5,7 +5,8 @@ Kiro refuses a body over about 1.08 MB, and a conversation over the model's inpu
 Over either, the `trim` policy drops the oldest turns — never the system pair, never the first
 user turn and its answer, never half of a tool call and its result — until it fits with room for
 the reply; the `error` policy (and `trim`, when even the newest turn alone is too big) raises
-`ContextOverflow`, which each dialect words as its clients' "context full".
+`ContextOverflow`, which each dialect words as its clients' "context full"; the `compact` policy
+raises `Overflowing` for compact.py, which replaces the oldest turns by a summary.
 
 Tokens are counted with the real tokenizer (tokens.count), per history entry and per tool list,
 cached by content: a long session is counted once, then only its new turns. Counting is skipped
@@ -22,7 +23,25 @@ import orjson
 from ..conversation import ContextOverflow
 from ..tokens import count
 
-__all__ = ["fit", "count_cached", "TRIM_NOTE"]
+__all__ = ["fit", "count_cached", "TRIM_NOTE", "Overflowing", "payload_tokens", "first_droppable"]
+
+
+class Overflowing(Exception):
+    """The `compact` policy's signal: the body does not fit (tokens: our count of it)."""
+
+    def __init__(self, tokens: int) -> None:
+        super().__init__(tokens)
+        self.tokens = tokens
+
+
+def payload_tokens(payload: dict) -> int:
+    state = payload["conversationState"]
+    return _tokens(state, state.get("history") or [])
+
+
+def first_droppable(history: list[dict], fixed: int) -> int:
+    """Where dropping starts: after the system pair, the first user turn and its answer."""
+    return fixed + 2 if len(history) - fixed >= 2 else fixed
 
 TRIM_NOTE = "(earlier tool calls were left out here to fit the context window)"
 _CACHE: OrderedDict[int, int] = OrderedDict()
@@ -79,10 +98,12 @@ def fit(payload: dict, fixed: int, byte_limit: int, token_limit: int | None, pol
     too_big, tokens = over()
     if not too_big:
         return body, 0
+    if policy == "compact":
+        raise Overflowing(tokens)  # the caller (compact.py) summarises what trimming would drop
     if policy == "error":
         raise ContextOverflow(tokens, window if len(body) <= byte_limit else min(window, byte_limit // 4),
                               "" if len(body) <= byte_limit else f"{len(body)} bytes, Kiro accepts about {byte_limit}")
-    start = fixed + 2 if len(history) - fixed >= 2 else fixed  # the first user turn and its answer stay
+    start = first_droppable(history, fixed)  # the first user turn and its answer stay
     dropped = 0
     while too_big and len(history) - start >= 2:
         del history[start: start + 2]

@@ -29,7 +29,7 @@ from ..conversation import (
     ToolResultPart,
 )
 from ..ids import random_uuid
-from .fit import fit
+from .fit import Overflowing, fit
 from .models import ModelMapper, Resolved
 from .tools import ToolNames, kiro_tool_specs
 
@@ -64,7 +64,7 @@ PROFILE_ROOM = 256
 @dataclass(slots=True)
 class RequestOptions:
     max_body_bytes: int = 1_080_000
-    overflow: str = "trim"  # "trim" | "error": what fit.py does when the conversation does not fit
+    overflow: str = "trim"  # "trim" | "compact" | "error": what fit.py does when it does not fit
     check_tokens: bool = True  # also keep the tokens under the model's window (less the reply's room)
 
 
@@ -80,7 +80,7 @@ class KiroRequest:
     """
 
     __slots__ = ("model", "tool_names", "thinking", "conversation_id", "dropped_turns", "size", "fixed",
-                 "_data", "_cut", "_arn")
+                 "overflowing", "budget", "byte_limit", "_data", "_cut", "_arn")
 
     def __init__(self, body: bytes, model: Resolved, tool_names: ToolNames, thinking: bool,
                  conversation_id: str, dropped_turns: int = 0, fixed: int = 0) -> None:
@@ -90,6 +90,9 @@ class KiroRequest:
         self.conversation_id = conversation_id
         self.dropped_turns = dropped_turns  # oldest history messages left out to fit (fit.py)
         self.fixed = fixed  # leading history entries that carry the system prompt
+        self.overflowing = False  # over the window, left for compact.py to summarise
+        self.budget: int | None = None  # the input token budget (window less the reply's room)
+        self.byte_limit = 0
         self.size = len(body)  # without profileArn
         self._data = body
         self._cut = len(body) - 1  # where the closing brace is, and a profileArn goes
@@ -112,6 +115,13 @@ class KiroRequest:
             self._data = b"".join((memoryview(self._data)[: self._cut], tail))  # one allocation
             self._arn = arn
         return self._data
+
+    def replace(self, body: bytes, dropped: int) -> None:
+        """A new body for the same request (compacted: compact.py)."""
+        self.dropped_turns += dropped
+        self.size = len(body)
+        self._data, self._cut, self._arn = body, len(body) - 1, False
+        self.overflowing = False
 
     def shrink(self, byte_limit: int, overflow: str) -> None:
         """Kiro said it does not fit though our count said it did: the same body, trimmed to
@@ -209,9 +219,15 @@ def build_request(conv: Conversation, mapper: ModelMapper, opts: RequestOptions)
 
     window = resolved.context_window
     budget = window - reply_room(conv.max_tokens, window) if opts.check_tokens else None
-    body, dropped = fit(payload, fixed, opts.max_body_bytes - PROFILE_ROOM, budget, opts.overflow, window)
-    return KiroRequest(body, resolved, names, bool(prefix) or "<thinking_mode>" in head,
-                       conversation_id, dropped, fixed)
+    over = False
+    try:
+        body, dropped = fit(payload, fixed, opts.max_body_bytes - PROFILE_ROOM, budget, opts.overflow, window)
+    except Overflowing:  # compact: the body as it is, marked; Upstream has it summarised (compact.py)
+        body, dropped, over = orjson.dumps(payload), 0, True
+    req = KiroRequest(body, resolved, names, bool(prefix) or "<thinking_mode>" in head,
+                      conversation_id, dropped, fixed)
+    req.overflowing, req.budget, req.byte_limit = over, budget, opts.max_body_bytes - PROFILE_ROOM
+    return req
 
 
 def reply_room(max_tokens: int | None, window: int) -> int:

@@ -34,12 +34,11 @@ def gw_for(fake, clean_fake, tmp_path):
     made = []
 
     def make(policy: str):
+        (tmp_path / policy).mkdir(exist_ok=True)
         g = start_gateway(fake, tmp_path / policy, own_account(fake), admin_api_key=ADMIN_KEY, overflow_policy=policy)
         made.append(g)
         return g
 
-    (tmp_path / "trim").mkdir()
-    (tmp_path / "error").mkdir()
     yield make
     for g in made:
         g.server.stop()
@@ -167,3 +166,28 @@ def test_kiro_saying_too_long_though_our_count_fit_is_retried_once_smaller(gw_fo
     finally:
         fake.clear_scripts()
     assert e.value.body["error"]["message"].startswith("prompt is too long: ")
+
+
+def test_anthropic_session_compacted_summaries_are_few_and_reused(gw_for, fake):
+    gw = gw_for("compact")
+    fake.add_script({"match": "Summarise the following earlier part", "times": -1,
+                     "steps": [{"text": "SUMMARY: the user is refactoring the handlers; files were read."}]})
+    client = anthropic.Anthropic(base_url=gw.base_url, api_key=gw.api_key, max_retries=0, timeout=60)
+    asked = with_summary = 0
+    try:
+        for turn in range(1, TURNS + 1):
+            fake.clear_requests()
+            raw = client.messages.with_raw_response.create(
+                model=MODEL, max_tokens=8000, system=SYSTEM, tools=[READ], messages=_anthropic_history(turn),
+                metadata={"user_id": "user_x_account__session_7f9c2ba4-e88f-4c2b-9f0a-3b2c1d4e5f60"})
+            assert raw.parse().content
+            sent = _kiro_ok(fake)
+            asked += sum("Summarise the following earlier part" in str(r["body"]) for r in sent)
+            last = sent[-1]["body"]["conversationState"]
+            if "SUMMARY: the user is refactoring" in str(last.get("history")):
+                with_summary += 1
+                assert "FIRST TASK" in str(last["history"]) and int(raw.headers["x-kiro-trimmed-messages"]) > 0
+    finally:
+        fake.clear_scripts()
+    print(f"compact: {TURNS} turns, {asked} summaries asked, {with_summary} turns sent with a summary")
+    assert with_summary >= 10 and 1 <= asked <= 4  # summarised rarely, reused in between

@@ -36,11 +36,18 @@ def A(*parts) -> Message:
     return Message("assistant", [TextPart(p) if isinstance(p, str) else p for p in parts])
 
 
-def session(turns: int, result_chars: int, first: str = "FIRST TASK: build the thing") -> list[Message]:
+def _noisy(i: int, chars: int) -> str:
+    """Text that tokenizes like code output (numbers, identifiers): ~3 characters a token."""
+    return " ".join(f"v{i}_{k}={k * 7919 % 10007}" for k in range(chars // 14))
+
+
+def session(turns: int, result_chars: int, first: str = "FIRST TASK: build the thing", noisy: bool = False
+            ) -> list[Message]:
     msgs = [U(first)]
     for i in range(turns):
+        text = _noisy(i, result_chars) if noisy else WORDS * (result_chars // len(WORDS))
         msgs += [A(f"step {i}", ToolCallPart(f"toolu_{i}", "Read", {"path": f"f{i}.py"})),
-                 U(ToolResultPart(f"toolu_{i}", f"result {i} " + WORDS * (result_chars // len(WORDS))))]
+                 U(ToolResultPart(f"toolu_{i}", f"result {i} " + text))]
     msgs += [A("done reading"), U("LAST QUESTION: what next?")]
     return msgs
 
@@ -113,3 +120,41 @@ def test_any_session_either_fits_and_validates_or_is_refused(turns, size, window
     body = orjson.loads(req.body)
     assert validate_request(body, len(req.body), KNOWN) is None
     assert len(req.body) <= byte_limit and "FIRST TASK" in req.body.decode()
+
+
+OVERFLOWED: list[int] = []
+
+
+def test_a_noisy_session_overflows_so_the_property_below_has_cases():
+    conv = Conversation(model="claude-sonnet-4-5", messages=session(40, 20_000, noisy=True), system="s", tools=[TOOL])
+    assert build_request(conv, ModelMapper(), RequestOptions(overflow="compact")).overflowing
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(turns=st.integers(20, 40), size=st.integers(5_000, 20_000), fails=st.booleans())
+def test_compaction_of_any_session_fits_and_validates(turns, size, fails):
+    """The compact policy: a summary (or, when the model fails, a trim) always yields a valid body."""
+    import asyncio
+
+    from kiro_gateway.kiro.compact import Compactor
+
+    conv = Conversation(model="claude-sonnet-4-5", messages=session(turns, size, noisy=True), system="be brief",
+                        tools=[TOOL], max_tokens=8000)
+    req = build_request(conv, ModelMapper(), RequestOptions(overflow="compact"))
+    if not req.overflowing:
+        return
+    OVERFLOWED.append(1)
+
+    async def ask(text: str) -> str:
+        if fails:
+            raise RuntimeError("the model is down")
+        return "the user asked for a refactor; files were read"
+
+    try:
+        body, dropped = asyncio.run(Compactor().compact(orjson.loads(req.body), req.fixed, req.conversation_id,
+                                                        req.budget, req.byte_limit, 200_000, ask))
+    except ContextOverflow:
+        return
+    assert validate_request(orjson.loads(body), len(body), KNOWN) is None and dropped > 0
+    assert ("Summary of the earlier part" in body.decode()) is not fails and "FIRST TASK" in body.decode()
+    assert fit_module.payload_tokens(orjson.loads(body)) <= req.budget
