@@ -71,6 +71,9 @@ class FileWatcher:
     async def _watch(self) -> None:
         from watchfiles import awatch
 
+        # watchfiles logs "1 change detected" at INFO for every event, the gateway's own
+        # write-backs included; what a change did is logged here instead (only when it applied).
+        logging.getLogger("watchfiles.main").setLevel(logging.WARNING)
         files = {str(p) for p in (self.config, self.credentials) if p is not None}
         dirs = sorted({str(Path(f).parent) for f in files if Path(f).parent.is_dir()})
         if not dirs:
