@@ -69,7 +69,12 @@ def serve(argv: list[str]) -> int:
         settings, created_key = _prepare(args, paths)
     except Refusal as e:
         return say(PROG, e)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.log_format == "json":
+        from .observe.jsonlog import install
+
+        install(settings.log_level)
+    else:
+        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if created_key:
         print(f"Created {paths.config} and {paths.credentials}.\n"
               f"Your API key (shown once; it is in config.json): {created_key}\n"
@@ -89,7 +94,10 @@ def serve(argv: list[str]) -> int:
     import uvicorn
 
     common = dict(host=settings.host, port=settings.port, log_level=settings.log_level,
-                  access_log=settings.log_level == "debug", loop="auto", http="auto", timeout_keep_alive=75)
+                  access_log=settings.log_level == "debug", loop="auto", http="auto", timeout_keep_alive=75,
+                  timeout_graceful_shutdown=settings.shutdown_timeout)  # open streams finish first
+    if settings.log_format == "json":
+        common["log_config"] = None  # uvicorn's loggers go through the JSON handler
     if args.workers > 1:
         if not (settings.state_url or "").startswith(("redis://", "rediss://", "unix://")):
             print("kiro-gateway: --workers needs stateUrl redis://… (workers must share cooldowns, sessions, "

@@ -77,6 +77,8 @@ class Settings(BaseModel):
     max_attempts_per_credential: int = Field(3, ge=1)
     max_attempts: int = Field(9, ge=1)
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"  # json: one object a line (observe/jsonlog.py)
+    shutdown_timeout: float = Field(30.0, ge=0)  # on SIGTERM, open streams may finish this long
     # State store: none = state.db beside config.json (SQLite); "redis://…" shares state between
     # gateway processes (team mode); "sqlite:///path" or "memory" also work.
     state_url: str | None = None

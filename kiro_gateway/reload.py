@@ -26,7 +26,8 @@ log = logging.getLogger("kiro_gateway.reload")
 
 __all__ = ["FileWatcher", "RESTART_ONLY"]
 
-RESTART_ONLY = {"host", "port", "state_url", "state_namespace", "state_flush_interval", "log_level"}
+RESTART_ONLY = {"host", "port", "state_url", "state_namespace", "state_flush_interval", "log_level", "log_format",
+                "shutdown_timeout"}
 _POLL = 1.0
 
 
