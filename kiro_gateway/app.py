@@ -43,6 +43,7 @@ from .login import LoginManager
 from .kiro.client import KiroHttp
 from .observe.metrics import CONTENT_TYPE as METRICS_TYPE
 from .observe.metrics import metrics_allowed, render_metrics
+from .observe.ready import readiness
 from .observe.record import CURRENT, RequestRecord
 from .observe.requestlog import RequestLog
 from .pool.pool import CredentialPool
@@ -269,6 +270,10 @@ def create_app(settings: Settings, credentials_path: Path | None = None,
                              "credentials": len(gw.pool.candidates()),
                              "uptime": round(time.time() - gw.started, 1)})
 
+    async def ready(request: Request) -> Response:
+        status, body = await readiness(gw)
+        return JSONResponse(body, status_code=status)
+
     async def metrics(request: Request) -> Response:
         if not metrics_allowed(request, gw.settings.metrics_key):
             return JSONResponse({"error": {"type": "permission_error", "message": "/metrics answers loopback "
@@ -309,6 +314,7 @@ def create_app(settings: Settings, credentials_path: Path | None = None,
     routes = [
         Route("/", root, methods=["GET", "HEAD"]),
         Route("/health", health, methods=["GET", "HEAD"]),
+        Route("/ready", ready, methods=["GET", "HEAD"]),
         Route("/metrics", metrics, methods=["GET"]),
         *console_routes(gw),  # before the dialects: their /{prefix}/v1/… routes would take /admin/try/v1/…
         *gemini_routes.routes(gw),  # before /v1/models: its GET /v1/models… answers Gemini clients only

@@ -22,6 +22,7 @@ __all__ = ["Settings", "Paths", "locate", "load_settings", "ConfigError", "ENV_P
 
 ENV_PREFIX = "KIRO_GATEWAY_"
 HOME_DIR = Path("~/.kiro-gateway")
+_PROXY_SCHEMES = ("http", "https", "socks5", "socks5h", "socks4", "socks4a")
 
 
 class ConfigError(Exception):
@@ -90,6 +91,8 @@ class Settings(BaseModel):
     max_attempts_per_credential: int = Field(3, ge=1)
     max_attempts: int = Field(9, ge=1)
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"  # json: one object a line (observe/jsonlog.py)
+    shutdown_timeout: float = Field(30.0, ge=0)  # on SIGTERM, open streams may finish this long
     # State store: none = state.db beside config.json (SQLite); "redis://…" shares state between
     # gateway processes (team mode); "sqlite:///path" or "memory" also work.
     state_url: str | None = None
@@ -120,6 +123,14 @@ class Settings(BaseModel):
         v = (v or "").strip() or None
         if v and not v.startswith(("redis://", "rediss://", "unix://", "sqlite:///", "memory")) and v != ":memory:":
             raise ValueError("must be redis://…, rediss://…, sqlite:///path or memory")
+        return v
+
+    @field_validator("proxy_url")
+    @classmethod
+    def _proxy_url(cls, v: str | None) -> str | None:
+        v = (v or "").strip() or None
+        if v and (v.split("://", 1)[0].lower() not in _PROXY_SCHEMES or "://" not in v):
+            raise ValueError("must be http://, https://, socks5://, socks5h://, socks4:// or socks4a://host:port")
         return v
 
     @field_validator("api_base_url", "auth_base_url", "oidc_base_url", "runtime_base_url", "profiles_base_url")
@@ -197,6 +208,8 @@ def ensure_files(paths: Paths) -> str | None:
 def load_settings(path: Path | None, environ: dict[str, str] | None = None,
                   overrides: dict[str, Any] | None = None) -> Settings:
     data: dict[str, Any] = {}
+    origin: dict[str, str] = {}  # field → what set it, as the user wrote it (key, env var, option)
+    where = f"{path}: " if path is not None else ""
     if path is not None and path.exists():
         try:
             raw = read_json(path)
@@ -209,18 +222,26 @@ def load_settings(path: Path | None, environ: dict[str, str] | None = None,
     for name, value in env.items():
         data.pop(_camel(name), None)
         data[name] = value
+        origin[name] = _env_key(name)
     for name, value in (overrides or {}).items():
         if value is not None:
             data.pop(_camel(name), None)
             data[name] = value
+            origin[name] = "--" + name.replace("_", "-")
     try:
         return Settings.model_validate(data)
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
-        raise ConfigError(f"invalid configuration: {problems}") from e
+        problems = []
+        for err in e.errors():
+            field, *rest = [str(x) for x in err["loc"]] or ["?"]
+            name = next((n for n in Settings.model_fields if field in (n, _camel(n))), field)
+            label = origin.get(name) or where + _camel(name)
+            problems.append(".".join([label, *rest]) + ": " + err["msg"].removeprefix("Value error, "))
+        raise ConfigError("; ".join(problems)) from e
 
 
 def env_documentation() -> str:
-    rows = [f"  {_env_key(n):<38} {_camel(n)}" for n in Settings.model_fields]
+    width = max(len(_env_key(n)) for n in Settings.model_fields) + 2
+    rows = [f"  {_env_key(n):<{width}}{_camel(n)}" for n in Settings.model_fields]
     return "\n".join(rows)
 

@@ -26,7 +26,8 @@ log = logging.getLogger("kiro_gateway.reload")
 
 __all__ = ["FileWatcher", "RESTART_ONLY"]
 
-RESTART_ONLY = {"host", "port", "state_url", "state_namespace", "state_flush_interval", "log_level"}
+RESTART_ONLY = {"host", "port", "state_url", "state_namespace", "state_flush_interval", "log_level", "log_format",
+                "shutdown_timeout"}
 _POLL = 1.0
 
 
@@ -71,6 +72,9 @@ class FileWatcher:
     async def _watch(self) -> None:
         from watchfiles import awatch
 
+        # watchfiles logs "1 change detected" at INFO for every event, the gateway's own
+        # write-backs included; what a change did is logged here instead (only when it applied).
+        logging.getLogger("watchfiles.main").setLevel(logging.WARNING)
         files = {str(p) for p in (self.config, self.credentials) if p is not None}
         dirs = sorted({str(Path(f).parent) for f in files if Path(f).parent.is_dir()})
         if not dirs:

@@ -17,7 +17,7 @@ import hmac
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric, \
     SummaryMetricFamily
 from starlette.requests import Request
@@ -123,4 +123,8 @@ async def render_metrics(gw: "Gateway") -> bytes:
     totals = await gw.store.totals()
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(totals, gw))  # type: ignore[arg-type]
+    # The standard process_* (CPU, memory, file descriptors, start time) and python_* families.
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
     return generate_latest(registry)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..state.base import AGG_SIZE, BUCKET_SECONDS, KEY_USAGE_FIELDS, LATENCY_BUCKETS, LATENCY_HIST, TTFB_HIST, \
     Batch, add_vector, agg_key
 from .record import CURRENT, RequestRecord
+from .jsonlog import request_id
 from .redact import redact_body
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from ..config import Settings
 
 log = logging.getLogger("kiro_gateway.requests")
+_access = logging.getLogger("kiro_gateway.access")  # one line per finished request (logFormat json, or debug)
 
 __all__ = ["RequestLog", "utc_day"]
 
@@ -74,6 +76,9 @@ class RequestLog:
             self.on_usage(rec.key_id, rec.tokens_in + rec.tokens_out)
         if len(self.pending) >= _WAKE_AT:
             self.wake()
+        if self.settings.log_format == "json" or _access.isEnabledFor(logging.DEBUG):
+            _access.info("%s %s %s %d in %.0f ms", rec.dialect, rec.model or "-", rec.kiro_model or "-", rec.status,
+                         rec.total * 1000, extra={"kg_record": rec})
 
     # -- the writer's source protocol ----------------------------------------------------------------
 
@@ -119,7 +124,7 @@ class RequestLog:
     def row(rec: RequestRecord, bodies: bool = False, secrets_: tuple[str, ...] = ()) -> dict[str, Any]:
         ua = rec.request.headers.get("user-agent") if rec.request is not None else None
         row: dict[str, Any] = {
-            "id": secrets.token_hex(8),
+            "id": request_id(rec) or secrets.token_hex(8),
             "time": rec.started,
             "dialect": rec.dialect,
             "userAgent": ua[:200] if ua else None,

@@ -84,7 +84,7 @@ def test_cli_import_from_default_places_then_skips_duplicates(fake, clean_fake, 
 
     assert main(["import", "--credentials", str(creds)]) == 0
     out = capsys.readouterr().out
-    assert "3 added, 0 skipped, 1 errors" in out and "external identity-provider" in out
+    assert "3 added, 0 skipped, 1 error (" in out and "external identity-provider" in out
     for acct in (ide_acct, cli_social, cli_odic):  # no secret printed
         assert acct["refresh_token"] not in out and acct["access_token"] not in out
     assert stat.S_IMODE(os.stat(creds).st_mode) == 0o600

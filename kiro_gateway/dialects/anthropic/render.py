@@ -138,7 +138,9 @@ async def stream_message(batches: AsyncIterator[list[ReplyEvent]], model: str, i
                 out.append(sse.event("message_delta", {
                     "type": "message_delta",
                     "delta": {"stop_reason": _STOP.get(ev.reason, ev.reason), "stop_sequence": ev.stop_sequence},
-                    "usage": _usage(usage.input_tokens or input_estimate, usage.output_tokens)}))
+                    # The input figure message_start announced: clients (Claude Code's meter) read
+                    # both events, and Kiro's end-of-stream context usage also counts its own prompt.
+                    "usage": _usage(input_estimate, usage.output_tokens)}))
                 out.append(_MESSAGE_STOP)
             elif t is Ping:
                 out.append(_PING)
