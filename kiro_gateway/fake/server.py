@@ -270,7 +270,10 @@ class FakeKiroHandler(LoginRoutes):
         acct, error = self._bearer(request)
         if error:
             return _json(*error)
-        return _json(200, self.state.model_list(acct))
+        page = self.state.model_page(acct, request.query.get("nextToken"))
+        if page is None:
+            return _json(400, {"__type": "ValidationException", "message": "Invalid nextToken"})
+        return _json(200, page)
 
     async def profiles(self, request):
         """POST /profiles/{region}/ with a ListAvailableProfiles / ListProfiles target."""

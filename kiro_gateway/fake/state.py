@@ -143,3 +143,21 @@ class FakeState:
         models = [model_entry(mid, self.models[mid], lim) for mid, lim in self.account_models(acct).items()]
         default = next((m for m in models if m["modelId"] == "auto"), models[0] if models else None)
         return {"models": models, "defaultModel": default}
+
+    models_page_size = 10  # ListAvailableModels pages its answer; `nextToken` asks for the next page
+
+    def model_page(self, acct: dict | None, token: str | None) -> dict | None:
+        """One page of model_list; None for a `nextToken` this fake never handed out."""
+        full = self.model_list(acct)
+        start = 0
+        if token is not None:
+            if not token.startswith("page-") or not token[5:].isdigit():
+                return None
+            start = int(token[5:])
+            if start <= 0 or start >= len(full["models"]):
+                return None
+        end = start + self.models_page_size
+        page = {"models": full["models"][start:end], "defaultModel": full["defaultModel"]}
+        if end < len(full["models"]):
+            page["nextToken"] = f"page-{end}"
+        return page

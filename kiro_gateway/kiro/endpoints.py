@@ -8,6 +8,7 @@ the path form of an operation, which is what the gateway sends.
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
@@ -17,6 +18,8 @@ import yarl
 from ..conversation import GatewayError
 from .client import KiroHttp, Proxy, upstream_error
 from .identity import usage_headers
+
+log = logging.getLogger(__name__)
 
 __all__ = ["LEGACY_DEFAULT", "RUNTIME_DEFAULT", "PROFILE_REGIONS", "base_url", "needs_profile", "discover_profile", "list_models"]
 
@@ -112,8 +115,24 @@ async def list_models(http: KiroHttp, base: str, token: str, kiro_version: str, 
     params = {"origin": "AI_EDITOR"}
     if profile_arn:
         params["profileArn"] = profile_arn
-    url = yarl.URL(f"{base}/ListAvailableModels?{urlencode(params, quote_via=quote)}", encoded=True)
     headers = usage_headers(token, kiro_version, machine_id, urlsplit(base).netloc, api_key_auth)
+    out: dict[str, tuple[int, int]] = {}
+    for _ in range(MODEL_PAGES):  # Kiro pages the list: follow nextToken to the end, bounded
+        next_token = await _model_page(http, base, params, headers, proxy, out)
+        if not next_token:
+            return out
+        params["nextToken"] = next_token
+    log.warning("ListAvailableModels still had pages after %d; using the first %d models", MODEL_PAGES, len(out))
+    return out
+
+
+MODEL_PAGES = 20
+
+
+async def _model_page(http: KiroHttp, base: str, params: dict, headers: dict, proxy: Proxy | None,
+                      out: dict[str, tuple[int, int]]) -> str | None:
+    """Fetch one page of ListAvailableModels into `out`; its nextToken, if any."""
+    url = yarl.URL(f"{base}/ListAvailableModels?{urlencode(params, quote_via=quote)}", encoded=True)
     session, options = http.via(proxy)
     try:
         async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=20),
@@ -129,13 +148,13 @@ async def list_models(http: KiroHttp, base: str, token: str, kiro_version: str, 
         entries = None
     if not isinstance(entries, list):
         raise GatewayError("upstream", "Kiro's model list is not a list.")
-    out: dict[str, tuple[int, int]] = {}
     for e in entries:
         if not isinstance(e, dict) or not isinstance(e.get("modelId"), str):
             continue
         limits = e.get("tokenLimits") if isinstance(e.get("tokenLimits"), dict) else {}
         out[e["modelId"]] = (_int(limits.get("maxInputTokens")), _int(limits.get("maxOutputTokens")))
-    return out
+    token = orjson.loads(raw).get("nextToken")
+    return token if isinstance(token, str) and token else None
 
 
 def _int(v) -> int:

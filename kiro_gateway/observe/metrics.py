@@ -23,6 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from starlette.requests import Request
 
 from ..tasks import ERRORS
+from . import alerts
 from ..state.base import AGG_FIELDS, AGG_SIZE, LATENCY_BUCKETS, LATENCY_HIST, add_vector, split_agg_key
 
 if TYPE_CHECKING:
@@ -116,7 +117,12 @@ class _Snapshot:
             background.add_metric([task], n)
         tasks = GaugeMetricFamily("kiro_gateway_event_loop_tasks", "asyncio tasks alive in this process "
                                   "(back to a baseline when idle; growth means a leak)", value=len(asyncio.all_tasks()))
-        yield from (state, in_flight, remaining, waiting, dropped, background, tasks)
+        account_alerts = CounterMetricFamily("kiro_gateway_account_alerts",
+                                             "Kiro's warnings about an account (this process)",
+                                             labels=["credential", "reason"])
+        for (cid, reason), n in sorted(alerts.COUNTS.items()):
+            account_alerts.add_metric([cid, reason], n)
+        yield from (state, in_flight, remaining, waiting, dropped, background, tasks, account_alerts)
 
 
 async def render_metrics(gw: "Gateway") -> bytes:

@@ -33,6 +33,7 @@ from ..observe.record import CURRENT
 from ..state.base import LockTimeout, StateStore, StoreError
 from ..state.local import LocalCoordination
 from . import writeback
+from ..observe import alerts
 from .credential import Credential
 from .health import ACTIVE, COOLDOWN, EXHAUSTED, Health, next_month_utc
 from .interval import MinInterval
@@ -343,8 +344,7 @@ class CredentialPool:
         elif reason == "SUSPICIOUS_ACTIVITY":  # rest it long: more traffic now risks a ban
             rest = max(self.settings.suspicion_cooldown_seconds, retry_after or 0)
             h.cool_down(now, rest)
-            log.warning("credential #%s: Kiro reports suspicious activity on the account; it rests %d s",
-                        cred.id, rest)
+            alerts.raise_alert(cred.id, reason, now + rest)
         elif kind == "rate_limit":
             h.cool_down(now, retry_after or self.settings.cooldown_seconds)
             if reason is None and "throttled by the service" in message.lower():

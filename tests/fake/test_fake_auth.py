@@ -169,8 +169,16 @@ async def test_usage_limits(fake, http):
 
 async def test_list_models(fake, http):
     status, data = await get_json(http, fake, "/ListAvailableModels?origin=AI_EDITOR", token="t")
-    assert status == 200
-    ids = [m["modelId"] for m in data["models"]]
+    assert status == 200 and len(data["models"]) == 10 and data["nextToken"]  # paged, 10 a page
+    ids, models = [m["modelId"] for m in data["models"]], list(data["models"])
+    while "nextToken" in data:
+        status, data = await get_json(http, fake, f"/ListAvailableModels?origin=AI_EDITOR&nextToken={data['nextToken']}",
+                                      token="t")
+        assert status == 200
+        ids, models = ids + [m["modelId"] for m in data["models"]], models + data["models"]
+    status, bad = await get_json(http, fake, "/ListAvailableModels?origin=AI_EDITOR&nextToken=forged", token="t")
+    assert status == 400 and bad["__type"] == "ValidationException"
+    data = {"models": models}
     assert "claude-sonnet-4.5" in ids and "CLAUDE_3_7_SONNET_20250219_V1_0" in ids and len(ids) == 19 and "glm-5" in ids
     assert all(m["modelName"] for m in data["models"])
     status, _ = await get_json(http, fake, "/ListAvailableModels")

@@ -187,3 +187,16 @@ def test_a_stale_list_is_refreshed_in_the_background(fake, tmp_path):
         gw.server.stop()
     lists = sum(n for p, n in fake.stats()["paths"].items() if p.endswith("ListAvailableModels"))
     assert lists == 2
+
+
+def test_a_paged_model_list_is_followed_to_the_end(fake, tmp_path, pool_ab):
+    a, b = pool_ab
+    fake.state.models_page_size = 1  # a's three models come on three pages
+    gw = start_gateway(fake, tmp_path, [cred(a), cred(b)])
+    try:
+        listed = {m.id for m in client(gw).models.list()}
+        assert listed == {"claude-opus-4-8", "claude-sonnet-4-6", "claude-haiku-4-5-20251001", "glm-5"}
+    finally:
+        gw.server.stop()
+    lists = sum(n for p, n in fake.stats()["paths"].items() if p.endswith("ListAvailableModels"))
+    assert lists == 5  # 3 pages for a, 2 for b
