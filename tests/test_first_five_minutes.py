@@ -102,11 +102,11 @@ def test_config_errors_name_the_setting_as_the_user_wrote_it(work):
     line = refused(run([], work, {"KIRO_GATEWAY_MODEL_MAP": "gpt-4o"}))
     assert line.startswith("kiro-gateway: KIRO_GATEWAY_MODEL_MAP: Input should be a valid dictionary")
     assert "JSON" not in line
-    (work / "config.json").write_text(json.dumps({"proxyUrl": "ftp://x", "loadBalancing": "random"}))
+    (work / "config.json").write_text(json.dumps({"proxyUrl": "ftp://x", "loadBalancing": "fastest"}))
     line = refused(run([], work))
     assert line == ("kiro-gateway: config.json: proxyUrl: must be http://, https://, socks5://, socks5h://, socks4:// or "
-                    "socks4a://host:port; config.json: loadBalancing: Input should be 'priority', 'balanced' or "
-                    "'round_robin' / 配置无效（见英文说明）")
+                    "socks4a://host:port; config.json: loadBalancing: Input should be 'priority', 'balanced', "
+                    "'round_robin' or 'random' / 配置无效（见英文说明）")
 
 
 def _serve_briefly(work: Path, args: list[str] | None = None) -> str:

@@ -25,7 +25,6 @@ from ..files import read_json, write_json_atomic
 from ..http import JSONResponse
 from ..kiro.auth import RefreshError
 from ..kiro.client import Proxy, ProxyError
-from ..observe import alerts
 from ..pool import importer
 from ..pool.credential import Credential
 from ..state.base import StoreError
@@ -119,7 +118,7 @@ class AdminApi(LogsApi, KeysApi, LoginsApi, SettingsApi):
             "id": _id(cred), "name": cred.raw.get("name") if isinstance(cred.raw.get("name"), str) else None,
             "priority": cred.priority, "disabled": cred.disabled,
             "disabledReason": cred.raw.get("disabledReason") if cred.disabled else None,
-            "status": pool.status(cred), "reason": h.reason or alerts.current(cred.id), "authMethod": cred.auth_method,
+            "status": pool.status(cred), "reason": h.reason or pool.alerts.current(cred.id), "authMethod": cred.auth_method,
             "email": cred.raw.get("email") if isinstance(cred.raw.get("email"), str) else None,
             "subscriptionTitle": cred.raw.get("subscriptionTitle") if isinstance(cred.raw.get("subscriptionTitle"), str)
             else None,

@@ -23,7 +23,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from starlette.requests import Request
 
 from ..tasks import ERRORS
-from . import alerts
 from ..state.base import AGG_FIELDS, AGG_SIZE, LATENCY_BUCKETS, LATENCY_HIST, add_vector, split_agg_key
 
 if TYPE_CHECKING:
@@ -120,7 +119,7 @@ class _Snapshot:
         account_alerts = CounterMetricFamily("kiro_gateway_account_alerts",
                                              "Kiro's warnings about an account (this process)",
                                              labels=["credential", "reason"])
-        for (cid, reason), n in sorted(alerts.COUNTS.items()):
+        for (cid, reason), n in sorted(pool.alerts.counts.items()):
             account_alerts.add_metric([cid, reason], n)
         yield from (state, in_flight, remaining, waiting, dropped, background, tasks, account_alerts)
 

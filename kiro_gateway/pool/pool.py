@@ -33,7 +33,7 @@ from ..observe.record import CURRENT
 from ..state.base import LockTimeout, StateStore, StoreError
 from ..state.local import LocalCoordination
 from . import writeback
-from ..observe import alerts
+from .alerts import Alerts
 from .credential import Credential
 from .health import ACTIVE, COOLDOWN, EXHAUSTED, Health, next_month_utc
 from .interval import MinInterval
@@ -105,6 +105,7 @@ class CredentialPool:
         self._rr = 0
         self.refresh_count = 0
         self.usage = UsageTracker(self)
+        self.alerts = Alerts()
         self.store: StateStore = store if store is not None else _NoStore()  # type: ignore[assignment]
         self.sync = PoolSync(self, self.store)
         self.pacer = Pacer(settings, self.store)
@@ -344,7 +345,7 @@ class CredentialPool:
         elif reason == "SUSPICIOUS_ACTIVITY":  # rest it long: more traffic now risks a ban
             rest = max(self.settings.suspicion_cooldown_seconds, retry_after or 0)
             h.cool_down(now, rest)
-            alerts.raise_alert(cred.id, reason, now + rest)
+            self.alerts.raise_alert(cred.id, reason, now + rest)
         elif kind == "rate_limit":
             h.cool_down(now, retry_after or self.settings.cooldown_seconds)
             if reason is None and "throttled by the service" in message.lower():

@@ -150,8 +150,9 @@ def test_a_login_discovers_the_new_accounts_profile_at_once(fake2026, tmp_path):
         fake2026.approve_login(r.json()["userCode"], profile_region="eu-central-1")
         deadline = time.time() + 10
         facts = gw.app.state.gateway.upstream.facts
-        while time.time() < deadline and not (facts._facts.get("2") or {}).get("profileArn"):
-            time.sleep(0.05)
+        while time.time() < deadline and not ((facts._facts.get("2") or {}).get("profileArn")
+                                              and facts.known_models("2")):
+            time.sleep(0.05)  # the profile, then the models, are learnt one after the other
         saved = json.loads(gw.credentials_path.read_text())
         acct = fake2026.account(saved[1]["refreshToken"])
         assert acct["profile_arn"].split(":")[3] == "eu-central-1"

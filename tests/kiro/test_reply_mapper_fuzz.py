@@ -76,8 +76,8 @@ def replies(draw) -> tuple[list[tuple[str, bytes]], str, str]:
         elif kind == "unknown":
             extras.append(("meta", encode_event(draw(st.sampled_from(["someNewEvent", "metadataEvent", ""])),
                                                 orjson.dumps(draw(small_json)))))
-        elif kind == "odd":
-            extras.append(("meta", encode_event(draw(st.sampled_from(["assistantResponseEvent", "toolUseEvent",
+        elif kind == "odd":  # malformed frames: in Kiro's place for their type, after the text
+            extras.append(("odd", encode_event(draw(st.sampled_from(["assistantResponseEvent", "toolUseEvent",
                                                                        "meteringEvent", "contextUsageEvent"])),
                                                 draw(odd_payloads))))
         else:
