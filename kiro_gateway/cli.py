@@ -274,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
         from .desktop import desktop_command
 
         return desktop_command(argv[1:])
+    if argv and argv[0] == "client":
+        from .clients.command import client_command
+
+        return client_command(argv[1:])
     if argv and argv[0] == "status":
         from .status import status_command
 
