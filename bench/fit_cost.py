@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from kiro_gateway.conversation import Conversation, Message, TextPart, Tool, ToolCallPart, ToolResultPart
+from kiro_gateway.core.conversation import Conversation, Message, TextPart, Tool, ToolCallPart, ToolResultPart
 from kiro_gateway.kiro import fit
 from kiro_gateway.kiro.models import ModelMapper
 from kiro_gateway.kiro.request import RequestOptions, build_request

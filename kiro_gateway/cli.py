@@ -182,7 +182,7 @@ def demo(argv: list[str]) -> int:
     from .app import create_app
     from .config import Settings
     from .fake.server import FakeKiro
-    from .files import write_json_atomic
+    from .util.files import write_json_atomic
 
     fake = FakeKiro().start()
     refresh_token = "demo-" + "r" * 100

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from .config import Settings, _camel
-from .files import read_json
+from .util.files import read_json
 
 __all__ = ["Refusal", "warn", "say", "read_credentials", "credential_warnings", "unknown_keys",
            "check_port", "check_config", "probe_store", "plural", "EXIT"]

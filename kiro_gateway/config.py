@@ -16,7 +16,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .files import read_json, write_json_atomic
+from .util.files import read_json, write_json_atomic
 
 __all__ = ["Settings", "Paths", "locate", "load_settings", "ConfigError", "ENV_PREFIX"]
 

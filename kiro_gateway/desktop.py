@@ -24,7 +24,7 @@ from typing import Any
 
 from . import __version__
 from .config import ConfigError, Settings, ensure_files, load_settings, locate
-from .files import read_json, write_json_atomic
+from .util.files import read_json, write_json_atomic
 
 __all__ = ["desktop_command", "NOT_INSTALLED"]
 

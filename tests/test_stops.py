@@ -11,8 +11,8 @@ import openai
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kiro_gateway.conversation import Stop, TextDelta, ThinkingDelta, Usage
-from kiro_gateway.stops import StopScanner, stop_at
+from kiro_gateway.core.conversation import Stop, TextDelta, ThinkingDelta, Usage
+from kiro_gateway.core.stops import StopScanner, stop_at
 
 MODEL = "claude-sonnet-4-6"
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..http import MAX_BODY, JSONResponse
+from ..web.http import MAX_BODY, JSONResponse
 from ..pool.credential import Credential, format_expiry, parse_expiry
 
 __all__ = ["AdminError", "_error", "_iso", "_id", "_body", "query_int", "query_float"]

@@ -15,7 +15,7 @@ from . import schemas as S
 from .common import AdminError, _body
 
 if TYPE_CHECKING:
-    from ..app import Gateway
+    from ..app.gateway import Gateway
 
 __all__ = ["KeysApi"]
 

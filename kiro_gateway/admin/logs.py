@@ -15,7 +15,7 @@ from ..state.base import LogQuery
 from .common import AdminError, query_float, query_int
 
 if TYPE_CHECKING:
-    from ..app import Gateway
+    from ..app.gateway import Gateway
 
 __all__ = ["LogsApi"]
 

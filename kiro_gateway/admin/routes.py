@@ -20,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from ..conversation import GatewayError
-from ..files import read_json, write_json_atomic
-from ..http import JSONResponse
+from ..core.conversation import GatewayError
+from ..util.files import read_json, write_json_atomic
+from ..web.http import JSONResponse
 from ..kiro.auth import RefreshError
 from ..kiro.client import Proxy, ProxyError
 from ..pool import importer
@@ -37,7 +37,7 @@ from .openapi import ROUTES, openapi_document
 from .settings import SettingsApi
 
 if TYPE_CHECKING:
-    from ..app import Gateway
+    from ..app.gateway import Gateway
 
 log = logging.getLogger("kiro_gateway.admin")
 

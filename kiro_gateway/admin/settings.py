@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 
 from ..config import Settings
-from ..files import read_json, write_json_atomic
+from ..util.files import read_json, write_json_atomic
 from ..kiro.client import Proxy, ProxyError
 from .common import AdminError, _body
 

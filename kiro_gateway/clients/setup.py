@@ -24,7 +24,7 @@ from typing import Any, Callable
 import orjson
 import tomli_w
 
-from ..files import write_atomic
+from ..util.files import write_atomic
 
 __all__ = ["CLIENTS", "plan", "apply", "Change"]
 

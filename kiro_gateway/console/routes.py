@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from ..http import JSONResponse
+from ..web.http import JSONResponse
 from ..pool.credential import format_expiry
 from .events import event_stream
 from .playground import Playground

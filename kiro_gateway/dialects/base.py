@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from starlette.requests import Request
 
-from ..conversation import Conversation, GatewayError, ReplyEvent
+from ..core.conversation import Conversation, GatewayError, ReplyEvent
 
 __all__ = ["Dialect"]
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-from ..conversation import ContextOverflow, GatewayError, ImagePart, Thinking, ToolCallPart
-from ..ids import random_hex
+from ..core.conversation import ContextOverflow, GatewayError, ImagePart, Thinking, ToolCallPart
+from ..util.ids import random_hex
 
 __all__ = [
     "bad", "req_str", "opt_str", "opt_int", "opt_number", "image_from_url", "tool_call",

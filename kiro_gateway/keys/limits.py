@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from ..conversation import GatewayError
+from ..core.conversation import GatewayError
 from ..observe.requestlog import utc_day
 from ..state.base import StateStore, StoreError
 from .registry import ClientKey

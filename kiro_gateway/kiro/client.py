@@ -15,7 +15,7 @@ import aiohttp
 import orjson
 import yarl
 
-from ..conversation import GatewayError
+from ..core.conversation import GatewayError
 from .identity import chat_headers, cli_headers, usage_headers
 
 __all__ = ["KiroHttp", "Proxy", "ProxyError", "upstream_error", "UpstreamStatus", "get_usage_limits",

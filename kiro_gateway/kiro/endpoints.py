@@ -15,7 +15,7 @@ import aiohttp
 import orjson
 import yarl
 
-from ..conversation import GatewayError
+from ..core.conversation import GatewayError
 from .client import KiroHttp, Proxy, upstream_error
 from .identity import usage_headers
 

@@ -14,9 +14,9 @@ import logging
 
 import orjson
 
-from ..jsondepth import too_deep
+from ..util.jsondepth import too_deep
 
-from ..conversation import (
+from ..core.conversation import (
     ErrorEvent,
     ReplyEvent,
     Stop,
@@ -28,7 +28,7 @@ from ..conversation import (
     ToolCallStart,
     Usage,
 )
-from ..tokens import estimate
+from ..core.tokencount import estimate
 from .eventstream import EventStreamError, EventStreamDecoder, Message
 from .thinking import ThinkingSplitter
 from .tools import ToolNames

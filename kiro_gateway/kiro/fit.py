@@ -20,8 +20,8 @@ from collections import OrderedDict
 
 import orjson
 
-from ..conversation import ContextOverflow
-from ..tokens import count
+from ..core.conversation import ContextOverflow
+from ..core.tokencount import count
 
 __all__ = ["fit", "count_cached", "TRIM_NOTE", "Overflowing", "payload_tokens", "first_droppable"]
 

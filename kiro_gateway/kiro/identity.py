@@ -6,7 +6,7 @@ import hashlib
 import re
 import uuid
 
-from ..ids import random_uuid
+from ..util.ids import random_uuid
 
 __all__ = ["machine_id_for", "chat_headers", "cli_headers", "CLI_TARGETS", "refresh_headers", "idc_refresh_headers", "usage_headers"]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from ..conversation import (
+from ..core.conversation import (
     ContextOverflow,
     Conversation,
     GatewayError,
@@ -28,7 +28,7 @@ from ..conversation import (
     ToolCallPart,
     ToolResultPart,
 )
-from ..ids import random_uuid
+from ..util.ids import random_uuid
 from .fit import Overflowing, fit
 from .models import ModelMapper, Resolved
 from .tools import ToolNames, kiro_tool_specs

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from ..conversation import Tool
+from ..core.conversation import Tool
 
 __all__ = ["ToolNames", "kiro_tool_specs", "MAX_NAME", "MAX_DESCRIPTION"]
 

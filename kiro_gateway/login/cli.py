@@ -14,7 +14,7 @@ import threading
 import webbrowser
 
 from ..config import ConfigError, load_settings, locate
-from ..conversation import GatewayError
+from ..core.conversation import GatewayError
 from ..kiro.client import KiroHttp
 from ..pool.pool import CredentialPool
 from .manager import DEFAULT_CALLBACK_PORT, Attempt, LoginConflict, LoginInputError, LoginManager, LoginUpstreamError

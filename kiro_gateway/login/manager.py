@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..config import Settings
-from ..conversation import GatewayError
+from ..core.conversation import GatewayError
 from ..kiro.client import KiroHttp, Proxy, ProxyError
 from ..kiro.identity import machine_id_for
 from ..pool.credential import Credential, format_expiry

@@ -22,11 +22,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
     SummaryMetricFamily
 from starlette.requests import Request
 
-from ..tasks import ERRORS
+from ..util.tasks import ERRORS
 from ..state.base import AGG_FIELDS, AGG_SIZE, LATENCY_BUCKETS, LATENCY_HIST, add_vector, split_agg_key
 
 if TYPE_CHECKING:
-    from ..app import Gateway
+    from ..app.gateway import Gateway
 
 __all__ = ["render_metrics", "metrics_allowed", "CONTENT_TYPE"]
 

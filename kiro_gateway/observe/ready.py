@@ -10,7 +10,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..app import Gateway
+    from ..app.gateway import Gateway
 
 __all__ = ["readiness"]
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from ..conversation import GatewayError
+    from ..core.conversation import GatewayError
     from .requestlog import RequestLog
 
 __all__ = ["RequestRecord", "CURRENT"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from ..conversation import GatewayError
+from ..core.conversation import GatewayError
 from ..kiro.models import KIRO_MODELS
 from .facts import AccountFacts
 from .health import ACTIVE

@@ -11,10 +11,10 @@ import logging
 import time
 from dataclasses import dataclass
 
-from ..conversation import GatewayError
+from ..core.conversation import GatewayError
 from ..kiro.client import KiroHttp
 from ..kiro.endpoints import base_url, discover_profile, list_models, needs_profile
-from ..tasks import failed as task_failed
+from ..util.tasks import failed as task_failed
 from ..state.base import StateStore, StoreError
 from .credential import Credential
 

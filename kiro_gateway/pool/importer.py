@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from ..files import read_json, write_json_atomic
+from ..util.files import read_json, write_json_atomic
 from .credential import Credential, format_expiry, parse_expiry
 
 __all__ = ["Found", "ImportReport", "find_ide", "find_cli", "default_ide_dir", "default_cli_dbs",

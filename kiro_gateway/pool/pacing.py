@@ -19,7 +19,7 @@ import time
 
 from ..config import Settings
 from ..state.base import StateStore, StoreError
-from ..ids import jitter
+from ..util.ids import jitter
 
 log = logging.getLogger("kiro_gateway.pool.pacing")
 

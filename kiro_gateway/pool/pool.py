@@ -24,8 +24,8 @@ from typing import Any
 import orjson
 
 from ..config import Settings
-from ..conversation import GatewayError
-from ..files import read_json, remove_stale_temps
+from ..core.conversation import GatewayError
+from ..util.files import read_json, remove_stale_temps
 from ..kiro.auth import RefreshError, refresh_idc, refresh_social
 from ..kiro.client import KiroHttp, Proxy, ProxyError
 from ..kiro.identity import machine_id_for
@@ -40,7 +40,7 @@ from .interval import MinInterval
 from .pacing import Pacer
 from .selection import Sticky, order_candidates, ramp_offset
 from .sync import PoolSync
-from .tokens import SharedTokens
+from .oauth import SharedTokens
 from .usage import UsageTracker
 
 log = logging.getLogger("kiro_gateway.pool")

@@ -18,8 +18,8 @@ import time
 from ..kiro.auth import RefreshError
 from .credential import Credential
 from .pool import CredentialPool
-from ..ids import jitter
-from ..tasks import cancel_and_wait, failed
+from ..util.ids import jitter
+from ..util.tasks import cancel_and_wait, failed
 
 log = logging.getLogger("kiro_gateway.pool.refresher")
 

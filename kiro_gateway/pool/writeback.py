@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from ..files import remove_stale_temps, write_atomic
+from ..util.files import remove_stale_temps, write_atomic
 from .credential import Credential
 
 __all__ = ["TOKEN_KEYS", "merge_entry", "merge_lists", "merge_and_write", "read_file", "FileCredentials", "entry_id"]

@@ -24,7 +24,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from ..ids import jitter
+from ..util.ids import jitter
 from .base import AGG_SIZE, BUCKET_SECONDS, HEALTH_COUNTS, HEALTH_FIELDS, KEY_USAGE_FIELDS, Batch, LockTimeout, \
     LogQuery, StateStore, StoreError
 

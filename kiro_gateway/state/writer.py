@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from .base import Batch, StateStore
-from ..tasks import cancel_and_wait, failed
+from ..util.tasks import cancel_and_wait, failed
 
 log = logging.getLogger("kiro_gateway.state")
 

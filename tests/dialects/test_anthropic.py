@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kiro_gateway.conversation import GatewayError, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
+from kiro_gateway.core.conversation import GatewayError, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
 from kiro_gateway.dialects.anthropic import parse_request
 from kiro_gateway.dialects.anthropic.parse import session_id_from
 from kiro_gateway.fake.state import DEFAULT_MODELS
@@ -124,8 +124,8 @@ def test_stream_events_are_byte_identical_to_the_generic_encoding(pieces):
     generic encoding (sse.event of the parsed payload) gives, with indexes counting up."""
     import asyncio
 
-    from kiro_gateway import sse
-    from kiro_gateway.conversation import (Stop, TextDelta, ThinkingDelta, ThinkingEnd, ToolCallDelta,
+    from kiro_gateway.dialects import sse
+    from kiro_gateway.core.conversation import (Stop, TextDelta, ThinkingDelta, ThinkingEnd, ToolCallDelta,
                                            ToolCallEnd, ToolCallStart, Usage)
     from kiro_gateway.dialects.anthropic.render import stream_message
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kiro_gateway.conversation import (
+from kiro_gateway.core.conversation import (
     ErrorEvent,
     GatewayError,
     ImagePart,
@@ -356,7 +356,7 @@ def test_store_keeps_the_raw_body_and_chains_three_turns():
 def test_templated_events_are_byte_identical_to_the_generic_encoding():
     """Text deltas and the final event are written from templates: the bytes must be exactly what
     encoding the same event generically (sse.event of the parsed payload) gives."""
-    from kiro_gateway import sse
+    from kiro_gateway.dialects import sse
 
     conv = parse_request({"model": "m", "input": "x", "stream": True, "instructions": "Be \"brief\".\n",
                           "tools": [FN]})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from kiro_gateway.conversation import (ErrorEvent, Stop, TextDelta, ThinkingDelta, ThinkingEnd, ToolCallDelta,
+from kiro_gateway.core.conversation import (ErrorEvent, Stop, TextDelta, ThinkingDelta, ThinkingEnd, ToolCallDelta,
                                        ToolCallEnd, ToolCallStart, Usage)
 from kiro_gateway.kiro.eventstream import encode_event, encode_exception, encode_message
 from kiro_gateway.kiro.events import ReplyMapper

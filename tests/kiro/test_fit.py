@@ -14,14 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kiro_gateway.conversation import ContextOverflow, Conversation, Message, TextPart, Tool, ToolCallPart, \
+from kiro_gateway.core.conversation import ContextOverflow, Conversation, Message, TextPart, Tool, ToolCallPart, \
     ToolResultPart
 from kiro_gateway.fake.state import DEFAULT_MODELS
 from kiro_gateway.fake.validation import validate_request
 from kiro_gateway.kiro import fit as fit_module
 from kiro_gateway.kiro.models import ModelMapper
 from kiro_gateway.kiro.request import RequestOptions, build_request
-from kiro_gateway.tokens import count
+from kiro_gateway.core.tokencount import count
 
 KNOWN = frozenset(DEFAULT_MODELS)
 TOOL = Tool("Read", "Read a file", {"type": "object", "properties": {"path": {"type": "string"}}})

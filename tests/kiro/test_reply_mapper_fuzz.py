@@ -14,7 +14,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kiro_gateway.conversation import (Stop, TextDelta, ThinkingDelta, ThinkingEnd, ToolCallDelta,
+from kiro_gateway.core.conversation import (Stop, TextDelta, ThinkingDelta, ThinkingEnd, ToolCallDelta,
                                        ToolCallEnd, ToolCallStart, Usage)
 from kiro_gateway.kiro.eventstream import encode_event, encode_exception
 from kiro_gateway.kiro.events import ReplyMapper

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kiro_gateway.conversation import (
+from kiro_gateway.core.conversation import (
     Conversation,
     GatewayError,
     ImagePart,

@@ -12,7 +12,7 @@ import sys
 # delay, so kills land before, between and inside writes; the test checks the file each time.
 HARNESS = r"""
 import os, random, signal, sys, time
-from kiro_gateway.files import write_json_atomic
+from kiro_gateway.util.files import write_json_atomic
 path, rng = sys.argv[1], random.Random(1234)
 for line in sys.stdin:
     r, w = os.pipe()

@@ -201,7 +201,7 @@ class _Logs:
 
 async def test_the_writer_applies_retention_and_outlives_a_failing_source(store):
     from kiro_gateway.state.writer import StateWriter
-    from kiro_gateway.tasks import ERRORS
+    from kiro_gateway.util.tasks import ERRORS
 
     limits = {"count": 5}
     writer = StateWriter(store, 60, lambda: (limits["count"], 0.0))

@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from ...conversation import Conversation, GatewayError, ReplyEvent
+from ...core.conversation import Conversation, GatewayError, ReplyEvent
 from .parse import parse_request
 from .render import error_body, stream_message, whole_message
 

@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator, Iterable
 
 import orjson
 
-from ... import sse
-from ...ids import random_hex
-from ...reply import collect
-from ...conversation import (
+from .. import sse
+from ...util.ids import random_hex
+from ...core.reply import collect
+from ...core.conversation import (
     ErrorEvent,
     Ping,
     ReplyEvent,

@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from ... import sse
-from ...conversation import Conversation, GatewayError, ReplyEvent
+from .. import sse
+from ...core.conversation import Conversation, GatewayError, ReplyEvent
 from .parse import parse_request
 from .render import error_body, error_object, stream_array, stream_sse, whole_response
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from ...conversation import (
+from ...core.conversation import (
     Conversation,
     GatewayError,
     ImagePart,

@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from ... import sse
-from ...conversation import (
+from .. import sse
+from ...core.conversation import (
     ContextOverflow,
     ErrorEvent,
     GatewayError,
@@ -34,8 +34,8 @@ from ...conversation import (
     ToolCallStart,
     Usage,
 )
-from ...reply import Block, collect
-from ...tokens import estimate
+from ...core.reply import Block, collect
+from ...core.tokencount import estimate
 from .parse import GeminiConversation, strip_model
 from .thoughts import encode_signature
 

@@ -16,15 +16,15 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
-from ...conversation import GatewayError
-from ...http import JSONResponse, error_response, read_json
+from ...core.conversation import GatewayError
+from ...web.http import JSONResponse, error_response, read_json
 from ...kiro.models import ModelMapper, UnknownModel, catalog
-from ...tokens import count_conversation
+from ...core.tokencount import count_conversation
 from . import GeminiDialect, _path_target
 from .parse import parse_request, strip_model
 
 if TYPE_CHECKING:
-    from ...app import Gateway
+    from ...app.gateway import Gateway
 
 __all__ = ["routes", "install_default_models", "GEMINI_DEFAULT", "GEMINI_LITE_DEFAULT"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from ...conversation import Conversation, GatewayError, ReplyEvent
+from ...core.conversation import Conversation, GatewayError, ReplyEvent
 from ..openai_common import error_body, error_status
 from .parse import ChatConversation, parse_request
 from .render import error_chunk, stream_chunks, whole_completion

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ...conversation import (
+from ...core.conversation import (
     Conversation,
     Message,
     Part,

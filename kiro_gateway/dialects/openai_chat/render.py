@@ -13,9 +13,9 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Iterable
 
-from ... import sse
-from ...reply import collect
-from ...conversation import (
+from .. import sse
+from ...core.reply import collect
+from ...core.conversation import (
     ErrorEvent,
     GatewayError,
     Ping,
@@ -27,7 +27,7 @@ from ...conversation import (
     ToolCallStart,
     Usage,
 )
-from ...tokens import estimate
+from ...core.tokencount import estimate
 from ..openai_common import error_payload, new_id
 
 __all__ = ["stream_chunks", "whole_completion", "error_chunk", "FINISH", "usage_dict"]

@@ -11,7 +11,7 @@ from starlette.routing import Route
 from ...kiro.models import KiroModel, catalog
 
 if TYPE_CHECKING:
-    from ...app import Gateway
+    from ...app.gateway import Gateway
 
 __all__ = ["routes", "models_list", "model_entry"]
 

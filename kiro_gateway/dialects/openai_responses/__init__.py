@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from ...conversation import Conversation, GatewayError, ReplyEvent
-from ...http import raw_body
+from ...core.conversation import Conversation, GatewayError, ReplyEvent
+from ...web.http import raw_body
 from ..openai_common import error_body, error_status
 from .parse import ResponsesConversation, parse_request
 from .render import ResponseRenderer, error_event, stream_response, whole_response

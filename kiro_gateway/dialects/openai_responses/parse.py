@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from ...conversation import (
+from ...core.conversation import (
     Conversation,
     ImagePart,
     Message,
@@ -32,7 +32,7 @@ from ...conversation import (
     ToolChoice,
     ToolResultPart,
 )
-from ...jsonbytes import dumps_kept
+from ..jsonbytes import dumps_kept
 from ..openai_common import (
     bad,
     stream_flag,

@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from ... import sse
-from ...conversation import (
+from .. import sse
+from ...core.conversation import (
     ErrorEvent,
     GatewayError,
     Ping,
@@ -33,7 +33,7 @@ from ...conversation import (
     ToolCallStart,
     Usage,
 )
-from ...tokens import estimate
+from ...core.tokencount import estimate
 from ..openai_common import error_payload, new_id
 from .parse import ResponsesConversation, encode_reasoning
 

@@ -9,14 +9,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ...conversation import GatewayError
-from ...http import JSONResponse, error_response, read_json
-from ...tokens import count_conversation
+from ...core.conversation import GatewayError
+from ...web.http import JSONResponse, error_response, read_json
+from ...core.tokencount import count_conversation
 from . import client_of
 from .parse import parse_request
 
 if TYPE_CHECKING:
-    from ...app import Gateway
+    from ...app.gateway import Gateway
 
 __all__ = ["routes"]
 

@@ -29,8 +29,8 @@ from typing import Protocol
 
 import orjson
 
-from ...jsonbytes import kept
-from ...tasks import failed
+from ..jsonbytes import kept
+from ...util.tasks import failed
 
 __all__ = ["ResponseStore", "Stored", "Backing", "as_items"]
 

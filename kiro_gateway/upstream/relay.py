@@ -18,25 +18,25 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 import orjson
 
-from .config import Settings
-from .conversation import ContextOverflow, Conversation, ErrorEvent, GatewayError, Message, Ping, ReplyEvent, \
+from ..config import Settings
+from ..core.conversation import ContextOverflow, Conversation, ErrorEvent, GatewayError, Message, Ping, ReplyEvent, \
     TextDelta, TextPart
-from .ids import jitter
-from .tasks import failed as task_failed
-from .jsonmode import json_only
-from .stops import stop_at
-from .kiro.auth import RefreshError
-from .kiro.client import OVERFLOW_REASONS, KiroHttp, UpstreamStatus, retry_after_seconds, upstream_error
-from .kiro.eventstream import EventStreamError
-from .kiro.events import ReplyMapper
-from .kiro.models import KiroModel, ModelMapper, UnknownModel, model_info
-from .kiro.endpoints import needs_profile
-from .kiro.compact import Compactor
-from .kiro.request import KiroRequest, RequestOptions, build_request
-from .kiro.rules import diagnose, explain
-from .pool.availability import ModelUnavailable, check_servable, served_models, unavailable
-from .pool.facts import AccountFacts
-from .pool.pool import CredentialPool, Lease
+from ..util.ids import jitter
+from ..util.tasks import failed as task_failed
+from ..core.jsonmode import json_only
+from ..core.stops import stop_at
+from ..kiro.auth import RefreshError
+from ..kiro.client import OVERFLOW_REASONS, KiroHttp, UpstreamStatus, retry_after_seconds, upstream_error
+from ..kiro.eventstream import EventStreamError
+from ..kiro.events import ReplyMapper
+from ..kiro.models import KiroModel, ModelMapper, UnknownModel, model_info
+from ..kiro.endpoints import needs_profile
+from ..kiro.compact import Compactor
+from ..kiro.request import KiroRequest, RequestOptions, build_request
+from ..kiro.rules import diagnose, explain
+from ..pool.availability import ModelUnavailable, check_servable, served_models, unavailable
+from ..pool.facts import AccountFacts
+from ..pool.pool import CredentialPool, Lease
 
 __all__ = ["Upstream", "ReplyStream"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 
 from .conversation import Ping, ReplyEvent, Stop, TextDelta, ThinkingDelta, Usage
-from .tokens import estimate
+from .tokencount import estimate
 
 __all__ = ["stop_at", "StopScanner"]
 

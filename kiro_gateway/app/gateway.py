@@ -21,37 +21,37 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import __version__
-from .admin.routes import admin_routes
-from .config import Settings
-from .console.routes import console_routes
-from .conversation import GatewayError
-from .dialects.anthropic import AnthropicDialect
-from .dialects.anthropic import routes as anthropic_routes
-from .dialects.base import Dialect
-from .dialects.gemini import GeminiDialect
-from .dialects.gemini import routes as gemini_routes
-from .dialects.openai_chat import OpenAIChatDialect
-from .dialects.openai_chat import routes as openai_chat_routes
-from .dialects.openai_responses import OpenAIResponsesDialect
-from .dialects.openai_responses import routes as openai_responses_routes
-from .browser_guard import BrowserGuard
-from .http import JSONResponse, StreamedReply, error_response, read_json
-from .keys.limits import KeyLimits
-from .keys.registry import ClientKey, KeyRegistry
-from .login import LoginManager
-from .kiro.client import KiroHttp
-from .observe.metrics import CONTENT_TYPE as METRICS_TYPE
-from .observe.metrics import metrics_allowed, render_metrics
-from .observe.ready import readiness
-from .observe.record import CURRENT, RequestRecord
-from .observe.requestlog import RequestLog
-from .pool.pool import CredentialPool
-from .pool.refresher import BackgroundRefresher
+from .. import __version__
+from ..admin.routes import admin_routes
+from ..config import Settings
+from ..console.routes import console_routes
+from ..core.conversation import GatewayError
+from ..dialects.anthropic import AnthropicDialect
+from ..dialects.anthropic import routes as anthropic_routes
+from ..dialects.base import Dialect
+from ..dialects.gemini import GeminiDialect
+from ..dialects.gemini import routes as gemini_routes
+from ..dialects.openai_chat import OpenAIChatDialect
+from ..dialects.openai_chat import routes as openai_chat_routes
+from ..dialects.openai_responses import OpenAIResponsesDialect
+from ..dialects.openai_responses import routes as openai_responses_routes
+from ..web.browser_guard import BrowserGuard
+from ..web.http import JSONResponse, StreamedReply, error_response, read_json
+from ..keys.limits import KeyLimits
+from ..keys.registry import ClientKey, KeyRegistry
+from ..login import LoginManager
+from ..kiro.client import KiroHttp
+from ..observe.metrics import CONTENT_TYPE as METRICS_TYPE
+from ..observe.metrics import metrics_allowed, render_metrics
+from ..observe.ready import readiness
+from ..observe.record import CURRENT, RequestRecord
+from ..observe.requestlog import RequestLog
+from ..pool.pool import CredentialPool
+from ..pool.refresher import BackgroundRefresher
 from .reload import FileWatcher
-from .state import StoreError, make_store
-from .state.writer import StateWriter
-from .upstream import Upstream
+from ..state import StoreError, make_store
+from ..state.writer import StateWriter
+from ..upstream.relay import Upstream
 
 __all__ = ["create_app", "Gateway"]
 

@@ -10,11 +10,11 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .conversation import GatewayError
-from .jsondepth import MAX_DEPTH, too_deep
+from ..core.conversation import GatewayError
+from ..util.jsondepth import MAX_DEPTH, too_deep
 
 if TYPE_CHECKING:
-    from .dialects.base import Dialect
+    from ..dialects.base import Dialect
 
 __all__ = ["JSONResponse", "StreamedReply", "read_json", "raw_body", "error_response", "MAX_BODY"]
 

@@ -15,12 +15,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import ConfigError, Settings, load_settings
-from .kiro.models import ModelMapper
-from .tasks import cancel_and_wait
+from ..config import ConfigError, Settings, load_settings
+from ..kiro.models import ModelMapper
+from ..util.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
-    from .app import Gateway
+    from .gateway import Gateway
 
 log = logging.getLogger("kiro_gateway.reload")
 
@@ -128,7 +128,7 @@ class FileWatcher:
         if not applied:
             return False
         if {"model_map", "default_model"} & set(applied):
-            from .dialects.gemini.routes import install_default_models
+            from ..dialects.gemini.routes import install_default_models
 
             mapper = ModelMapper(live.model_map, live.default_model)
             install_default_models(mapper, live.default_model)  # as at start-up

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import orjson
 
-from .jsondepth import too_deep
+from ..util.jsondepth import too_deep
 
 from .conversation import (
     ErrorEvent,

@@ -1,0 +1,1 @@
+"""HTTP plumbing every route shares: fast JSON responses, body reading, the browser guard."""
