@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 
 from ..keys.registry import ClientKey, KeyExists
-from ..observe.requestlog import utc_day
+from ..util.clock import utc_day
 from ..pool.credential import format_expiry
 from ..state.base import KEY_USAGE_FIELDS, add_vector
 from . import schemas as S
 from .common import AdminError, _body
-
-if TYPE_CHECKING:
-    from ..app.gateway import Gateway
+from .services import AdminServices
 
 __all__ = ["KeysApi"]
 
@@ -27,7 +25,7 @@ def _usage(vec: list[float] | None) -> dict[str, Any]:
 
 
 class KeysApi:
-    gw: "Gateway"
+    gw: AdminServices
 
     def _key(self, request: Request) -> ClientKey:
         key = self.gw.keys.get(request.path_params["id"])

@@ -8,13 +8,14 @@ from starlette.requests import Request
 
 from ..login import Attempt, LoginConflict, LoginInputError, LoginUpstreamError
 from . import login_schemas as L
+from .services import AdminServices
 from .common import AdminError, _body
 
 __all__ = ["LoginsApi"]
 
 
 class LoginsApi:
-    gw: Any  # the app's Gateway (not imported: admin sits below app)
+    gw: AdminServices
 
     def _login(self, request: Request) -> Attempt:
         att = self.gw.logins.get(request.path_params["id"])

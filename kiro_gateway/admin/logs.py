@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -12,22 +12,20 @@ from starlette.responses import Response
 from ..observe.stats import CredentialInfo, build_stats
 from ..pool.credential import format_expiry
 from ..state.base import LogQuery
+from .services import AdminServices
 from .common import AdminError, query_float, query_int
-
-if TYPE_CHECKING:
-    from ..app.gateway import Gateway
 
 __all__ = ["LogsApi"]
 
 _EXPORT_MAX = 100_000
 
 
-def _entry(row: dict[str, Any]) -> dict[str, Any]:
+def log_entry(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "at": format_expiry(row.get("time") or 0)}
 
 
 class LogsApi:
-    gw: "Gateway"
+    gw: AdminServices
 
     def _query(self, request: Request, limit: int, max_limit: int) -> LogQuery:
         p = request.query_params
@@ -46,13 +44,13 @@ class LogsApi:
         q = self._query(request, 100, 1000)
         await self.gw.writer.flush()  # the request that just ended is in the answer
         items, total = await self.gw.store.query_logs(q)
-        return {"total": total, "offset": q.offset, "limit": q.limit, "items": [_entry(r) for r in items]}
+        return {"total": total, "offset": q.offset, "limit": q.limit, "items": [log_entry(r) for r in items]}
 
     async def export_logs(self, request: Request):
         q = self._query(request, _EXPORT_MAX, _EXPORT_MAX)
         await self.gw.writer.flush()
         items, _ = await self.gw.store.query_logs(q)
-        body = b"".join(orjson.dumps(_entry(r)) + b"\n" for r in items)
+        body = b"".join(orjson.dumps(log_entry(r)) + b"\n" for r in items)
         name = time.strftime("kiro-gateway-logs-%Y%m%dT%H%M%SZ.jsonl", time.gmtime())
         return Response(body, media_type="application/x-ndjson",
                         headers={"content-disposition": f'attachment; filename="{name}"'})

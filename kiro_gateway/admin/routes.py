@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,10 +34,8 @@ from .keys import KeysApi
 from .logins import LoginsApi
 from .logs import LogsApi
 from .openapi import ROUTES, openapi_document
+from .services import AdminServices
 from .settings import SettingsApi
-
-if TYPE_CHECKING:
-    from ..app.gateway import Gateway
 
 log = logging.getLogger("kiro_gateway.admin")
 
@@ -47,7 +45,7 @@ PREFIX = "/api/admin"
 
 
 class AdminApi(LogsApi, KeysApi, LoginsApi, SettingsApi):
-    def __init__(self, gw: "Gateway") -> None:
+    def __init__(self, gw: AdminServices) -> None:
         self.gw = gw
         self.pool = gw.pool
 
@@ -58,7 +56,7 @@ class AdminApi(LogsApi, KeysApi, LoginsApi, SettingsApi):
         if not key:
             raise AdminError(404, "The admin API is disabled: set adminApiKey in config.json to enable it.")
         try:  # the web console's cookie session (kiro_gateway/console/sessions.py), CSRF-checked
-            if (console := getattr(self.gw, "console", None)) is not None and console.signed_in(request):
+            if self.gw.signed_in is not None and self.gw.signed_in(request):
                 return
         except PermissionError as e:
             raise AdminError(403, str(e), "permission_error") from None
@@ -273,7 +271,7 @@ class AdminApi(LogsApi, KeysApi, LoginsApi, SettingsApi):
         return {"mode": body.mode}
 
     def config_path(self) -> Path | None:
-        path = getattr(self.gw, "config_path", None)
+        path = self.gw.config_path
         if path is None and self.pool.path is not None:
             path = self.pool.path.parent / "config.json"  # the usual layout: side by side
         return path
@@ -306,6 +304,6 @@ def _persist_config(path: Path, key: str, value: Any) -> None:
     write_json_atomic(path, data)
 
 
-def admin_routes(gw: "Gateway") -> list[BaseRoute]:
+def admin_routes(gw: AdminServices) -> list[BaseRoute]:
     """Mounted at /api/admin whether or not it is enabled: disabled, every path answers 404."""
     return [Mount(PREFIX, routes=AdminApi(gw).routes())]

@@ -20,6 +20,7 @@ from ..config import Settings
 from ..util.files import read_json, write_json_atomic
 from ..kiro.client import Proxy, ProxyError
 from .common import AdminError, _body
+from .services import AdminServices
 
 __all__ = ["SettingsApi", "SettingsView", "SettingsUpdate", "SetName", "EDITABLE"]
 
@@ -104,7 +105,7 @@ def _save(path: Path, changes: dict[str, Any]) -> None:
 
 
 class SettingsApi:
-    gw: Any
+    gw: AdminServices
 
     def config_path(self) -> Path | None:  # (AdminApi's own wins; here for type checkers)
         raise NotImplementedError
@@ -143,9 +144,8 @@ class SettingsApi:
         path = self.config_path()
         if path is not None and sent:
             await asyncio.to_thread(_save, path, sent)
-            watcher = getattr(self.gw, "watcher", None)
-            if watcher is not None and watcher.config == path.resolve():
-                await watcher.apply_config()  # the model map and the rest, as a hand edit would apply
+            if self.gw.apply_config is not None:
+                await self.gw.apply_config()  # the model map and the rest, as a hand edit would apply
         return {**self._settings_view(), "saved": path is not None}
 
     async def set_name(self, request: Request):

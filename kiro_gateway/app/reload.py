@@ -13,14 +13,10 @@ import asyncio
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 
 from ..config import ConfigError, Settings, load_settings
-from ..kiro.models import ModelMapper
 from ..util.tasks import cancel_and_wait
-
-if TYPE_CHECKING:
-    from .gateway import Gateway
 
 log = logging.getLogger("kiro_gateway.reload")
 
@@ -32,8 +28,15 @@ _POLL = 1.0
 
 
 class FileWatcher:
-    def __init__(self, gw: "Gateway", config_path: Path | None, credentials_path: Path | None) -> None:
-        self.gw = gw
+    def __init__(self, settings: Settings, config_path: Path | None, credentials_path: Path | None,
+                 reload_credentials: Callable[[], Awaitable[bool]],
+                 settings_changed: Callable[[set[str]], None]) -> None:
+        """`reload_credentials`: take in the credentials file (True when it changed);
+        `settings_changed`: the names of the settings just applied to `settings`, for whoever
+        built something from them (the model catalogue, the sticky sessions) to rebuild it."""
+        self.settings = settings
+        self.reload_credentials = reload_credentials
+        self.settings_changed = settings_changed
         self.config = config_path.resolve() if config_path else None
         self.credentials = credentials_path.resolve() if credentials_path else None
         self._task: asyncio.Task | None = None
@@ -42,7 +45,7 @@ class FileWatcher:
         self.reloads = 0
 
     def start(self) -> None:
-        if not self.gw.settings.hot_reload or self._task is not None or not (self.config or self.credentials):
+        if not self.settings.hot_reload or self._task is not None or not (self.config or self.credentials):
             return
         if self.config is not None and self.config.exists():
             try:
@@ -100,7 +103,7 @@ class FileWatcher:
     async def apply(self, changed: set[Path]) -> None:
         """Take in whichever of the two files changed; a bad edit is logged and skipped."""
         try:
-            if self.credentials in changed and await self.gw.pool.reload_file():
+            if self.credentials in changed and await self.reload_credentials():
                 self.reloads += 1
             if self.config in changed and await self.apply_config():
                 self.reloads += 1
@@ -115,7 +118,7 @@ class FileWatcher:
             log.warning("config.json not reloaded: %s", e)
             return False
         old, self._last = self._last, new
-        live = self.gw.settings
+        live = self.settings
         changed = [n for n in Settings.model_fields if old is None or getattr(new, n) != getattr(old, n)]
         applied = []
         for name in changed:
@@ -127,14 +130,7 @@ class FileWatcher:
             applied.append(name)
         if not applied:
             return False
-        if {"model_map", "default_model"} & set(applied):
-            from ..dialects.gemini.routes import install_default_models
-
-            mapper = ModelMapper(live.model_map, live.default_model)
-            install_default_models(mapper, live.default_model)  # as at start-up
-            self.gw.upstream.mapper = mapper
-        if "sticky_seconds" in applied:
-            self.gw.pool.sticky.ttl = live.sticky_seconds
+        self.settings_changed(set(applied))
         log.info("config.json reloaded: %s", ", ".join(sorted(applied)))  # names only: values may be secrets
         return True
 

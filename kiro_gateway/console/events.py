@@ -19,7 +19,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
-from ..admin.logs import _entry
+from ..admin.logs import log_entry
+from ..admin.services import AdminServices
 from ..admin.routes import AdminApi
 from ..state.base import LogQuery, StoreError
 
@@ -38,7 +39,7 @@ def _event(name: str, data: Any) -> bytes:
 class PoolWatch:
     """What changed in the credential views since the last look."""
 
-    def __init__(self, gw: Any) -> None:
+    def __init__(self, gw: AdminServices) -> None:
         self.api = AdminApi(gw)
         self.pool = gw.pool
         self.seen: dict[str, bytes] = {}
@@ -64,7 +65,7 @@ class PoolWatch:
 class LogWatch:
     """Request-log entries written since the last look (the writer flushes twice a second)."""
 
-    def __init__(self, gw: Any) -> None:
+    def __init__(self, gw: AdminServices) -> None:
         self.store = gw.store
         self.start = time.time() - 5
         self.sent: set[str] = set()
@@ -79,10 +80,10 @@ class LogWatch:
         for r in out:
             self.sent.add(r["id"])
         out.sort(key=lambda r: r.get("time") or 0)
-        return [_entry(r) for r in out]
+        return [log_entry(r) for r in out]
 
 
-async def _events(gw: Any, request: Request, allowed: Callable[[], bool]) -> AsyncIterator[bytes]:
+async def _events(gw: AdminServices, request: Request, allowed: Callable[[], bool]) -> AsyncIterator[bytes]:
     pool, logs = PoolWatch(gw), LogWatch(gw)
     yield b"retry: 2000\n" + _event("hello", {"time": time.time()})
     started = last_beat = time.monotonic()
@@ -109,6 +110,6 @@ async def _events(gw: Any, request: Request, allowed: Callable[[], bool]) -> Asy
             yield b": ping\n\n"
 
 
-def event_stream(gw: Any, request: Request, allowed: Callable[[], bool] = lambda: True) -> StreamingResponse:
+def event_stream(gw: AdminServices, request: Request, allowed: Callable[[], bool] = lambda: True) -> StreamingResponse:
     return StreamingResponse(_events(gw, request, allowed), media_type="text/event-stream",
                              headers={"cache-control": "no-store", "x-accel-buffering": "no"})

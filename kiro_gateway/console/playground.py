@@ -2,7 +2,7 @@
 
 The browser cannot hold the gateway's apiKey, so the console's session stands in for it: after the
 session (and CSRF) check the request goes through the gateway's own routes unchanged, marked
-`kiro_console` in its scope (Gateway.identify accepts that mark). The answer gains one header,
+`kiro_console` in its scope (the client auth, app/auth.py, accepts that mark). The answer gains one header,
 `x-kiro-credential`, naming the credential that served it.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..observe.record import CURRENT
+from ..core.trace import CURRENT
 
 __all__ = ["Playground", "CONSOLE_SCOPE_KEY"]
 

@@ -1,18 +1,18 @@
 """The console's routes: /admin (the app), /admin/session, /admin/handoff, /admin/events, /admin/try/….
 
-`console_routes(gw)` puts a SessionService on the gateway as `gw.console`; the admin API asks it
-whether a request is signed in by cookie, besides the admin key header.
+`console_routes(services, sessions)` is given the session service the composition root built; the
+admin API asks that service (as its `signed_in`) whether a request is signed in by cookie, besides
+the admin key header.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from ..admin.services import AdminServices
 from ..web.http import JSONResponse
 from ..pool.credential import format_expiry
 from .events import event_stream
@@ -37,9 +37,9 @@ def _set_cookie(response: Response, request: Request, token: str, max_age: int) 
 
 
 class ConsoleRoutes:
-    def __init__(self, gw: Any) -> None:
+    def __init__(self, gw: AdminServices, sessions: SessionService) -> None:
         self.gw = gw
-        self.sessions: SessionService = gw.console
+        self.sessions = sessions
         self.assets = StaticAssets()
 
     def _state(self, request: Request) -> dict:
@@ -136,7 +136,5 @@ class ConsoleRoutes:
         ]
 
 
-def console_routes(gw: Any) -> list[BaseRoute]:
-    if getattr(gw, "console", None) is None:
-        gw.console = SessionService(gw.settings)  # type: ignore[attr-defined]
-    return ConsoleRoutes(gw).routes()
+def console_routes(gw: AdminServices, sessions: SessionService) -> list[BaseRoute]:
+    return ConsoleRoutes(gw, sessions).routes()

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from ..core.conversation import GatewayError
-from ..observe.requestlog import utc_day
+from ..util.clock import utc_day
 from ..state.base import StateStore, StoreError
 from .registry import ClientKey
 

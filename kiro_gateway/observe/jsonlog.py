@@ -8,28 +8,17 @@ bodies (token-like strings, key query parameters), so no secret reaches a line.
 from __future__ import annotations
 
 import logging
-import secrets
 import sys
 import time
 from typing import Any
 
 import orjson
 
-from .record import CURRENT
+from ..core.trace import CURRENT
+from .record import request_id
 from .redact import _text, redact_query
 
 __all__ = ["JsonFormatter", "install", "request_id"]
-
-_SCOPE_KEY = "kiro_gateway.request_id"
-
-
-def request_id(rec: Any) -> str | None:
-    """The request's id, made on first use and kept in its ASGI scope."""
-    request = getattr(rec, "request", None)
-    if request is None:
-        return None
-    return request.scope.setdefault(_SCOPE_KEY, secrets.token_hex(8))
-
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:

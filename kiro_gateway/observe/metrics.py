@@ -15,18 +15,17 @@ import asyncio
 
 import hmac
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric, \
     SummaryMetricFamily
 from starlette.requests import Request
 
+from ..pool.pool import CredentialPool
+from ..state.base import StateStore
 from ..util.tasks import ERRORS
+from .requestlog import RequestLog
 from ..state.base import AGG_FIELDS, AGG_SIZE, LATENCY_BUCKETS, LATENCY_HIST, add_vector, split_agg_key
-
-if TYPE_CHECKING:
-    from ..app.gateway import Gateway
 
 __all__ = ["render_metrics", "metrics_allowed", "CONTENT_TYPE"]
 
@@ -53,9 +52,10 @@ def metrics_allowed(request: Request, key: str | None) -> bool:
 class _Snapshot:
     """A one-scrape collector over figures read just before."""
 
-    def __init__(self, totals: dict[str, list[float]], gw: "Gateway") -> None:
+    def __init__(self, totals: dict[str, list[float]], pool: CredentialPool, requests: RequestLog) -> None:
         self.totals = totals
-        self.gw = gw
+        self.pool = pool
+        self.requests = requests
 
     def collect(self) -> Iterator[Metric]:
         base = ["dialect", "model", "credential"]
@@ -90,7 +90,7 @@ class _Snapshot:
         yield from self._pool()
 
     def _pool(self) -> Iterator[Metric]:
-        pool = self.gw.pool
+        pool = self.pool
         state = GaugeMetricFamily("kiro_gateway_credential_state", "1 for the state each credential is in",
                                   labels=["credential", "state"])
         in_flight = GaugeMetricFamily("kiro_gateway_credential_in_flight", "Requests in flight (this process)",
@@ -108,7 +108,7 @@ class _Snapshot:
         waiting = GaugeMetricFamily("kiro_gateway_queue_waiting", "Requests waiting for a free account (this process)",
                                     value=pool.pacer.waiting)
         dropped = CounterMetricFamily("kiro_gateway_log_dropped", "Request records dropped while the store was down",
-                                      value=self.gw.requests.dropped)
+                                      value=self.requests.dropped)
         background = CounterMetricFamily("kiro_gateway_background_errors",
                                          "Failures inside background tasks (each logged once, then counted)",
                                          labels=["task"])
@@ -124,10 +124,10 @@ class _Snapshot:
         yield from (state, in_flight, remaining, waiting, dropped, background, tasks, account_alerts)
 
 
-async def render_metrics(gw: "Gateway") -> bytes:
-    totals = await gw.store.totals()
+async def render_metrics(store: StateStore, pool: CredentialPool, requests: RequestLog) -> bytes:
+    totals = await store.totals()
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(totals, gw))  # type: ignore[arg-type]
+    registry.register(_Snapshot(totals, pool, requests))  # type: ignore[arg-type]  # a Collector by shape
     # The standard process_* (CPU, memory, file descriptors, start time) and python_* families.
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)

@@ -7,20 +7,20 @@ store does not answer within two seconds; 200 otherwise. Load balancers and Kube
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from ..app.gateway import Gateway
+from ..pool.pool import CredentialPool
+from ..state.base import StateStore
 
 __all__ = ["readiness"]
 
 _UNUSABLE = ("disabled", "unhealthy")
 
 
-async def readiness(gw: "Gateway") -> tuple[int, dict[str, Any]]:
-    usable = sum(1 for c in gw.pool.candidates() if gw.pool.status(c) not in _UNUSABLE)
+async def readiness(pool: CredentialPool, store_: StateStore) -> tuple[int, dict[str, Any]]:
+    usable = sum(1 for c in pool.candidates() if pool.status(c) not in _UNUSABLE)
     try:
-        await asyncio.wait_for(gw.store.totals(), 2)
+        await asyncio.wait_for(store_.totals(), 2)
         store = "ok"
     except Exception as e:  # noqa: BLE001 - any failure means "not ready"
         store = f"unreachable ({type(e).__name__})"

@@ -1,28 +1,41 @@
 """What one client request leaves behind: a small record, filled in as the request goes.
 
-`Gateway.handle` opens it (`RequestLog.begin`), the pool adds the credential, attempts and first-byte
-time through `CURRENT` (the request's context, so no signature in between changes), and the end of
+The request handler opens it (`RequestLog.begin`), the pool adds the credential, attempts and
+first-byte time through `core.trace.CURRENT` (the request's context: see there), and the end of
 the reply closes it (`failed`, `answered`, or the stream's end). Closing only enqueues it: the
 request log's writer turns it into a log row and aggregates later, off the request path.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
-from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
     from ..core.conversation import GatewayError
-    from .requestlog import RequestLog
 
-__all__ = ["RequestRecord", "CURRENT"]
+__all__ = ["RequestRecord", "RecordSink", "request_id"]
 
-CURRENT: ContextVar["RequestRecord | None"] = ContextVar("kiro_gateway_request", default=None)
+_SCOPE_KEY = "kiro_gateway.request_id"
+
+
+class RecordSink(Protocol):
+    """Where a closed record goes (the request log)."""
+
+    def finish(self, rec: "RequestRecord") -> None: ...
+
+
+def request_id(rec: Any) -> str | None:
+    """The request's id, made on first use and kept in its ASGI scope."""
+    request = getattr(rec, "request", None)
+    if request is None:
+        return None
+    return request.scope.setdefault(_SCOPE_KEY, secrets.token_hex(8))
 
 
 class RequestRecord:
@@ -30,7 +43,7 @@ class RequestRecord:
                  "credential", "attempts", "ttfb", "total", "status", "error", "message", "stream",
                  "tokens_in", "tokens_out", "credits", "response_body", "pin", "trimmed", "rule")
 
-    def __init__(self, log: "RequestLog", request: "Request", dialect: str) -> None:
+    def __init__(self, log: RecordSink, request: "Request", dialect: str) -> None:
         self.log = log
         self.t0 = time.perf_counter()
         self.started = time.time()

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..state.base import AGG_SIZE, BUCKET_SECONDS, KEY_USAGE_FIELDS, LATENCY_BUCKETS, LATENCY_HIST, TTFB_HIST, \
     Batch, add_vector, agg_key
-from .record import CURRENT, RequestRecord
-from .jsonlog import request_id
+from ..core.trace import CURRENT
+from ..util.clock import utc_day
+from .record import RequestRecord, request_id
 from .redact import redact_body
 
 if TYPE_CHECKING:
@@ -37,10 +38,6 @@ _WAKE_AT = 500  # this many pending records: write now rather than at the next t
 
 def _bucket(seconds: float) -> int:
     return next((i for i, le in enumerate(LATENCY_BUCKETS) if seconds <= le), len(LATENCY_BUCKETS))
-
-
-def utc_day(epoch: float) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(epoch))
 
 
 class RequestLog:

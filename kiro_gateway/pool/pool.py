@@ -29,7 +29,7 @@ from ..util.files import read_json, remove_stale_temps
 from ..kiro.auth import RefreshError, refresh_idc, refresh_social
 from ..kiro.client import KiroHttp, Proxy, ProxyError
 from ..kiro.identity import machine_id_for
-from ..observe.record import CURRENT
+from ..core.trace import CURRENT
 from ..state.base import LockTimeout, StateStore, StoreError
 from ..state.local import LocalCoordination
 from . import writeback
@@ -278,6 +278,11 @@ class CredentialPool:
         mid = machine_id_for(cred.machine_id or s.machine_id, cred.refresh_token, cred.api_key, cred.id)
         return Lease(cred, token, mid, s.url("api_base_url", cred.region(s.region)), self.proxy_for(cred),
                      cred.auth_method == "api_key", slot)
+
+    async def lease_for(self, cred: Credential) -> Lease:
+        """A lease on `cred` outside the request path (learning its models, say): a fresh token,
+        no pacing slot."""
+        return self._lease(cred, await self.token_for(cred))
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret the pool holds (tokens, client secrets, API keys, proxy passwords): what the

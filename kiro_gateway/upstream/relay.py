@@ -9,177 +9,35 @@ the stream. Dialects never see Kiro, the pool never sees a dialect.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import orjson
 
 from ..config import Settings
-from ..core.conversation import ContextOverflow, Conversation, ErrorEvent, GatewayError, Message, Ping, ReplyEvent, \
+from ..core.conversation import ContextOverflow, Conversation, ErrorEvent, GatewayError, Message, ReplyEvent, \
     TextDelta, TextPart
-from ..util.ids import jitter
-from ..util.tasks import failed as task_failed
-from ..core.jsonmode import json_only
-from ..core.stops import stop_at
 from ..kiro.auth import RefreshError
 from ..kiro.client import OVERFLOW_REASONS, KiroHttp, UpstreamStatus, retry_after_seconds, upstream_error
+from ..kiro.compact import Compactor
+from ..kiro.endpoints import needs_profile
 from ..kiro.eventstream import EventStreamError
 from ..kiro.events import ReplyMapper
-from ..kiro.models import KiroModel, ModelMapper, UnknownModel, model_info
-from ..kiro.endpoints import needs_profile
-from ..kiro.compact import Compactor
+from ..kiro.models import UnknownModel
 from ..kiro.request import KiroRequest, RequestOptions, build_request
 from ..kiro.rules import diagnose, explain
-from ..pool.availability import ModelUnavailable, check_servable, served_models, unavailable
+from ..pool.availability import ModelUnavailable, check_servable, unavailable
 from ..pool.facts import AccountFacts
 from ..pool.pool import CredentialPool, Lease
+from ..util.ids import jitter
+from .catalog import ModelCatalog
+from .stream import ReplyStream
 
 __all__ = ["Upstream", "ReplyStream"]
 
 log = logging.getLogger("kiro_gateway.upstream")
-
-_PING = [Ping()]
-
-
-class ReplyStream:
-    """Reply events of one accepted upstream response, in batches (one per network read)."""
-
-    def __init__(self, resp: aiohttp.ClientResponse, mapper: ReplyMapper,
-                 first: list[ReplyEvent], settings: Settings, request: KiroRequest, lease: Lease,
-                 json_mode: bool = False, on_close: Callable[[Lease], None] | None = None,
-                 stop_sequences: list[str] | None = None) -> None:
-        self.resp = resp
-        self.mapper = mapper
-        self.input_estimate = mapper.estimated_input
-        self.first = first
-        self.ping_interval = settings.ping_interval
-        self.read_timeout = settings.read_timeout
-        self.request = request
-        self.lease = lease
-        self.json_mode = json_mode
-        self.on_close = on_close
-        self.stop_sequences = stop_sequences
-        self.served_model = request.model.kiro_id  # the Kiro model that answers (a fallback's, maybe)
-        self.fallback = False
-
-    def __aiter__(self) -> AsyncIterator[list[ReplyEvent]]:
-        batches = self._batches()
-        if self.stop_sequences:  # Kiro has none: the gateway cuts the answer (stops.py)
-            batches = stop_at(batches, self.stop_sequences, self.input_estimate)
-        return json_only(batches) if self.json_mode else batches
-
-    async def _batches(self) -> AsyncIterator[list[ReplyEvent]]:
-        try:
-            if self.first:
-                yield self.first
-            async for batch in _read(self.resp, self.mapper, self.ping_interval, self.read_timeout):
-                yield batch
-        finally:
-            self.resp.release()
-            if self.on_close is not None:
-                self.on_close(self.lease)
-                self.on_close = None
-
-    async def collect(self) -> list[ReplyEvent]:
-        """Every event of the reply (for non-streaming answers), without keep-alives."""
-        out: list[ReplyEvent] = []
-        async for batch in self:
-            out.extend(e for e in batch if not isinstance(e, Ping))
-        return out
-
-
-class _IdleWatch:
-    """Interrupts a read after `interval` seconds of upstream silence, so a keep-alive can go out.
-
-    `asyncio.timeout()` around every read reschedules a timer per frame; here a read only stamps
-    the time, and one timer re-arms itself lazily, interrupting the task (as asyncio.timeout does,
-    by cancelling it) only while it waits on the upstream read.
-    """
-
-    __slots__ = ("loop", "task", "interval", "last", "handle", "fired", "waiting")
-
-    def __init__(self, interval: float) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.task = asyncio.current_task()
-        self.interval = interval
-        self.last = self.loop.time()
-        self.fired = False
-        self.waiting = False
-        self.handle = self.loop.call_at(self.last + interval, self._check)
-
-    def _check(self) -> None:
-        now = self.loop.time()
-        due = self.last + self.interval
-        if now >= due and self.waiting and self.task is not None:
-            self.fired = True
-            self.task.cancel()
-            due = now + self.interval
-        elif now >= due:
-            due = now + self.interval  # busy writing to the client, not waiting: look again later
-        self.handle = self.loop.call_at(due, self._check)
-
-    def interrupted(self) -> bool:
-        """After a CancelledError: was it this watch's own interruption (and nothing else's)?"""
-        if not self.fired:
-            return False
-        self.fired = False
-        return self.task is not None and self.task.uncancel() == 0
-
-    def close(self) -> None:
-        self.handle.cancel()
-
-
-async def _read(resp: aiohttp.ClientResponse, mapper: ReplyMapper, ping: float,
-                limit: float) -> AsyncIterator[list[ReplyEvent]]:
-    content = resp.content
-    idle = 0.0
-    watch = _IdleWatch(ping)
-    try:
-        while True:
-            watch.waiting = True
-            try:
-                chunk = await content.readany()
-            except asyncio.CancelledError:
-                watch.waiting = False
-                if not watch.interrupted():
-                    raise
-                idle += ping
-                if idle >= limit:
-                    yield [ErrorEvent("timeout", f"Kiro sent nothing for {int(idle)} s; the reply was abandoned.")]
-                    return
-                yield _PING
-                continue
-            except (aiohttp.ClientError, ConnectionError) as e:
-                watch.waiting = False
-                yield [ErrorEvent("upstream", f"Kiro's stream broke off: {type(e).__name__}")]
-                return
-            watch.waiting = False
-            watch.last = watch.loop.time()
-            idle = 0.0
-            if not chunk:
-                break
-            try:
-                events = mapper.feed(chunk)
-            except EventStreamError as e:
-                yield [ErrorEvent("upstream", f"Kiro's stream could not be decoded: {e}")]
-                return
-            if events:
-                yield events
-                if mapper.errored:
-                    return
-    finally:
-        watch.close()
-    try:
-        mapper.check_truncated()
-    except EventStreamError as e:
-        yield [ErrorEvent("upstream", f"Kiro's stream ended mid-message: {e}")]
-        return
-    yield mapper.finish()
-
 
 def session_key(conv: Conversation) -> str:
     """What ties requests of one client session together, for stickiness."""
@@ -206,68 +64,18 @@ class _Lacks(GatewayError):
 
 
 class Upstream:
-    def __init__(self, settings: Settings, pool: CredentialPool, http: KiroHttp) -> None:
+    def __init__(self, settings: Settings, pool: CredentialPool, http: KiroHttp, facts: AccountFacts,
+                 catalog: ModelCatalog) -> None:
         self.settings = settings
         self.pool = pool
         self.http = http
-        self.mapper = ModelMapper(settings.model_map, settings.default_model)
+        self.facts = facts
+        self.catalog = catalog
         self.compactor = Compactor()
-        self.facts = AccountFacts(settings, pool.store, http)
-        pool.has_model = self.facts.has_model
-        pool.kiro_route = self.facts.usage_route
-        pool.kiro_switch = self.facts.switch_on
-        pool.on_added = self._learn_soon
-        self._learning: set[asyncio.Task] = set()
-
-    async def served_models(self) -> dict[str, tuple[int, int]]:
-        """Kiro model id -> (context window, output limit) the pool can serve; accounts whose
-        list is not known yet are asked first (briefly: a slow one counts as the built-in list)."""
-        unknown = [c for c in self.pool.candidates() if self.facts.known_models(c.id) is None]
-        if unknown:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(10):
-                    await asyncio.gather(*(self._learn_models(c) for c in unknown))
-        return served_models(self.pool, self.facts)
-
-    def _learn_soon(self, cred) -> None:
-        """A new account (a login, an import): find its profile ARN and models in the background."""
-        task = asyncio.get_running_loop().create_task(self._learn_account(cred))
-        self._learning.add(task)
-        task.add_done_callback(self._learning.discard)
-
-    async def _learn_account(self, cred) -> None:
-        try:
-            token = await self.pool.token_for(cred)
-            lease = self.pool._lease(cred, token)
-            await self.facts.models(lease, await self.facts.route(lease))  # the route finds the ARN
-        except (RefreshError, GatewayError) as e:
-            log.info("credential #%s: not learned yet (%s); the first request will", cred.id, type(e).__name__)
-        except Exception as e:  # noqa: BLE001 - a background task must not die silently
-            task_failed("learn-account", e)
-
-    async def _learn_models(self, cred) -> None:
-        await self.facts.get(cred.id)
-        if self.facts.known_models(cred.id) is not None:
-            return
-        try:
-            token = await self.pool.token_for(cred)
-            lease = self.pool._lease(cred, token)
-        except (RefreshError, GatewayError):
-            return
-        await self.facts.models(lease)
-
-    async def describe_model(self, name: str) -> tuple[KiroModel, tuple[int, int]] | None:
-        """A client's model name -> (the Kiro model, its limits), if the pool can serve it."""
-        try:
-            kiro_id = self.mapper.resolve(name).kiro_id
-        except UnknownModel:
-            return None
-        limits = (await self.served_models()).get(kiro_id)
-        return (model_info(kiro_id), limits) if limits else None
 
     def prepare(self, conv: Conversation, overflow: str | None = None) -> KiroRequest:
         try:
-            return build_request(conv, self.mapper, RequestOptions(self.settings.max_payload_bytes,
+            return build_request(conv, self.catalog.mapper, RequestOptions(self.settings.max_payload_bytes,
                                                                    overflow or self.settings.overflow_policy))
         except UnknownModel as e:
             raise GatewayError("invalid_request", str(e)) from e

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 from starlette.requests import Request
@@ -13,10 +13,14 @@ from starlette.responses import Response
 from ..core.conversation import GatewayError
 from ..util.jsondepth import MAX_DEPTH, too_deep
 
-if TYPE_CHECKING:
-    from ..dialects.base import Dialect
 
-__all__ = ["JSONResponse", "StreamedReply", "read_json", "raw_body", "error_response", "MAX_BODY"]
+
+class ErrorShape(Protocol):
+    """Anything that words an error its own way (each dialect does)."""
+
+    def error(self, err: GatewayError) -> tuple[int, bytes]: ...
+
+__all__ = ["JSONResponse", "StreamedReply", "json_body", "raw_body", "error_response", "ErrorShape", "MAX_BODY"]
 
 MAX_BODY = 32 * 1024 * 1024
 
@@ -72,7 +76,7 @@ class StreamedReply:
                 await aclose()
 
 
-async def read_json(request: Request) -> Any:
+async def json_body(request: Request) -> Any:
     """The request body as JSON, or a 400/413 GatewayError saying what is wrong with it. The body is
     counted while it arrives: one past the limit stops the reading (a chunked upload never sits
     whole in memory) and the connection is closed after the answer."""
@@ -101,12 +105,13 @@ async def read_json(request: Request) -> Any:
 
 
 def raw_body(request: Request) -> bytes | None:
-    """The bytes `read_json` parsed, while Starlette still caches them on the request."""
+    """The bytes `json_body` parsed, while Starlette still caches them on the request."""
     return request.__dict__.get("_body")
 
 
-def error_response(dialect: "Dialect", err: GatewayError) -> Response:
-    status, body = dialect.error(err)
+def error_response(shape: ErrorShape, err: GatewayError) -> Response:
+    """The error as a JSON response in `shape`'s wording, with Retry-After and Connection as needed."""
+    status, body = shape.error(err)
     headers = {}
     if err.retry_after:
         headers["retry-after"] = str(int(err.retry_after + 0.999))

@@ -29,7 +29,9 @@ from kiro_gateway.core.conversation import (
 )
 from kiro_gateway.dialects.gemini import parse_request
 from kiro_gateway.dialects.gemini.render import whole_response
-from kiro_gateway.dialects.gemini.routes import count_tokens, install_default_models
+from kiro_gateway.config import Settings
+from kiro_gateway.dialects.gemini.routes import count_tokens
+from kiro_gateway.upstream.catalog import build_mapper
 from kiro_gateway.dialects.gemini.schema import to_json_schema
 from kiro_gateway.dialects.gemini.thoughts import decode_signature, encode_signature
 from kiro_gateway.fake.state import DEFAULT_MODELS
@@ -46,8 +48,8 @@ def load(name: str) -> dict:
 
 
 def mapper() -> ModelMapper:
-    m = ModelMapper()
-    assert install_default_models(m, None)
+    m = build_mapper(Settings())  # the catalogue's names, Gemini defaults included
+    assert m.overrides["gemini*"] == "claude-sonnet-4.6"
     return m
 
 

@@ -3,49 +3,42 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ...core.conversation import GatewayError
-from ...web.http import JSONResponse, error_response, read_json
-from ...kiro.models import KiroModel, catalog
+from ...core.models import ModelEntry
 from ...core.tokencount import count_conversation
+from ...web.http import JSONResponse, error_response, json_body
+from ..front import Front
+from . import AnthropicDialect
 from .parse import parse_request
-
-if TYPE_CHECKING:
-    from ...app.gateway import Gateway
 
 __all__ = ["routes", "models_list", "model_entry"]
 
 
-def model_entry(m: KiroModel, limits: tuple[int, int] | None = None) -> dict:
-    window, most = limits or (m.context_window, m.max_output)
-    return {"type": "model", "id": m.client_id, "display_name": m.display,
+def model_entry(m: ModelEntry) -> dict:
+    return {"type": "model", "id": m.id, "display_name": m.display,
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(m.created)),
-            "max_input_tokens": window, "max_tokens": most}
+            "max_input_tokens": m.context_window, "max_tokens": m.max_output}
 
 
-def models_list(served: dict[str, tuple[int, int]] | None = None) -> dict:
-    """The Kiro models (those in `served`, Kiro id -> limits, when given) in the Anthropic shape."""
-    data = [model_entry(m, served.get(m.id) if served is not None else None)
-            for m in catalog(served)]
+def models_list(models: list[ModelEntry]) -> dict:
+    """The models in the Anthropic shape."""
+    data = [model_entry(m) for m in models]
     return {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
             "last_id": data[-1]["id"] if data else None}
 
 
-def routes(gw: "Gateway") -> list[Route]:
-    dialect = gw.dialects["anthropic"]
-
+def routes(front: Front, dialect: AnthropicDialect) -> list[Route]:
     async def messages(request: Request) -> Response:
-        return await gw.handle(request, dialect)
+        return await front.handle(request, dialect)
 
     async def count_tokens(request: Request) -> Response:
         try:
-            gw.check_auth(request)
-            conv = parse_request(await read_json(request), counting=True)
+            front.client(request)
+            conv = parse_request(await json_body(request), counting=True)
             return JSONResponse({"input_tokens": count_conversation(conv)})
         except GatewayError as e:
             return error_response(dialect, e)

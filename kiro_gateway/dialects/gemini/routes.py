@@ -9,7 +9,7 @@ so the routes take `{rest:path}` and split it on the last ':'.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,37 +17,18 @@ from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from ...core.conversation import GatewayError
-from ...web.http import JSONResponse, error_response, read_json
-from ...kiro.models import ModelMapper, UnknownModel, catalog
+from ...web.http import JSONResponse, error_response, json_body
+from ...core.models import Catalog, ModelEntry
 from ...core.tokencount import count_conversation
+from ..front import Front
 from . import GeminiDialect, _path_target
 from .parse import parse_request, strip_model
 
-if TYPE_CHECKING:
-    from ...app.gateway import Gateway
+__all__ = ["routes", "models_list"]
 
-__all__ = ["routes", "install_default_models", "GEMINI_DEFAULT", "GEMINI_LITE_DEFAULT"]
-
-# Gemini clients name Gemini models; Kiro serves Claude. Unless the operator mapped Gemini names
-# (modelMap) or chose a defaultModel, "lite" models (Gemini CLI's router) go to Haiku, the rest
-# to Sonnet. The mapper's overrides take exact names or trailing-'*' prefixes, first match wins.
-GEMINI_DEFAULT = "claude-sonnet-4.6"
-GEMINI_LITE_DEFAULT = "claude-haiku-4.5"
-_LITE_PREFIXES = ("gemini-flash-lite", "gemini-2.0-flash-lite", "gemini-2.5-flash-lite",
-                  "gemini-3-flash-lite", "gemini-3.1-flash-lite", "gemini-3.5-flash-lite")
 _VERSIONS = ("v1beta", "v1", "v1alpha")
 _METHODS = ["generateContent", "streamGenerateContent", "countTokens"]
 _MAX_OUTPUT = 64000
-
-
-def install_default_models(mapper: ModelMapper, default_model: str | None) -> bool:
-    """Add the Gemini-name defaults to `mapper` unless the operator configured any; True if added."""
-    if default_model or any(k.startswith("gemini") for k in mapper.overrides):
-        return False
-    for prefix in _LITE_PREFIXES:
-        mapper.overrides[prefix + "*"] = GEMINI_LITE_DEFAULT
-    mapper.overrides["gemini*"] = GEMINI_DEFAULT
-    return True
 
 
 def _model_entry(name: str, display: str, description: str, context: int, most: int = 0) -> dict:
@@ -56,13 +37,10 @@ def _model_entry(name: str, display: str, description: str, context: int, most: 
             "supportedGenerationMethods": _METHODS, "thinking": True}
 
 
-def models_list(served: dict[str, tuple[int, int]] | None = None) -> dict:
-    """The Kiro models (those in `served`, Kiro id -> limits, when given) in the Gemini shape."""
-    out = []
-    for m in catalog(served):
-        window, most = served[m.id] if served is not None else (m.context_window, m.max_output)
-        out.append(_model_entry(m.client_id, m.display, f"{m.display}, served by Kiro.", window, most))
-    return {"models": out}
+def models_list(models: list[ModelEntry]) -> dict:
+    """The models in the Gemini shape."""
+    return {"models": [_model_entry(m.id, m.display, f"{m.display}, served by Kiro.", m.context_window, m.max_output)
+                       for m in models]}
 
 
 class _GeminiRoute(Route):
@@ -82,27 +60,26 @@ class _GeminiRoute(Route):
         return Match.NONE, {}
 
 
-def routes(gw: "Gateway") -> list[Route]:
-    dialect = gw.dialects["gemini"]
+def routes(front: Front, dialect: GeminiDialect, catalog: Catalog) -> list[Route]:
+    """Gemini clients name Gemini models: the catalogue maps those names (upstream/catalog.py)."""
     array_dialect = GeminiDialect(array=True)
-    install_default_models(gw.upstream.mapper, gw.settings.default_model)
 
     def unauthorized() -> Response:
         return error_response(dialect, GatewayError(
             "authentication", "API key not valid. Pass the gateway's apiKey as x-goog-api-key or ?key=."))
 
     async def post(request: Request) -> Response:
-        if not gw.authorized(request):
+        if not front.authorized(request):
             return unauthorized()
         model, method = _path_target(request)
         if method == "generateContent":
-            return await gw.handle(request, dialect)
+            return await front.handle(request, dialect)
         if method == "streamGenerateContent":
             sse = request.query_params.get("alt", "").lower() == "sse"
-            return await gw.handle(request, dialect if sse else array_dialect)
+            return await front.handle(request, dialect if sse else array_dialect)
         if method == "countTokens":
             try:
-                return JSONResponse(count_tokens(await read_json(request), model))
+                return JSONResponse(count_tokens(await json_body(request), model))
             except GatewayError as e:
                 return error_response(dialect, e)
         what = f"method {method!r}" if method else "a method (…/models/{model}:generateContent)"
@@ -111,19 +88,18 @@ def routes(gw: "Gateway") -> list[Route]:
                          "streamGenerateContent and countTokens."))
 
     async def list_models(request: Request) -> Response:
-        if not gw.authorized(request):
+        if not front.authorized(request):
             return unauthorized()
-        return JSONResponse(models_list(await gw.upstream.served_models()))
+        return JSONResponse(models_list(await catalog.listed()))
 
     async def get_model(request: Request) -> Response:
-        if not gw.authorized(request):
+        if not front.authorized(request):
             return unauthorized()
         name = strip_model(request.path_params.get("rest", ""))
-        try:
-            resolved = gw.upstream.mapper.resolve(name)
-        except UnknownModel:
+        resolved = catalog.resolve(name)
+        if resolved is None:
             return error_response(dialect, GatewayError("not_found", f"models/{name} is not found."))
-        return JSONResponse(_model_entry(name, name, f"Served by Kiro model {resolved.kiro_id}.",
+        return JSONResponse(_model_entry(name, name, f"Served by Kiro model {resolved.upstream_id}.",
                                          resolved.context_window))
 
     out: list[Route] = []

@@ -3,34 +3,29 @@ POST /v1/responses/input_tokens."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ...core.conversation import GatewayError
-from ...web.http import JSONResponse, error_response, read_json
+from ...web.http import JSONResponse, error_response, json_body
 from ...core.tokencount import count_conversation
-from . import client_of
+from ..front import Front
+from . import OpenAIResponsesDialect, client_of
 from .parse import parse_request
-
-if TYPE_CHECKING:
-    from ...app.gateway import Gateway
 
 __all__ = ["routes"]
 
 
-def routes(gw: "Gateway") -> list[Route]:
-    dialect = gw.dialects["openai_responses"]
-    store = dialect.store  # type: ignore[attr-defined]
+def routes(front: Front, dialect: OpenAIResponsesDialect) -> list[Route]:
+    store = dialect.store
 
     async def create(request: Request) -> Response:
-        return await gw.handle(request, dialect)
+        return await front.handle(request, dialect)
 
     async def stored(request: Request) -> Response:
         try:
-            gw.client(request)
+            front.client(request)
             rid, owner = request.path_params["response_id"], client_of(request)
             try:
                 found = await (store.delete(rid, owner) if request.method == "DELETE" else store.load(rid, owner))
@@ -47,8 +42,8 @@ def routes(gw: "Gateway") -> list[Route]:
 
     async def input_tokens(request: Request) -> Response:
         try:
-            gw.client(request)
-            body = await read_json(request)
+            front.client(request)
+            body = await json_body(request)
             await dialect.prepare(body, request)
             conv = parse_request(body, store, owner=client_of(request))
             return JSONResponse({"object": "response.input_tokens", "input_tokens": count_conversation(conv)})
