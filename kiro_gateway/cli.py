@@ -166,7 +166,7 @@ def worker_app():
 
 def demo(argv: list[str]) -> int:
     """A fake Kiro in-process and the gateway pointed at it: try every client with no account."""
-    p = argparse.ArgumentParser(prog="kiro-gateway demo", description=demo.__doc__ + " / 内置假 Kiro 的演示，无需账号。")
+    p = argparse.ArgumentParser(prog="kiro-gateway demo", description=(demo.__doc__ or "") + " / 内置假 Kiro 的演示，无需账号。")
     p.add_argument("--port", type=int, default=8990, help="port of the gateway (default 8990)")
     p.add_argument("--api-key", default="demo-key", help="key clients send (default demo-key)")
     p.add_argument("--admin-key", default="demo-admin", help="admin API and console key (default demo-admin)")
@@ -215,7 +215,7 @@ def demo(argv: list[str]) -> int:
 
 def import_command(argv: list[str]) -> int:
     """Add the Kiro IDE's and kiro-cli's logins on this machine to credentials.json."""
-    p = argparse.ArgumentParser(prog="kiro-gateway import", description=import_command.__doc__ + (
+    p = argparse.ArgumentParser(prog="kiro-gateway import", description=(import_command.__doc__ or "") + (
         " Reads ~/.aws/sso/cache/kiro-auth-token.json (and the IdC client registration beside it) and "
         "kiro-cli's data.sqlite3; refresh tokens already in the file are skipped."))
     p.add_argument("--from-ide", metavar="PATH", help="Kiro IDE SSO cache dir or kiro-auth-token.json")

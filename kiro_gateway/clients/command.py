@@ -64,6 +64,7 @@ def _target(args: argparse.Namespace) -> tuple[str, str]:
             raise Refusal(str(e), "配置无效（见英文说明）") from None
     url = args.url
     if not url:
+        assert settings is not None  # read above: no --url was given
         host = settings.host if settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
         url = f"http://{host if ':' not in host else f'[{host}]'}:{settings.port}"
     key = args.key or (settings.api_key if settings else None)

@@ -69,30 +69,29 @@ def collect(events: Iterable[ReplyEvent], input_estimate: int) -> Reply:
     blocks = reply.blocks
     tools: dict[str, Block] = {}
     for ev in events:
-        t = type(ev)
-        if t is TextDelta:
+        if type(ev) is TextDelta:
             if blocks and blocks[-1].kind == "text":
                 blocks[-1].text += ev.text
             else:
                 blocks.append(Block("text", ev.text))
-        elif t is ThinkingDelta:
+        elif type(ev) is ThinkingDelta:
             if blocks and blocks[-1].kind == "thinking" and not blocks[-1].signature:
                 blocks[-1].text += ev.text
             else:
                 blocks.append(Block("thinking", ev.text))
-        elif t is ThinkingEnd:
+        elif type(ev) is ThinkingEnd:
             if blocks and blocks[-1].kind == "thinking":
                 blocks[-1].signature = ev.signature
-        elif t is ToolCallStart:
+        elif type(ev) is ToolCallStart:
             tools[ev.id] = Block("tool", id=ev.id, name=ev.name)
             blocks.append(tools[ev.id])
-        elif t is ToolCallDelta:
+        elif type(ev) is ToolCallDelta:
             if ev.id in tools:
                 tools[ev.id].text += ev.arguments
-        elif t is Usage:
+        elif type(ev) is Usage:
             reply.usage = Usage(ev.input_tokens or input_estimate, ev.output_tokens, ev.credits)
-        elif t is Stop:
+        elif type(ev) is Stop:
             reply.stop = ev
-        elif t is ErrorEvent:
+        elif type(ev) is ErrorEvent:
             raise GatewayError(ev.kind, ev.message)
     return reply

@@ -63,9 +63,8 @@ async def stop_at(batches: AsyncIterator[list[ReplyEvent]], sequences: Sequence[
         async for batch in batches:
             out: list[ReplyEvent] = []
             for ev in batch:
-                t = type(ev)
-                if t is TextDelta:
-                    text, found = scanner.feed(ev.text)  # type: ignore[attr-defined]
+                if type(ev) is TextDelta:
+                    text, found = scanner.feed(ev.text)
                     if text:
                         out.append(TextDelta(text))
                         produced += estimate(text)
@@ -74,12 +73,12 @@ async def stop_at(batches: AsyncIterator[list[ReplyEvent]], sequences: Sequence[
                         yield out
                         return
                     continue
-                if t is not Ping:
+                if type(ev) is not Ping:
                     held = scanner.flush()
                     if held:
                         out.append(TextDelta(held))
-                if t is ThinkingDelta:
-                    produced += estimate(ev.text)  # type: ignore[attr-defined]
+                if type(ev) is ThinkingDelta:
+                    produced += estimate(ev.text)
                 out.append(ev)
             if out:
                 yield out

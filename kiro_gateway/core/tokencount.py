@@ -9,6 +9,7 @@ which on an 80 KB Claude Code request would be more than the whole rest of the g
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -18,11 +19,11 @@ if TYPE_CHECKING:
 
 __all__ = ["count", "estimate", "count_request", "count_conversation", "have_tokenizer"]
 
-_bpe_count = None
+_bpe_count: Callable[[str], int] | None = None
 _loaded = False
 
 
-def _tokenizer():
+def _tokenizer() -> Callable[[str], int] | None:
     """The BPE counter, loaded on first use (its vocabulary is ~11 MB of RSS nobody else needs)."""
     global _bpe_count, _loaded
     if not _loaded:

@@ -110,30 +110,29 @@ async def stream_message(batches: AsyncIterator[list[ReplyEvent]], model: str, i
     async for batch in batches:
         out: list[bytes] = []
         for ev in batch:
-            t = type(ev)
-            if t is TextDelta:
+            if type(ev) is TextDelta:
                 if blocks.open != "text":
                     blocks.start("text", {"type": "text", "text": ""}, out)
                 out.append(blocks.text_delta(b"text", ev.text))
-            elif t is ThinkingDelta:
+            elif type(ev) is ThinkingDelta:
                 if blocks.open != "thinking":
                     blocks.start("thinking", {"type": "thinking", "thinking": "", "signature": ""}, out)
                 out.append(blocks.text_delta(b"thinking", ev.text))
-            elif t is ThinkingEnd:
+            elif type(ev) is ThinkingEnd:
                 if blocks.open == "thinking":
                     out.append(blocks.delta({"type": "signature_delta", "signature": ev.signature}))
                     blocks.stop(out)
-            elif t is ToolCallStart:
+            elif type(ev) is ToolCallStart:
                 blocks.start("tool_use", {"type": "tool_use", "id": ev.id, "name": ev.name, "input": {}}, out)
-            elif t is ToolCallDelta:
+            elif type(ev) is ToolCallDelta:
                 if blocks.open == "tool_use":
                     out.append(blocks.delta({"type": "input_json_delta", "partial_json": ev.arguments}))
-            elif t is ToolCallEnd:
+            elif type(ev) is ToolCallEnd:
                 if blocks.open == "tool_use":
                     blocks.stop(out)
-            elif t is Usage:
+            elif type(ev) is Usage:
                 usage = ev
-            elif t is Stop:
+            elif type(ev) is Stop:
                 blocks.stop(out)
                 out.append(sse.event("message_delta", {
                     "type": "message_delta",
@@ -142,9 +141,9 @@ async def stream_message(batches: AsyncIterator[list[ReplyEvent]], model: str, i
                     # both events, and Kiro's end-of-stream context usage also counts its own prompt.
                     "usage": _usage(input_estimate, usage.output_tokens)}))
                 out.append(_MESSAGE_STOP)
-            elif t is Ping:
+            elif type(ev) is Ping:
                 out.append(_PING)
-            elif t is ErrorEvent:
+            elif type(ev) is ErrorEvent:
                 blocks.stop(out)
                 out.append(sse.event("error", {"type": "error", "error": {
                     "type": ERROR_TYPES.get(ev.kind, "api_error"), "message": ev.message}}))

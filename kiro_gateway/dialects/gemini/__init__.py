@@ -39,10 +39,10 @@ class GeminiDialect:
     def stream(self, conv: Conversation, batches: AsyncIterator[list[ReplyEvent]],
                input_estimate: int) -> AsyncIterator[bytes]:
         render = stream_array if self.array else stream_sse
-        return render(conv, batches, input_estimate)  # type: ignore[arg-type]
+        return render(conv, batches, input_estimate)
 
     def whole(self, conv: Conversation, events: list[ReplyEvent], input_estimate: int) -> Any:
-        return whole_response(conv, events, input_estimate)  # type: ignore[arg-type]
+        return whole_response(conv, events, input_estimate)
 
     def error(self, err: GatewayError) -> tuple[int, bytes]:
         return error_body(err)

@@ -21,6 +21,7 @@ import orjson
 from .. import sse
 from ...core.conversation import (
     ContextOverflow,
+    Conversation,
     ErrorEvent,
     GatewayError,
     Ping,
@@ -36,7 +37,7 @@ from ...core.conversation import (
 )
 from ...core.reply import Block, collect
 from ...core.tokencount import estimate
-from .parse import GeminiConversation, strip_model
+from .parse import strip_model
 from .thoughts import encode_signature
 
 __all__ = ["stream_sse", "stream_array", "whole_response", "error_object", "error_body", "STATUS"]
@@ -79,7 +80,8 @@ class _Reply:
     __slots__ = ("include_thoughts", "calls", "thinking", "signature", "thought_tokens", "usage", "stop",
                  "model", "rid", "input_estimate")
 
-    def __init__(self, conv: GeminiConversation, input_estimate: int) -> None:
+    def __init__(self, conv: Conversation, input_estimate: int) -> None:
+        # a GeminiConversation says whether thoughts are shown; any other conversation hides them
         self.include_thoughts = getattr(conv, "include_thoughts", False)
         self.calls: dict[str, Block] = {}
         self.thinking: list[str] = []
@@ -117,8 +119,7 @@ class _Reply:
 
     def feed(self, ev: ReplyEvent, parts: list[dict]) -> None:
         """Add `ev`'s contribution to this chunk's parts (merging runs of text)."""
-        t = type(ev)
-        if t is TextDelta:
+        if type(ev) is TextDelta:
             if not ev.text:
                 return
             last = parts[-1] if parts else None
@@ -126,7 +127,7 @@ class _Reply:
                 last["text"] += ev.text
             else:
                 parts.append(self.signed({"text": ev.text}))
-        elif t is ThinkingDelta:
+        elif type(ev) is ThinkingDelta:
             self.thinking.append(ev.text)
             if self.include_thoughts and ev.text:
                 last = parts[-1] if parts else None
@@ -134,20 +135,20 @@ class _Reply:
                     last["text"] += ev.text
                 else:
                     parts.append({"text": ev.text, "thought": True})
-        elif t is ThinkingEnd:
+        elif type(ev) is ThinkingEnd:
             self._end_thinking()
-        elif t is ToolCallStart:
+        elif type(ev) is ToolCallStart:
             self.calls[ev.id] = Block("tool", id=ev.id, name=ev.name)
-        elif t is ToolCallDelta:
+        elif type(ev) is ToolCallDelta:
             if ev.id in self.calls:
                 self.calls[ev.id].text += ev.arguments
-        elif t is ToolCallEnd:
+        elif type(ev) is ToolCallEnd:
             call = self.calls.pop(ev.id, None)
             if call is not None:
                 parts.append(self.call_part(call))
-        elif t is Usage:
+        elif type(ev) is Usage:
             self.usage = ev
-        elif t is Stop:
+        elif type(ev) is Stop:
             for cid in list(self.calls):  # never lose a call whose end did not arrive
                 self.feed(ToolCallEnd(cid), parts)
             self._end_thinking()
@@ -175,7 +176,7 @@ class _Reply:
         return meta
 
 
-async def _chunks(conv: GeminiConversation, batches: AsyncIterator[list[ReplyEvent]],
+async def _chunks(conv: Conversation, batches: AsyncIterator[list[ReplyEvent]],
                   input_estimate: int) -> AsyncIterator[dict | None]:
     """Response objects in order; None is a keep-alive; an error ends the sequence."""
     reply = _Reply(conv, input_estimate)
@@ -197,14 +198,14 @@ async def _chunks(conv: GeminiConversation, batches: AsyncIterator[list[ReplyEve
             return
 
 
-async def stream_sse(conv: GeminiConversation, batches: AsyncIterator[list[ReplyEvent]],
+async def stream_sse(conv: Conversation, batches: AsyncIterator[list[ReplyEvent]],
                      input_estimate: int) -> AsyncIterator[bytes]:
     """`?alt=sse`: one `data: {...}` event per chunk."""
     async for obj in _chunks(conv, batches, input_estimate):
         yield _KEEPALIVE if obj is None else sse.data_only(obj)
 
 
-async def stream_array(conv: GeminiConversation, batches: AsyncIterator[list[ReplyEvent]],
+async def stream_array(conv: Conversation, batches: AsyncIterator[list[ReplyEvent]],
                        input_estimate: int) -> AsyncIterator[bytes]:
     """Without `alt=sse`: one JSON array, `[{...}` then `,\\r\\n{...}` per chunk, then `]`.
     A failure still closes the array, so the body stays valid JSON."""
@@ -224,7 +225,7 @@ async def stream_array(conv: GeminiConversation, batches: AsyncIterator[list[Rep
     yield b"]"
 
 
-def whole_response(conv: GeminiConversation, events: Iterable[ReplyEvent], input_estimate: int) -> dict:
+def whole_response(conv: Conversation, events: Iterable[ReplyEvent], input_estimate: int) -> dict:
     """The non-streamed answer. Raises GatewayError when the reply failed."""
     whole = collect(events, input_estimate)
     reply = _Reply(conv, input_estimate)

@@ -68,32 +68,31 @@ async def stream_chunks(batches: AsyncIterator[list[ReplyEvent]], model: str, in
     async for batch in batches:
         out: list[bytes] = []
         for ev in batch:
-            t = type(ev)
-            if t is TextDelta:
+            if type(ev) is TextDelta:
                 out.append(chunk({"content": ev.text}))
-            elif t is ThinkingDelta:
+            elif type(ev) is ThinkingDelta:
                 reasoning += estimate(ev.text)
                 out.append(chunk({"reasoning_content": ev.text}))
-            elif t is ToolCallStart:
+            elif type(ev) is ToolCallStart:
                 i = tool_index[ev.id] = len(tool_index)
                 out.append(chunk({"tool_calls": [{"index": i, "id": ev.id, "type": "function",
                                                   "function": {"name": ev.name, "arguments": ""}}]}))
-            elif t is ToolCallDelta:
+            elif type(ev) is ToolCallDelta:
                 if ev.id in tool_index:
                     out.append(chunk({"tool_calls": [{"index": tool_index[ev.id],
                                                       "function": {"arguments": ev.arguments}}]}))
-            elif t is Usage:
+            elif type(ev) is Usage:
                 usage = ev
-            elif t is Stop:
+            elif type(ev) is Stop:
                 out.append(chunk({}, FINISH.get(ev.reason, "stop")))
                 if include_usage:
                     inp = usage.input_tokens or input_estimate
                     out.append(sse.data_only({**head, "choices": [],
                                               "usage": usage_dict(inp, usage.output_tokens, reasoning)}))
                 out.append(_DONE)
-            elif t is Ping:
+            elif type(ev) is Ping:
                 out.append(_KEEPALIVE)
-            elif t is ErrorEvent:
+            elif type(ev) is ErrorEvent:
                 out.append(error_chunk(GatewayError(ev.kind, ev.message)))
                 yield b"".join(out)
                 return

@@ -129,28 +129,30 @@ class ResponseRenderer:
         self.buf = []
         out.append(self.ev("response.output_item.added", {"output_index": self._index(), "item": dict(item)}))
 
-    def _text_open(self, out: list[bytes]) -> None:
+    def _text_open(self, out: list[bytes]) -> dict:
         item = {"id": new_id("msg_"), "type": "message", "status": "in_progress", "role": "assistant",
                 "content": []}
         self._open(item, out)
         out.append(self.ev("response.content_part.added", {
             "item_id": item["id"], "output_index": self._index(), "content_index": 0,
             "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []}}))
+        return item
 
-    def _reasoning_open(self, out: list[bytes]) -> None:
+    def _reasoning_open(self, out: list[bytes]) -> dict:
         item: dict[str, Any] = {"id": new_id("rs_"), "type": "reasoning", "summary": []}
         self._open(item, out)
         if self.conv.summary:
             out.append(self.ev("response.reasoning_summary_part.added", {
                 "item_id": item["id"], "output_index": self._index(), "summary_index": 0,
                 "part": {"type": "summary_text", "text": ""}}))
+        return item
 
     def text(self, delta: str, out: list[bytes]) -> None:
         if self.open is None or self.open["type"] != "message":
-            self._text_open(out)
+            item = self._text_open(out)
             # The stream's most frequent event, written from a template: the same bytes as
             # ev("response.output_text.delta", {item_id, output_index, content_index, delta, logprobs}).
-            self._delta_mid = (b',"item_id":' + orjson.dumps(self.open["id"]) + b',"output_index":'
+            self._delta_mid = (b',"item_id":' + orjson.dumps(item["id"]) + b',"output_index":'
                                + str(self._index()).encode() + b',"content_index":0,"delta":')
         self.buf.append(delta)
         out.append(b"".join((_TEXT_DELTA, str(self.seq).encode(), self._delta_mid, orjson.dumps(delta),
@@ -158,11 +160,12 @@ class ResponseRenderer:
         self.seq += 1
 
     def thinking(self, delta: str, out: list[bytes]) -> None:
-        if self.open is None or self.open["type"] != "reasoning":
-            self._reasoning_open(out)
+        item = self.open
+        if item is None or item["type"] != "reasoning":
+            item = self._reasoning_open(out)
         self.buf.append(delta)
         self.reasoning_tokens += estimate(delta)
-        ids = {"item_id": self.open["id"], "output_index": self._index()}
+        ids = {"item_id": item["id"], "output_index": self._index()}
         if self.conv.summary:
             out.append(self.ev("response.reasoning_summary_text.delta", {**ids, "summary_index": 0, "delta": delta}))
         else:
@@ -242,27 +245,26 @@ class ResponseRenderer:
 
     def feed(self, ev: ReplyEvent, out: list[bytes]) -> bool:
         """One reply event → events appended to `out`; False once the response is over."""
-        t = type(ev)
-        if t is TextDelta:
+        if type(ev) is TextDelta:
             self.text(ev.text, out)
-        elif t is ThinkingDelta:
+        elif type(ev) is ThinkingDelta:
             self.thinking(ev.text, out)
-        elif t is ThinkingEnd:
+        elif type(ev) is ThinkingEnd:
             if self.open is not None and self.open["type"] == "reasoning":
                 self.close(out)
-        elif t is ToolCallStart:
+        elif type(ev) is ToolCallStart:
             self.tool_start(ev.id, ev.name, out)
-        elif t is ToolCallDelta:
+        elif type(ev) is ToolCallDelta:
             self.tool_delta(ev.id, ev.arguments, out)
-        elif t is ToolCallEnd:
+        elif type(ev) is ToolCallEnd:
             if self.open is not None and self.calls.get(ev.id) is self.open:
                 self.close(out)
-        elif t is Usage:
+        elif type(ev) is Usage:
             self.usage = ev
-        elif t is Stop:
+        elif type(ev) is Stop:
             self.finish(ev, out)
             return False
-        elif t is ErrorEvent:
+        elif type(ev) is ErrorEvent:
             self.fail(GatewayError(ev.kind, ev.message), out)
             return False
         return True
