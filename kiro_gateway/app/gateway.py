@@ -50,6 +50,7 @@ from ..pool.pool import CredentialPool
 from ..pool.refresher import BackgroundRefresher
 from .reload import FileWatcher
 from ..state import StoreError, make_store
+from ..state.base import Events
 from ..state.writer import StateWriter
 from ..upstream.relay import Upstream
 
@@ -102,7 +103,8 @@ class Gateway:
     async def start(self) -> None:
         """Open the state store and load what it remembers; start the background writers."""
         await self.store.open()
-        self.store.subscribe(self.keys.on_event)
+        if isinstance(self.store, Events):
+            self.store.subscribe(self.keys.on_event)
         await self.pool.attach()
         await self.keys.load()
         self.writer.start()

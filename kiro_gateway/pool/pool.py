@@ -30,7 +30,7 @@ from ..kiro.auth import RefreshError, refresh_idc, refresh_social
 from ..kiro.client import KiroHttp, Proxy, ProxyError
 from ..kiro.identity import machine_id_for
 from ..observe.record import CURRENT
-from ..state.base import LockTimeout, StateStore, StoreError
+from ..state.base import Events, LockTimeout, SessionStore, StateStore, StoreError
 from ..state.local import LocalCoordination
 from . import writeback
 from .alerts import Alerts
@@ -123,7 +123,8 @@ class CredentialPool:
     async def attach(self) -> None:
         """Load what the state store remembers (health, sessions) and follow other processes' changes."""
         await self.sync.load()
-        self.store.subscribe(self.sync.on_event)
+        if isinstance(self.store, Events):
+            self.store.subscribe(self.sync.on_event)
         for c in self.credentials:
             self._ramp(c.id)
 
@@ -252,6 +253,8 @@ class CredentialPool:
             return lease
 
     async def _sticky_from_store(self, session: str) -> None:
+        if not isinstance(self.store, SessionStore):
+            return
         try:
             hit = await self.store.sticky_get(session)
         except StoreError:
@@ -264,7 +267,7 @@ class CredentialPool:
         expires = self.sticky.expires(session)
         if not expires:
             return
-        if self.store.shared and before != cid:
+        if isinstance(self.store, SessionStore) and before != cid:
             # A new binding: written now, so the next request finds it on any process.
             try:
                 await self.store.sticky_put(session, cid, expires)
