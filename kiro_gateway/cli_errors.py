@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from .config import Settings, _camel
+from .state.url import parse_state_url
 from .util.files import read_json
 
 __all__ = ["Refusal", "warn", "say", "read_credentials", "credential_warnings", "unknown_keys",
@@ -147,11 +148,12 @@ def check_port(host: str, port: int) -> None:
 
 def probe_store(settings: Settings) -> None:
     """A stateUrl naming Redis must answer now, not in uvicorn's start-up traceback."""
-    url = settings.state_url or ""
-    if not url.startswith(("redis://", "rediss://", "unix://")):
+    where = parse_state_url(settings.state_url)
+    if not where.shared:
         return
+    url = where.url
     from .state import StoreError
-    from .state.redis import RedisStore, _safe_url
+    from .state.redis import RedisStore, safe_url
 
     async def ping() -> None:
         store = RedisStore(url, settings.state_namespace)
@@ -163,6 +165,6 @@ def probe_store(settings: Settings) -> None:
     try:
         asyncio.run(ping())
     except (StoreError, OSError, TimeoutError, Exception) as e:  # noqa: BLE001 - any failure is "unreachable"
-        safe = _safe_url(url)
+        safe = safe_url(url)
         raise Refusal(f"stateUrl {safe} is unreachable ({type(e).__name__}); start Redis or fix stateUrl",
                       f"无法连接 stateUrl {safe}；请启动 Redis 或修改 stateUrl") from None

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .state.url import parse_state_url
 from .util.files import read_json, write_json_atomic
 
 __all__ = ["Settings", "Paths", "locate", "load_settings", "ConfigError", "ENV_PREFIX"]
@@ -120,10 +121,7 @@ class Settings(BaseModel):
     @field_validator("state_url")
     @classmethod
     def _state_url(cls, v: str | None) -> str | None:
-        v = (v or "").strip() or None
-        if v and not v.startswith(("redis://", "rediss://", "unix://", "sqlite:///", "memory")) and v != ":memory:":
-            raise ValueError("must be redis://…, rediss://…, sqlite:///path or memory")
-        return v
+        return parse_state_url(v).url or None
 
     @field_validator("proxy_url")
     @classmethod

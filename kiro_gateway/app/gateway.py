@@ -42,6 +42,7 @@ from ..pool.facts import AccountFacts
 from ..pool.pool import CredentialPool
 from ..pool.refresher import BackgroundRefresher
 from ..state import make_store
+from ..state.base import Events
 from ..state.writer import StateWriter
 from ..upstream.catalog import ModelCatalog
 from ..upstream.relay import Upstream
@@ -127,7 +128,8 @@ class Gateway:
     async def start(self) -> None:
         """Open the state store and load what it remembers; start the background writers."""
         await self.store.open()
-        self.store.subscribe(self.keys.on_event)
+        if isinstance(self.store, Events):
+            self.store.subscribe(self.keys.on_event)
         await self.pool.attach()
         await self.keys.load()
         self.writer.start()

@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..state.base import Batch, StateStore
+from ..state.base import Batch, Events, StateStore
 
 log = logging.getLogger("kiro_gateway.keys")
 
@@ -105,14 +105,16 @@ class KeyRegistry:
         found = await self.store.delete_key(key.id)
         self._by_id.pop(key.id, None)
         self._by_hash.pop(key.hash, None)
-        await self.store.publish("keys")
+        if isinstance(self.store, Events):
+            await self.store.publish("keys")
         return found
 
     async def _save(self, key: ClientKey) -> None:
         await self.store.save_key(asdict(key))
         self._by_id[key.id] = key
         self._by_hash[key.hash] = key
-        await self.store.publish("keys")
+        if isinstance(self.store, Events):
+            await self.store.publish("keys")
 
     async def _fresh(self) -> None:
         if self.store.shared:

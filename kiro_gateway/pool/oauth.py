@@ -14,7 +14,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..state.base import LockTimeout, StoreError
+from ..state.base import LockTimeout, StoreError, TokenStore
 from .credential import Credential, parse_expiry
 from .writeback import TOKEN_KEYS
 
@@ -53,13 +53,19 @@ class SharedTokens:
 
     async def share(self, cred: Credential) -> None:
         """Store freshly refreshed tokens for the other processes (before the lock is let go)."""
+        store = self.pool.store
+        if not isinstance(store, TokenStore):
+            return
         with contextlib.suppress(StoreError):
-            await self.pool.store.put_tokens(cred.id, {k: cred.raw.get(k) for k in TOKEN_FIELDS})
+            await store.put_tokens(cred.id, {k: cred.raw.get(k) for k in TOKEN_FIELDS})
 
     async def _adopt(self, cred: Credential, seen: str | None, force: bool, margin: float) -> str | None:
         """The token another process stored, if it is newer than ours and good enough."""
+        store = self.pool.store
+        if not isinstance(store, TokenStore):
+            return None
         try:
-            tokens = await self.pool.store.get_tokens(cred.id)
+            tokens = await store.get_tokens(cred.id)
         except StoreError:
             return None
         if not tokens or not tokens.get("accessToken"):
@@ -77,8 +83,11 @@ class SharedTokens:
         cred = self.pool.get(cid)
         if cred is None or cred.auth_method == "api_key":
             return
+        store = self.pool.store
+        if not isinstance(store, TokenStore):
+            return
         try:
-            tokens = await self.pool.store.get_tokens(cid)
+            tokens = await store.get_tokens(cid)
         except StoreError:
             return
         if tokens and tokens.get("accessToken") and \

@@ -14,7 +14,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..state.base import HEALTH_COUNTS, HEALTH_FIELDS, Batch, HealthChange, StateStore
+from ..state.base import HEALTH_COUNTS, HEALTH_FIELDS, Batch, HealthChange, SessionSnapshot, StateStore
 from .health import Health
 
 if TYPE_CHECKING:
@@ -127,7 +127,8 @@ class PoolSync:
         """Start-up: health and (for a one-process store) the session bindings."""
         await self.reload(list(self.pool.health))
         now = time.time()
-        for session, cid, expires in await self.store.load_sticky():
+        bindings = await self.store.load_sticky() if isinstance(self.store, SessionSnapshot) else []
+        for session, cid, expires in bindings:
             if expires > now and cid in self.pool.health:
                 self.pool.sticky.restore(session, cid, expires)
 

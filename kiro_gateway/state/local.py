@@ -1,8 +1,8 @@
-"""Coordination for a store that one process owns: locks, pacing slots and rate windows in memory.
+"""Coordination for a store that one process owns: `Locks` and `Leases` in memory.
 
 A one-process store (SQLite) needs no cross-process locking: an asyncio lock with an expiry does,
-and pacing counters are ephemeral (a restart empties every slot anyway). Tokens are not kept
-here: the credentials file is their one home when only one process writes it.
+and pacing counters are ephemeral (a restart empties every slot anyway). It offers no `TokenStore`:
+the credentials file is the one home of tokens when only one process writes it.
 """
 
 from __future__ import annotations
@@ -11,15 +11,16 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from .base import LockTimeout
+from .records import LockTimeout
 
 __all__ = ["LocalCoordination"]
 
 
 class LocalCoordination:
+    """Implements `Locks` and `Leases` (protocols.py) for one process."""
+
     def __init__(self) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, list[float]]] = {}
         self._slots: dict[str, dict[str, float]] = {}  # scope → lease → expires
@@ -38,14 +39,8 @@ class LocalCoordination:
         finally:
             lock.release()
 
-    def lock(self, name: str, ttl: float, wait: float):
+    def lock(self, name: str, ttl: float, wait: float) -> AbstractAsyncContextManager[None]:
         return self._lock(name, ttl, wait)
-
-    async def get_tokens(self, cred_id: str) -> dict[str, Any] | None:
-        return None
-
-    async def put_tokens(self, cred_id: str, tokens: dict[str, Any]) -> None:
-        return None
 
     async def acquire_slot(self, scope: str, lease: str, cap: int, ttl: float) -> bool:
         held = self._slots.setdefault(scope, {})

@@ -5,6 +5,10 @@ are set. After each write-behind batch the writer publishes which credentials ch
 process reloads those (pub/sub on `<namespace>:events`). Locks are SET NX PX with a random token,
 released only by their holder (Lua). Pacing slots and rate windows are sorted sets scored with
 Redis's own clock (TIME inside Lua), so gateways on hosts with skewed clocks still agree.
+
+Being shared, it offers what a one-process store does not: `SessionStore` (bindings read and written
+through), `TokenStore` and `Events` (protocols.py). Bindings are not copied at start-up (no
+`SessionSnapshot`): each is read when its session next asks.
 """
 
 from __future__ import annotations
@@ -16,21 +20,25 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ..util.ids import jitter
-from .base import AGG_SIZE, BUCKET_SECONDS, HEALTH_COUNTS, HEALTH_FIELDS, KEY_USAGE_FIELDS, Batch, LockTimeout, \
-    LogQuery, StateStore, StoreError
+from .protocols import EventHandler, Events, SessionStore, StateStore, TokenStore
+from .records import AGG_SIZE, BUCKET_SECONDS, HEALTH_COUNTS, HEALTH_FIELDS, KEY_USAGE_FIELDS, Batch, LockTimeout, \
+    LogQuery, StoreError
 
 log = logging.getLogger("kiro_gateway.state.redis")
 
-__all__ = ["RedisStore"]
+__all__ = ["RedisStore", "safe_url"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -76,11 +84,11 @@ _ROUTINE = {"last_used", "consecutive_failures"}
 _FLOATS = {"last_used", "cooldown_until", "exhausted_until", "unhealthy_until"}
 
 
-def _unavailable(fn):
+def _unavailable(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     """Redis errors become StoreError, so callers in the request path can fall back."""
 
     @functools.wraps(fn)
-    async def wrapper(*args, **kwargs):
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await fn(*args, **kwargs)
         except RedisError as e:
@@ -89,7 +97,7 @@ def _unavailable(fn):
     return wrapper
 
 
-class RedisStore(StateStore):
+class RedisStore(StateStore, SessionStore, TokenStore, Events):
     kind = "redis"
     shared = True
 
@@ -104,10 +112,10 @@ class RedisStore(StateStore):
         self._slot = self.r.register_script(_SLOT)
         self._renew = self.r.register_script(_RENEW)
         self._rate = self.r.register_script(_RATE)
-        self._callbacks: list[Callable[[str, Any], None]] = []
-        self._listener: asyncio.Task | None = None
+        self._callbacks: list[EventHandler] = []
+        self._listener: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
-        self._bg: set[asyncio.Task] = set()
+        self._bg: set[asyncio.Task[None]] = set()
 
     def _k(self, *parts: str) -> str:
         return ":".join((self.ns, *parts))
@@ -118,7 +126,7 @@ class RedisStore(StateStore):
         try:
             await self.r.ping()
         except RedisError as e:
-            raise StoreError(f"cannot reach {_safe_url(self.url)}: {type(e).__name__}") from None
+            raise StoreError(f"cannot reach {safe_url(self.url)}: {type(e).__name__}") from None
         if self._listener is None:
             self._listener = asyncio.get_running_loop().create_task(self._listen(), name="kg-state-events")
             with contextlib.suppress(TimeoutError):
@@ -135,7 +143,7 @@ class RedisStore(StateStore):
                 await t
         await self.r.aclose()
 
-    def subscribe(self, callback: Callable[[str, Any], None]) -> None:
+    def subscribe(self, callback: EventHandler) -> None:
         self._callbacks.append(callback)
 
     async def publish(self, topic: str, data: Any = None) -> None:
@@ -165,12 +173,12 @@ class RedisStore(StateStore):
                             log.exception("state event handler failed")
             except asyncio.CancelledError:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated
                 raise
             except (RedisError, OSError) as e:
                 (log.warning if delay == 0.2 else log.debug)("state events: %s; resubscribing", type(e).__name__)
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated
                 self._ready.set()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -236,11 +244,8 @@ class RedisStore(StateStore):
         out: dict[str, dict[str, Any]] = {}
         for cid, row in zip(ids, rows, strict=True):
             if row:
-                out[cid] = _health_row(row)
+                out[cid] = _health_row(_text_map(row))
         return out
-
-    async def load_sticky(self) -> list[tuple[str, str, float]]:
-        return []  # read through per session (sticky_get): no need to copy every binding at start
 
     @_unavailable
     async def sticky_get(self, session: str) -> tuple[str, float] | None:
@@ -275,7 +280,7 @@ class RedisStore(StateStore):
     @_unavailable
     async def get_tokens(self, cred_id: str) -> dict[str, Any] | None:
         row = await self.r.hgetall(self._k("tokens", cred_id))
-        return dict(row) if row else None
+        return _text_map(row) or None
 
     @_unavailable
     async def put_tokens(self, cred_id: str, tokens: dict[str, Any]) -> None:
@@ -299,7 +304,7 @@ class RedisStore(StateStore):
             with contextlib.suppress(RedisError):  # unreleased, it expires after ttl
                 await self._release(keys=[key], args=[token])
 
-    def lock(self, name: str, ttl: float, wait: float):
+    def lock(self, name: str, ttl: float, wait: float) -> AbstractAsyncContextManager[None]:
         return self._lock(name, ttl, wait)
 
     # -- pacing ---------------------------------------------------------------------------------------
@@ -334,7 +339,7 @@ class RedisStore(StateStore):
         hi = "+inf" if q.until is None else q.until
         lo = "-inf" if q.since is None else q.since
         raw = await self.r.zrevrangebyscore(self._k("logs"), hi, lo)
-        rows = [r for r in (orjson.loads(x) for x in raw) if q.matches(r)]
+        rows = [r for r in (_object(x) for x in raw) if q.matches(r)]
         return rows[q.offset:q.offset + q.limit], len(rows)
 
     @_unavailable
@@ -367,7 +372,7 @@ class RedisStore(StateStore):
 
     @_unavailable
     async def list_keys(self) -> list[dict[str, Any]]:
-        return [orjson.loads(v) for v in (await self.r.hgetall(self._k("keys"))).values()]
+        return [_object(v) for v in (await self.r.hgetall(self._k("keys"))).values()]
 
     @_unavailable
     async def save_key(self, key: dict[str, Any]) -> None:
@@ -410,6 +415,23 @@ class RedisStore(StateStore):
         return _vectors(await self.r.hgetall(self._k("keyuse", day)), len(KEY_USAGE_FIELDS))
 
 
+def _text(v: bytes | str) -> str:
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def _text_map(row: Mapping[bytes | str, bytes | str]) -> dict[str, str]:
+    """A hash as text (the client decodes replies; the types do not know that)."""
+    return {_text(k): _text(v) for k, v in row.items()}
+
+
+def _object(raw: object) -> dict[str, Any]:
+    """One stored JSON object (a key, a log row)."""
+    value = orjson.loads(raw) if isinstance(raw, (bytes, str)) else None
+    if not isinstance(value, dict):
+        raise TypeError("redis holds a record that is not an object")
+    return value
+
+
 def _health_row(row: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in HEALTH_COUNTS + HEALTH_FIELDS:
@@ -423,9 +445,9 @@ def _health_row(row: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def _vectors(row: dict[str, str], size: int) -> dict[str, list[float]]:
+def _vectors(row: Mapping[bytes | str, bytes | str], size: int) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
-    for field, value in row.items():
+    for field, value in _text_map(row).items():
         k, _, i = field.rpartition(_FSEP)
         if not k or not i.isdigit() or int(i) >= size:
             continue
@@ -435,7 +457,7 @@ def _vectors(row: dict[str, str], size: int) -> dict[str, list[float]]:
     return out
 
 
-def _safe_url(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without a password, for messages."""
     if "@" in url:
         scheme, _, rest = url.partition("://")

@@ -4,7 +4,8 @@ Every call runs on one dedicated thread that owns the connection (sqlite3 object
 that made them, and a single writer never waits on itself), so the event loop never blocks on disk.
 Write-behind batches arrive as one call and commit as one transaction. WAL mode keeps readers (admin
 queries) from waiting on a commit. Locks and pacing counters live in memory (see local.py): a store
-that one process owns needs nothing more.
+that one process owns needs nothing more. Session bindings are written behind and read back only at
+a cold start (`SessionSnapshot`); being alone, it offers no `SessionStore`, `TokenStore` or `Events`.
 """
 
 from __future__ import annotations
@@ -13,15 +14,19 @@ import asyncio
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
-from .base import AGG_SIZE, BUCKET_SECONDS, HEALTH_COUNTS, HEALTH_FIELDS, KEY_USAGE_FIELDS, Batch, LogQuery, \
-    StateStore, add_vector, search_text
 from .local import LocalCoordination
+from .protocols import SessionSnapshot, StateStore
+from .records import AGG_SIZE, BUCKET_SECONDS, HEALTH_COUNTS, HEALTH_FIELDS, KEY_USAGE_FIELDS, Batch, LogQuery, \
+    add_vector, search_text
+
+T = TypeVar("T")
 
 __all__ = ["SQLiteStore"]
 
@@ -47,8 +52,9 @@ _AGG_KEEP = 26 * 3600  # a day of buckets, and some slack for clocks and the tre
 _KEY_USAGE_KEEP_DAYS = 40
 
 
-class SQLiteStore(LocalCoordination, StateStore):
+class SQLiteStore(LocalCoordination, StateStore, SessionSnapshot):
     kind = "sqlite"
+    shared = False
 
     def __init__(self, path: str | Path) -> None:
         LocalCoordination.__init__(self)
@@ -58,10 +64,17 @@ class SQLiteStore(LocalCoordination, StateStore):
 
     # -- the thread --------------------------------------------------------------------------------
 
-    async def _run(self, fn, *args):
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self._executor is None:
             raise RuntimeError("state store is not open")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        """The connection, on the store's thread (only code run through `_run` touches it)."""
+        if self._db is None:
+            raise RuntimeError("state store is not open")
+        return self._db
 
     async def open(self) -> None:
         if self._executor is None:
@@ -97,8 +110,7 @@ class SQLiteStore(LocalCoordination, StateStore):
             await self._run(self._write, batch)
 
     def _write(self, b: Batch) -> None:
-        db = self._db
-        assert db is not None
+        db = self._conn
         db.execute("BEGIN IMMEDIATE")
         try:
             for cred, ch in b.health.items():
@@ -131,7 +143,7 @@ class SQLiteStore(LocalCoordination, StateStore):
             raise
 
     @staticmethod
-    def _add(db: sqlite3.Connection, table: str, cols: tuple[str, str], ids: tuple, vec: list[float],
+    def _add(db: sqlite3.Connection, table: str, cols: tuple[str, str], ids: tuple[Any, Any], vec: list[float],
              size: int) -> None:
         row = db.execute(f"SELECT v FROM {table} WHERE {cols[0]} = ? AND {cols[1]} = ?", ids).fetchone()
         cur = orjson.loads(row[0]) if row else [0.0] * size
@@ -147,36 +159,32 @@ class SQLiteStore(LocalCoordination, StateStore):
 
     def _load_health(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         cols = ("cred",) + HEALTH_COUNTS + HEALTH_FIELDS
-        rows = self._db.execute(f"SELECT {', '.join(cols)} FROM health").fetchall()
+        rows = self._conn.execute(f"SELECT {', '.join(cols)} FROM health").fetchall()
         wanted = set(ids)
         return {r[0]: dict(zip(cols[1:], r[1:], strict=True)) for r in rows if r[0] in wanted}
 
     async def load_sticky(self) -> list[tuple[str, str, float]]:
-        return await self._run(lambda: self._db.execute(
+        rows = await self._run(lambda: self._conn.execute(
             "SELECT session, cred, expires FROM sticky WHERE expires > ?", (time.time(),)).fetchall())
-
-    async def sticky_get(self, session: str) -> tuple[str, float] | None:
-        return None  # one process: its memory already knows every binding
-
-    async def sticky_put(self, session: str, cred_id: str, expires: float) -> None:
-        return None  # persisted by the write-behind batch
+        return [(str(s), str(c), float(e)) for s, c, e in rows]
 
     async def get_account_facts(self, cred_id: str) -> dict[str, Any] | None:
-        def get():
-            row = self._db.execute("SELECT data FROM account_facts WHERE cred = ?", (cred_id,)).fetchone()
-            return orjson.loads(row[0]) if row else None
+        def get() -> dict[str, Any] | None:
+            row = self._conn.execute("SELECT data FROM account_facts WHERE cred = ?", (cred_id,)).fetchone()
+            return _object(row[0]) if row else None
 
         return await self._run(get)
 
     async def put_account_facts(self, cred_id: str, facts: dict[str, Any]) -> None:
-        await self._run(lambda: self._db.execute(
+        await self._run(lambda: self._conn.execute(
             "INSERT OR REPLACE INTO account_facts (cred, data) VALUES (?, ?)", (cred_id, orjson.dumps(facts))))
 
     async def query_logs(self, q: LogQuery) -> tuple[list[dict[str, Any]], int]:
         return await self._run(self._query, q)
 
     def _query(self, q: LogQuery) -> tuple[list[dict[str, Any]], int]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if q.since is not None:
             where.append("ts >= ?")
             args.append(q.since)
@@ -200,16 +208,17 @@ class SQLiteStore(LocalCoordination, StateStore):
             esc = q.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             args.append(f"%{esc}%")
         sql_where = (" WHERE " + " AND ".join(where)) if where else ""
-        total = self._db.execute(f"SELECT COUNT(*) FROM logs{sql_where}", args).fetchone()[0]
-        rows = self._db.execute(f"SELECT data FROM logs{sql_where} ORDER BY ts DESC, rowid DESC LIMIT ? OFFSET ?",
+        db = self._conn
+        total: int = db.execute(f"SELECT COUNT(*) FROM logs{sql_where}", args).fetchone()[0]
+        rows = db.execute(f"SELECT data FROM logs{sql_where} ORDER BY ts DESC, rowid DESC LIMIT ? OFFSET ?",
                                 [*args, q.limit, q.offset]).fetchall()
-        return [orjson.loads(r[0]) for r in rows], total
+        return [_object(r[0]) for r in rows], total
 
     async def prune(self, max_count: int, max_age: float) -> None:
         await self._run(self._prune, max_count, max_age)
 
     def _prune(self, max_count: int, max_age: float) -> None:
-        db, now = self._db, time.time()
+        db, now = self._conn, time.time()
         if max_age > 0:
             db.execute("DELETE FROM logs WHERE ts < ?", (now - max_age,))
         if max_count > 0:
@@ -223,48 +232,56 @@ class SQLiteStore(LocalCoordination, StateStore):
 
     async def aggregates(self, since: float) -> dict[tuple[int, str], list[float]]:
         start = int(since) // BUCKET_SECONDS * BUCKET_SECONDS
-        rows = await self._run(lambda: self._db.execute(
+        rows = await self._run(lambda: self._conn.execute(
             "SELECT bucket, k, v FROM agg WHERE bucket >= ?", (max(start, 1),)).fetchall())
         return {(b, k): orjson.loads(v) for b, k, v in rows}
 
     async def totals(self) -> dict[str, list[float]]:
-        rows = await self._run(lambda: self._db.execute("SELECT k, v FROM agg WHERE bucket = 0").fetchall())
+        rows = await self._run(lambda: self._conn.execute("SELECT k, v FROM agg WHERE bucket = 0").fetchall())
         return {k: orjson.loads(v) for k, v in rows}
 
     # -- keys ----------------------------------------------------------------------------------------
 
     async def list_keys(self) -> list[dict[str, Any]]:
-        rows = await self._run(lambda: self._db.execute("SELECT data FROM keys").fetchall())
-        return [orjson.loads(r[0]) for r in rows]
+        rows = await self._run(lambda: self._conn.execute("SELECT data FROM keys").fetchall())
+        return [_object(r[0]) for r in rows]
 
     async def save_key(self, key: dict[str, Any]) -> None:
-        await self._run(lambda: self._db.execute("INSERT OR REPLACE INTO keys (id, data) VALUES (?, ?)",
+        await self._run(lambda: self._conn.execute("INSERT OR REPLACE INTO keys (id, data) VALUES (?, ?)",
                                                  (key["id"], orjson.dumps(key))))
 
     async def delete_key(self, key_id: str) -> bool:
-        cur = await self._run(lambda: self._db.execute("DELETE FROM keys WHERE id = ?", (key_id,)))
-        return cur.rowcount > 0
+        cur = await self._run(lambda: self._conn.execute("DELETE FROM keys WHERE id = ?", (key_id,)))
+        return bool(cur.rowcount > 0)
 
     async def put_response(self, response_id: str, owner: str, data: bytes, expires: float) -> None:
-        await self._run(lambda: self._db.execute(
+        await self._run(lambda: self._conn.execute(
             "INSERT OR REPLACE INTO responses (id, owner, expires, data) VALUES (?, ?, ?, ?)",
             (response_id, owner, expires, data)))
 
     async def get_response(self, response_id: str) -> tuple[str, bytes] | None:
-        row = await self._run(lambda: self._db.execute(
+        row = await self._run(lambda: self._conn.execute(
             "SELECT owner, data FROM responses WHERE id = ? AND expires >= ?", (response_id, time.time())).fetchone())
         return None if row is None else (row[0], bytes(row[1]))
 
     async def delete_response(self, response_id: str) -> bool:
-        cur = await self._run(lambda: self._db.execute("DELETE FROM responses WHERE id = ?", (response_id,)))
-        return cur.rowcount > 0
+        cur = await self._run(lambda: self._conn.execute("DELETE FROM responses WHERE id = ?", (response_id,)))
+        return bool(cur.rowcount > 0)
 
     async def touch_responses(self, response_ids: list[str], expires: float) -> None:
         if response_ids:
-            await self._run(lambda: self._db.executemany(
+            await self._run(lambda: self._conn.executemany(
                 "UPDATE responses SET expires = max(expires, ?) WHERE id = ?", [(expires, r) for r in response_ids]))
 
     async def key_usage(self, day: str) -> dict[str, list[float]]:
-        rows = await self._run(lambda: self._db.execute("SELECT key, v FROM key_usage WHERE day = ?",
+        rows = await self._run(lambda: self._conn.execute("SELECT key, v FROM key_usage WHERE day = ?",
                                                         (day,)).fetchall())
         return {k: orjson.loads(v) for k, v in rows}
+
+
+def _object(raw: bytes | str) -> dict[str, Any]:
+    """A stored JSON object (every row this store writes holds one)."""
+    value = orjson.loads(raw)
+    if not isinstance(value, dict):
+        raise TypeError("state.db holds a record that is not an object")
+    return value

@@ -16,12 +16,13 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from .base import Batch, StateStore
+from .protocols import RequestLogStore, WriteBehind
+from .records import Batch
 from ..util.tasks import cancel_and_wait, failed
 
 log = logging.getLogger("kiro_gateway.state")
 
-__all__ = ["StateWriter", "Source"]
+__all__ = ["StateWriter", "Source", "WrittenStore"]
 
 _PRUNE_EVERY = 60.0
 
@@ -37,8 +38,12 @@ class Source(Protocol):
         """Work that follows a write: reloading what other processes changed."""
 
 
+class WrittenStore(WriteBehind, RequestLogStore, Protocol):
+    """What the writer needs of a store: batches, and the log's retention."""
+
+
 class StateWriter:
-    def __init__(self, store: StateStore, interval: float,
+    def __init__(self, store: WrittenStore, interval: float,
                  retention: Callable[[], tuple[int, float]] = lambda: (0, 0.0)) -> None:
         self.store = store
         self.interval = interval
@@ -46,7 +51,7 @@ class StateWriter:
         self.sources: list[Source] = []
         self._wake: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._pruned = 0.0
         self._logged = 0  # request-log rows written since the last prune
         self._warned = 0.0

@@ -8,14 +8,17 @@ import time
 
 import pytest
 
-from kiro_gateway.state import make_store
-from kiro_gateway.state.base import AGG_SIZE, Batch, HealthChange, LockTimeout, LogQuery, agg_key
+from kiro_gateway.state import make_store, parse_state_url
+from kiro_gateway.state.base import AGG_SIZE, Batch, Events, HealthChange, LockTimeout, LogQuery, SessionSnapshot, \
+    SessionStore, StateStore, TokenStore, agg_key
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "memory", "redis"])
 async def store(request, tmp_path):
     if request.param == "sqlite":
         s = make_store(None, tmp_path)
+    elif request.param == "memory":
+        s = make_store("memory", None)
     else:
         url = request.getfixturevalue("redis_url")
         s = make_store(url, None, "t-" + secrets.token_hex(4))  # a namespace per test: no leftovers
@@ -46,7 +49,7 @@ async def test_health_counts_add_up_and_values_are_set(store):
 async def test_sessions_are_remembered_until_they_expire(store):
     now = time.time()
     await store.write(Batch(sticky={"s:live": ("2", now + 60), "s:old": ("1", now - 1)}))
-    if store.shared:
+    if isinstance(store, SessionStore):
         await store.sticky_put("s:new", "3", now + 60)
         assert (await store.sticky_get("s:live"))[0] == "2"
         assert (await store.sticky_get("s:new"))[0] == "3"
@@ -164,9 +167,29 @@ async def test_keys_and_their_usage(store):
     assert await store.key_usage("2030-01-02") == {}
 
 
+def test_a_store_offers_exactly_what_it_supports(store):
+    assert isinstance(store, StateStore)
+    shared = (SessionStore, TokenStore, Events)
+    # One process: its memory knows every binding, the credentials file holds the tokens, and nobody
+    # listens; a shared store instead reads bindings through rather than copying them at start-up.
+    assert all(isinstance(store, p) == store.shared for p in shared)
+    assert isinstance(store, SessionSnapshot) != store.shared
+
+
+def test_state_urls_are_read_in_one_place(tmp_path):
+    assert parse_state_url(None).backend == parse_state_url("  ").backend == "default"
+    assert parse_state_url("redis://h:1/0").shared and parse_state_url("unix:///r.sock").backend == "redis"
+    assert parse_state_url(":memory:").backend == parse_state_url("memory").backend == "memory"
+    assert parse_state_url(f"sqlite:///{tmp_path}/s.db").path == tmp_path / "s.db"
+    for bad in ("postgres://x", "sqlite:///", "memoryx"):
+        with pytest.raises(ValueError, match="stateUrl must be"):
+            parse_state_url(bad)
+    with pytest.raises(ValueError, match="stateUrl must be"):
+        make_store("mysql://u:secret@h", None)
+
+
 async def test_shared_tokens_and_change_notices(store):
-    if not store.shared:
-        assert await store.get_tokens("1") is None  # one process: the credentials file holds them
+    if not isinstance(store, TokenStore) or not isinstance(store, Events):
         return
     seen = []
     store.subscribe(lambda topic, data: seen.append((topic, data)))
