@@ -69,7 +69,7 @@ class Gateway:
         home = config_path or credentials_path  # the data dir: state.db lives beside config.json
         self.store = make_store(settings.state_url, home.parent if home else None, settings.state_namespace)
         self.http = KiroHttp(settings.connect_timeout)
-        self.pool = CredentialPool(settings, credentials_path, self.http, self.store)
+        self.pool = CredentialPool(settings, credentials_path, self.http, self.store, request=CURRENT.get)
         self.upstream = Upstream(settings, self.pool, self.http)
         self.logins = LoginManager(settings, self.pool, self.http)
         self.requests = RequestLog(settings)
