@@ -1,9 +1,10 @@
 """credentials.json as the pool holds it: read at start, written back and re-read merged.
 
-`CredentialsFile` keeps what a merge needs between writes — the file as last read or written (the
-base of the three-way merges in writeback.py), its digest (to tell our own writes from someone
-else's) and its shape (one object or an array) — and serialises the writes, across processes too
-when the state store is shared. `reconcile` makes the in-memory credentials match merged entries.
+`CredentialsFile` holds the credentials in memory and what a merge needs between writes — the file
+as last read or written (the base of the three-way merges in writeback.py), its digest (to tell
+our own writes from someone else's) and its shape (one object or an array). It serialises the
+writes, across processes too when the state store is shared, and after each write or re-read makes
+memory match the merged entries (`reconcile`), telling its owner which credentials joined or went.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,9 +49,13 @@ def load_credentials(path: Path) -> tuple[list[Credential], bool]:
 
 
 class CredentialsFile:
-    def __init__(self, path: Path | None, store: StateStore) -> None:
+    def __init__(self, path: Path | None, store: StateStore, joined: Callable[[str], None],
+                 gone: Callable[[str], None]) -> None:
+        """`joined(id)` is told of a credential that appeared in the file (before it is in
+        `credentials`), `gone(id)` of one removed there."""
         self.path = path
         self.store = store
+        self._joined, self._gone = joined, gone
         self.credentials, self.single = load_credentials(path) if path else ([], False)
         if path:
             removed = remove_stale_temps(path)
@@ -58,36 +64,56 @@ class CredentialsFile:
         found = writeback.read_file(path) if path else None
         self.base: list[dict[str, Any]] = [dict(c.raw) for c in self.credentials]
         self.digest = found.digest if found else None
-        self.writing = asyncio.Lock()  # held by the caller around a snapshot, write and take-in
+        self._writing = asyncio.Lock()
 
-    async def write(self, ours: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Merge `ours` into the file as it is now and write it atomically; returns what was
-        written. With a shared store, under a lock that holds across processes."""
-        assert self.path is not None
-        args = (self.path, self.base, ours, self.single)
-        lock: AbstractAsyncContextManager[None] = \
-            self.store.lock("credentials-file", _FILE_LOCK_TTL, _FILE_LOCK_TTL) if self.store.shared \
-            else contextlib.nullcontext()
-        try:
-            async with lock:
+    def _entries(self) -> list[dict[str, Any]]:
+        return [dict(c.raw) for c in self.credentials]
+
+    async def save(self) -> None:
+        """Write back: re-read the file, merge ours into it (writeback.py), write atomically — under
+        a lock that, with a shared store, holds across processes so no write-back is lost to a race."""
+        if not self.path:
+            return
+        async with self._writing:
+            ours = self._entries()
+            args = (self.path, self.base, ours, self.single)
+            lock: AbstractAsyncContextManager[None] = \
+                self.store.lock("credentials-file", _FILE_LOCK_TTL, _FILE_LOCK_TTL) if self.store.shared \
+                else contextlib.nullcontext()
+            try:
+                async with lock:
+                    merged, digest = await asyncio.to_thread(writeback.merge_and_write, *args)
+            except (LockTimeout, StoreError) as e:
+                log.warning("credentials write-back without the shared lock (%s)", type(e).__name__)
                 merged, digest = await asyncio.to_thread(writeback.merge_and_write, *args)
-        except (LockTimeout, StoreError) as e:
-            log.warning("credentials write-back without the shared lock (%s)", type(e).__name__)
-            merged, digest = await asyncio.to_thread(writeback.merge_and_write, *args)
-        self.base, self.digest = merged, digest
-        return merged
+            self.base, self.digest = merged, digest
+            self._take_in(ours, merged)
 
-    async def reread(self, ours: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-        """The file changed on disk: `ours` merged with it (a person's edit wins), or None when
-        it is gone, half-written, or what we wrote ourselves."""
-        assert self.path is not None
+    async def reload(self) -> bool:
+        """The file changed on disk (by hand or by another process): take it in. A person's edits
+        win; tokens refreshed here since are kept (newer `expiresAt`). Returns whether it changed."""
+        if not self.path:
+            return False
+        ours = self._entries()
         found = await asyncio.to_thread(writeback.read_file, self.path)
         if found is None or found.digest == self.digest:
-            return None
+            return False  # gone, half-written, or what we wrote ourselves
         merged = writeback.merge_lists(self.base, ours, found.entries, prefer_ours=False)
         self.base, self.digest = found.entries, found.digest
         self.single = found.single
-        return merged
+        self._take_in(ours, merged)
+        log.info("credentials reloaded from %s: %d credential(s)", self.path.name, len(self.credentials))
+        if merged != found.entries:
+            await self.save()  # tokens refreshed here meanwhile go back into the file
+        return True
+
+    def _take_in(self, snapshot: list[dict[str, Any]], entries: list[dict[str, Any]]) -> None:
+        found = reconcile(self.credentials, snapshot, entries, self.path)
+        for cid in found.added:
+            self._joined(cid)
+        for cid in found.removed:
+            self._gone(cid)
+        self.credentials = found.credentials
 
 
 @dataclass(slots=True)

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..config import Settings
 from ..core.conversation import GatewayError
@@ -25,7 +25,7 @@ from ..state.base import StateStore, StoreError
 from ..state.local import LocalCoordination
 from .alerts import Alerts
 from .credential import Credential
-from .file import CredentialsFile, load_credentials, reconcile
+from .file import CredentialsFile, load_credentials
 from .health import ACTIVE, Health
 from .interval import MinInterval
 from .lease import Lease, Leases, RequestNotes
@@ -52,10 +52,10 @@ class CredentialPool:
     def __init__(self, settings: Settings, path: Path | None, http: KiroHttp, store: StateStore | None = None,
                  request: Callable[[], RequestNotes | None] = lambda: None) -> None:
         self.settings, self.path, self.http = settings, path, http
-        self.store: StateStore = store if store is not None else _NoStore()  # type: ignore[assignment]  # a stand-in with the store's coordination methods
+        # Without the app there is no store: a stand-in that coordinates within this process.
+        self.store = store if store is not None else cast(StateStore, _NoStore())
         self.request = request  # the request being served, if any
-        self.file = CredentialsFile(path, self.store)
-        self.credentials = self.file.credentials
+        self.file = CredentialsFile(path, self.store, self._joined, self._forget)
         self.health: dict[str, Health] = {c.id: Health() for c in self.credentials}
         self.sticky = Sticky(settings.sticky_seconds)
         self.picker = Picker(settings, self.health, self.sticky)
@@ -338,7 +338,11 @@ class CredentialPool:
         cred.set_disabled(False)
         await self.save()
 
-    # -- the credentials file ----------------------------------------------------------------------
+    # -- the credentials file (file.py) ---------------------------------------------------------
+
+    @property
+    def credentials(self) -> list[Credential]:
+        return self.file.credentials
 
     @property
     def single(self) -> bool:
@@ -346,36 +350,15 @@ class CredentialPool:
         return self.file.single
 
     async def save(self) -> None:
-        """Write back: re-read the file, merge (writeback.py), write atomically — under a lock that,
-        with a shared store, holds across processes so no write-back is lost to a race."""
-        if not self.path:
-            return
-        async with self.file.writing:
-            ours = [dict(c.raw) for c in self.credentials]
-            self._take_in(ours, await self.file.write(ours))
+        """Write the credentials back to their file, merged with what it holds meanwhile."""
+        await self.file.save()
 
     async def reload_file(self) -> bool:
-        """The file changed on disk (by hand or by another process): take it in. A person's edits
-        win; tokens refreshed here since are kept (newer `expiresAt`). Returns whether it changed."""
-        if not self.path:
-            return False
-        ours = [dict(c.raw) for c in self.credentials]
-        merged = await self.file.reread(ours)
-        if merged is None:
-            return False  # gone, half-written, or what we wrote ourselves
-        self._take_in(ours, merged)
-        log.info("credentials reloaded from %s: %d credential(s)", self.path.name, len(self.credentials))
-        if merged != self.file.base:
-            await self.save()  # tokens refreshed here meanwhile go back into the file
-        return True
+        """Take in the file as changed on disk; returns whether it changed."""
+        return await self.file.reload()
 
-    def _take_in(self, snapshot: list[dict[str, Any]], entries: list[dict[str, Any]]) -> None:
-        """Make memory match merged entries (file.reconcile); new ones join, removed ones go."""
-        found = reconcile(self.credentials, snapshot, entries, self.path)
-        for cid in found.added:
-            self.health[cid] = Health()
-            self.picker.join(cid, self.credentials)
-            self.sync.reload_ids.add(cid)
-        for cid in found.removed:
-            self._forget(cid)
-        self.credentials = found.credentials
+    def _joined(self, cid: str) -> None:
+        """A credential appeared in the file."""
+        self.health[cid] = Health()
+        self.picker.join(cid, self.credentials)
+        self.sync.reload_ids.add(cid)
