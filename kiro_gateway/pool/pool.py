@@ -13,20 +13,20 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
 from ..config import Settings
 from ..core.conversation import GatewayError
-from ..kiro.auth import RefreshError
 from ..kiro.client import KiroHttp, Proxy
-from ..state.base import StateStore, StoreError
+from ..state.base import StateStore
 from ..state.local import LocalCoordination
+from .admission import Admission
 from .alerts import Alerts
 from .credential import Credential
 from .file import CredentialsFile, load_credentials
-from .health import ACTIVE, Health
+from .health import Health
 from .interval import MinInterval
 from .lease import Lease, Leases, RequestNotes
 from .oauth import TokenAuthority
@@ -65,9 +65,10 @@ class CredentialPool:
         self.pacer = Pacer(settings, self.store)
         self.interval = MinInterval(settings)
         self.authority = TokenAuthority(settings, http, self.store, self.leases, self._health, self.sync.touch,
-                                        self.save, self._unstick)
-        self.usage = UsageTracker(settings, http, self.leases, self._token, self.health.get, self.sync.touch,
-                                  self.save)
+                                        self.file.save, self._unstick)
+        tokens = self.authority.token_for
+        self.admission = Admission(settings, self.health, tokens, self.pacer, self.leases, self.sync, self.interval)
+        self.usage = UsageTracker(settings, http, self.leases, tokens, self.health.get, self.sync.touch, self.file.save)
         self.has_model: Callable[[str, str], bool] | None = None  # (credential id, Kiro model id)
         self.on_added: Callable[[Credential], None] | None = None  # a login, import or admin add
 
@@ -104,9 +105,6 @@ class CredentialPool:
         if (cred := self.get(cid)) is not None:
             await self.authority.adopt_stored(cred)
 
-    def _token(self, cred: Credential, force: bool) -> Awaitable[str]:
-        return self.authority.token_for(cred, force)
-
     def _unstick(self, cred: Credential) -> None:
         self.sticky.drop(cred.id)
         self.sync.drop_sticky(cred.id)
@@ -141,56 +139,11 @@ class CredentialPool:
 
     async def acquire(self, model_id: str | None = None, session: str | None = None,
                       exclude: frozenset[str] | set[str] = frozenset()) -> Lease:
-        """The next credential with a fresh token and, when paced, a free slot. Dead refresh tokens
-        are skipped (and disabled); when every account is at its cap this waits (`queueTimeout`)."""
+        """The next credential with a fresh token and, when paced, a free slot (admission.py). Dead
+        refresh tokens are skipped (and disabled); when every account is at its cap this waits."""
         if (rec := self.request()) is not None:
             rec.kiro_model = model_id
-        if session:
-            await self.sync.lookup(session)
-        skip, busy = set(exclude), set[str]()
-        soonest, deadline = 0.1, 0.0
-        while True:
-            try:
-                cred = self.pick(model_id, session, skip | busy)
-                if busy and self.status(cred) != ACTIVE:
-                    raise GatewayError("overloaded", "busy")  # better wait for a busy healthy account
-            except GatewayError:
-                if not busy:
-                    raise
-                now = time.monotonic()
-                deadline = deadline or now + self.settings.queue_timeout
-                if now >= deadline:
-                    raise GatewayError("overloaded", "Every Kiro account is at its request cap "
-                                       "(maxConcurrentPerCredential / maxRpmPerCredential); try again shortly.",
-                                       429, retry_after=max(1.0, soonest)) from None
-                await self.pacer.wait(min(soonest, deadline - now))
-                busy.clear()
-                soonest = 0.1
-                continue
-            try:
-                token = await self.token_for(cred)
-            except RefreshError:
-                skip.add(cred.id)
-                continue
-            slot = None
-            if self.pacer.enabled:
-                admitted, slot, wait = await self.pacer.take(cred.id)
-                if not admitted:
-                    busy.add(cred.id)
-                    soonest = min(soonest, wait) if len(busy) > 1 else wait
-                    continue
-            try:
-                lease = self.lease(cred, token, slot)
-            except GatewayError as e:  # an unusable proxyUrl: this credential cannot be reached
-                if slot is not None:
-                    self.pacer.release(slot)
-                log.warning("%s", e.message)
-                skip.add(cred.id)
-                continue
-            if session:
-                await self.sync.bind(session, cred.id)
-            await self.interval.wait(cred.id)  # minIntervalPerCredential, jittered
-            return lease
+        return await self.admission.admit(lambda skip: self.pick(model_id, session, skip), session, exclude)
 
     def lease(self, cred: Credential, token: str, slot: str | None = None) -> Lease:
         return self.leases.make(cred, token, slot)
