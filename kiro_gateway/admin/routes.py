@@ -145,7 +145,7 @@ class AdminApi(LogsApi, KeysApi, LoginsApi, SettingsApi):
     async def add_credential(self, request: Request):
         body: S.AddCredential = await _body(request, S.AddCredential)
         method = {"builder-id": "idc", "iam": "idc"}.get(body.authMethod, body.authMethod)
-        raw: dict[str, Any] = {}
+        fields: dict[str, Any] = {}
         if method == "api_key" or body.kiroApiKey:
             key = (body.kiroApiKey or "").strip()
             if not key:
@@ -154,7 +154,7 @@ class AdminApi(LogsApi, KeysApi, LoginsApi, SettingsApi):
                                                      hashlib.sha256(key.encode()).digest())
                    for c in self.pool.credentials):
                 raise AdminError(409, "This Kiro API key is already in the pool.")
-            raw.update(kiroApiKey=key, authMethod="api_key")
+            fields.update(kiroApiKey=key, authMethod="api_key")
         else:
             token = (body.refreshToken or "").strip()
             if len(token) < 100 or "..." in token:
@@ -164,23 +164,23 @@ class AdminApi(LogsApi, KeysApi, LoginsApi, SettingsApi):
                 raise AdminError(409, "This refresh token is already in the pool.")
             if method == "idc" and not (body.clientId and body.clientSecret):
                 raise AdminError(400, "IdC (Builder ID) credentials need clientId and clientSecret.")
-            raw.update(refreshToken=token, authMethod=method)
+            fields.update(refreshToken=token, authMethod=method)
         if body.proxyUrl and body.proxyUrl.strip().lower() != "direct":
             try:
                 Proxy.parse(body.proxyUrl)
             except ProxyError as e:
                 raise AdminError(400, f"proxyUrl: {e}.") from None
+        probe = Credential(fields, len(self.pool.credentials))
         for key in ("clientId", "clientSecret", "region", "authRegion", "apiRegion", "profileArn", "machineId",
                     "email", "proxyUrl", "proxyUsername", "proxyPassword", "name"):
             value = getattr(body, key)
             if isinstance(value, str) and value.strip() and (method == "idc" or key not in ("clientId", "clientSecret")):
-                raw[key] = value.strip()
+                probe.set_field(key, value.strip())
         if body.priority:
-            raw["priority"] = body.priority
-        raw["disabled"] = False
-        probe = Credential(raw, len(self.pool.credentials))
+            probe.set_priority(body.priority)
+        probe.set_disabled(False)
         if probe.auth_method != "api_key":
-            await self.pool._refresh(probe, persist=False)  # proves the token works; raises if not
+            await self.pool.probe(probe)  # proves the token works; raises if not
             if self.pool.has_refresh_token(probe.refresh_token or ""):
                 raise AdminError(409, "This refresh token is already in the pool.")  # added meanwhile
         (cred,) = await self.pool.add(probe.raw)

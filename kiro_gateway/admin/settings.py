@@ -152,9 +152,6 @@ class SettingsApi:
         cred = self._cred(request)  # type: ignore[attr-defined]
         body: SetName = await _body(request, SetName)
         name = (body.name or "").strip()
-        if name:
-            cred.raw["name"] = name
-        else:
-            cred.raw.pop("name", None)
+        cred.set_name(name)
         await self.gw.pool.save()
         return {"success": True, "message": f"Credential #{cred.id} {'named ' + repr(name) if name else 'unnamed'}."}

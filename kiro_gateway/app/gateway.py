@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute
 
 from ..admin.routes import admin_routes
 from ..config import Settings
+from ..core.trace import CURRENT
 from ..console.routes import console_routes
 from ..console.sessions import SessionService
 from ..dialects.anthropic import AnthropicDialect
@@ -66,7 +67,7 @@ class Gateway:
         home = config_path or credentials_path  # the data dir: state.db lives beside config.json
         self.store = make_store(settings.state_url, home.parent if home else None, settings.state_namespace)
         self.http = KiroHttp(settings.connect_timeout)
-        self.pool = CredentialPool(settings, credentials_path, self.http, self.store)
+        self.pool = CredentialPool(settings, credentials_path, self.http, self.store, request=CURRENT.get)
         self.facts = AccountFacts(settings, self.store, self.http)
         self.catalog = ModelCatalog(settings, self.pool, self.facts)
         # What the pool asks about Kiro: which account has which model, the host that serves it.

@@ -367,14 +367,14 @@ class LoginManager:
             expires_in = 3600.0
         cred.apply_refresh(tokens["accessToken"], tokens["refreshToken"], expires_in,
                            tokens.get("profileArn") if isinstance(tokens.get("profileArn"), str) else None)
-        raw["disabled"] = False
+        cred.set_disabled(False)
         async with self._add_lock:  # two logins of one account finishing together: added once
             token = tokens["refreshToken"]
             if self.pool.has_refresh_token(token):
                 existing = next(c for c in self.pool.credentials if c.refresh_token == token)
                 att.credential_id, att.duplicate = existing.id, True
             else:
-                (added,) = await self.pool.add(raw)
+                (added,) = await self.pool.add(cred.raw)
                 att.credential_id = added.id
         self._finish(att, "done")
         log.info("login %s: done, credential #%s%s", att.id, att.credential_id,

@@ -9,26 +9,39 @@ what is available — unless the operator configured `modelFallbacks`, which ups
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
-from ..core.conversation import GatewayError
+from ..core.conversation import ErrorKind, GatewayError
 from ..kiro.models import KIRO_MODELS
 from .facts import AccountFacts
-from .health import ACTIVE
+from .credential import Credential
+from .health import ACTIVE, Health
 
 __all__ = ["ModelUnavailable", "served_models", "check_servable", "unavailable"]
 
 _STATIC = {m.id: (m.context_window, m.max_output) for m in KIRO_MODELS}
 
 
+class PoolView(Protocol):
+    """What this needs of the pool."""
+
+    health: dict[str, Health]
+
+    def candidates(self) -> list[Credential]: ...
+
+    def can_serve(self, cred: Credential, model_id: str | None) -> bool: ...
+
+
 class ModelUnavailable(GatewayError):
     """No account can serve the model now; `model` is its Kiro id."""
 
-    def __init__(self, kind, message, status=None, retry_after=None, model: str = "") -> None:
+    def __init__(self, kind: ErrorKind, message: str, status: int | None = None, retry_after: float | None = None,
+                 model: str = "") -> None:
         super().__init__(kind, message, status, retry_after)
         self.model = model
 
 
-def served_models(pool, facts: AccountFacts) -> dict[str, tuple[int, int]]:
+def served_models(pool: PoolView, facts: AccountFacts) -> dict[str, tuple[int, int]]:
     """Kiro model id -> (context window, output limit) over every usable account: its own list
     where known (the largest limits any account reports), the built-in catalog where not."""
     out: dict[str, tuple[int, int]] = {}
@@ -45,7 +58,7 @@ def served_models(pool, facts: AccountFacts) -> dict[str, tuple[int, int]]:
     return out
 
 
-def unavailable(pool, facts: AccountFacts, model: str, name: str) -> ModelUnavailable:
+def unavailable(pool: PoolView, facts: AccountFacts, model: str, name: str) -> ModelUnavailable:
     """The error for a model no usable account has."""
     have = sorted(served_models(pool, facts))
     listing = ", ".join(have[:20]) + (" …" if len(have) > 20 else "") if have else "none"
@@ -53,7 +66,7 @@ def unavailable(pool, facts: AccountFacts, model: str, name: str) -> ModelUnavai
                             f"of this gateway. Available models: {listing}.", 404, model=model)
 
 
-def check_servable(pool, facts: AccountFacts, model: str, name: str) -> None:
+def check_servable(pool: PoolView, facts: AccountFacts, model: str, name: str) -> None:
     """Raise ModelUnavailable when no account has `model`, or when every account that has it
     rests while others (without it) could serve: the model is the problem, say so."""
     creds = pool.candidates()

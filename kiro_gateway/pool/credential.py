@@ -1,7 +1,9 @@
 """One Kiro credential as read from credentials.json (fact sheet §5.4).
 
 The file's own dict is kept (`raw`) so write-back preserves fields we do not know about and the
-file's shape; the typed attributes are views onto it.
+file's shape (its keys, in the casing the user wrote them). The typed properties read it; the
+setters below are the only code that writes it — the rest of the gateway never touches `raw`'s
+keys directly, so a field's spellings (`refreshToken` / `refresh_token`…) are known in one place.
 """
 
 from __future__ import annotations
@@ -10,7 +12,12 @@ import time
 from datetime import datetime, UTC
 from typing import Any
 
-__all__ = ["Credential", "parse_expiry", "format_expiry"]
+__all__ = ["Credential", "parse_expiry", "format_expiry", "TOKEN_KEYS", "TOKEN_FIELDS"]
+
+# Every spelling of the token fields a file may hold (they move together: see writeback.py).
+TOKEN_KEYS = ("accessToken", "access_token", "refreshToken", "refresh_token", "expiresAt", "expires_at")
+# What a refresh produces, as shared between processes through the state store.
+TOKEN_FIELDS = ("accessToken", "refreshToken", "expiresAt", "profileArn")
 
 _IDC_ALIASES = {"idc", "builder-id", "builderid", "iam", "sso", "aws_sso_oidc"}
 
@@ -108,6 +115,46 @@ class Credential:
         return bool(self.raw.get("disabled"))
 
     @property
+    def disabled_reason(self) -> str | None:
+        """Why it is switched off (Manual, InvalidRefreshToken…); None while enabled."""
+        return self._s("disabledReason") if self.disabled else None
+
+    @property
+    def name(self) -> str | None:
+        return self._s("name")
+
+    @property
+    def email(self) -> str | None:
+        return self._s("email")
+
+    @property
+    def subscription_title(self) -> str | None:
+        return self._s("subscriptionTitle")
+
+    @property
+    def next_date_reset(self) -> float | None:
+        return parse_expiry(self.raw.get("nextDateReset"))
+
+    @property
+    def proxy_url(self) -> str | None:
+        """The credential's own proxy (`direct` for none); None: the global one applies."""
+        v = self.raw.get("proxyUrl")
+        return v if isinstance(v, str) and v.strip() else None
+
+    @property
+    def proxy_username(self) -> str | None:
+        return self._s("proxyUsername")
+
+    @property
+    def proxy_password(self) -> str | None:
+        return self._s("proxyPassword")
+
+    @property
+    def has_own_id(self) -> bool:
+        """Whether the dict holds an `id` (else the id is taken from the position)."""
+        return self.raw.get("id") not in (None, "")
+
+    @property
     def profile_arn(self) -> str | None:
         return self._s("profileArn", "profile_arn")
 
@@ -159,3 +206,69 @@ class Credential:
             timespec="milliseconds").replace("+00:00", "Z")
         if profile_arn and not self.profile_arn:
             self.raw["profileArn"] = profile_arn
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def set_disabled(self, disabled: bool, reason: str | None = None) -> None:
+        """Switch off (with the reason shown to the operator) or back on (the reason goes)."""
+        self.raw["disabled"] = disabled
+        if disabled and reason:
+            self.raw["disabledReason"] = reason
+        elif not disabled:
+            self.raw.pop("disabledReason", None)
+
+    def set_priority(self, priority: int) -> None:
+        self.raw["priority"] = priority
+
+    def set_name(self, name: str | None) -> None:
+        """The operator's label; empty or None removes it."""
+        if name:
+            self.raw["name"] = name
+        else:
+            self.raw.pop("name", None)
+
+    def set_id(self, cid: int | str) -> None:
+        self.raw["id"] = cid
+
+    def pin_id(self) -> None:
+        """Write the id into the dict when it came from the position (positions shift on delete)."""
+        if not self.has_own_id:
+            self.raw["id"] = int(self.id) if self.id.isdigit() else self.id
+
+    def set_subscription(self, title: str | None, email: str | None) -> bool:
+        """Keep what getUsageLimits said about the account; returns whether anything changed."""
+        changed = False
+        for key, value in (("subscriptionTitle", title), ("email", email)):
+            if value and self.raw.get(key) != value:
+                self.raw[key] = value
+                changed = True
+        return changed
+
+    def set_profile_arn(self, arn: str) -> None:
+        self.raw["profileArn"] = arn
+
+    def set_field(self, key: str, value: Any) -> None:
+        """An optional field a person supplies (region, proxyUrl, machineId…), as given."""
+        self.raw[key] = value
+
+    def token_fields(self) -> dict[str, Any]:
+        """The tokens as shared with other processes (TOKEN_FIELDS)."""
+        return {k: self.raw.get(k) for k in TOKEN_FIELDS}
+
+    def apply_tokens(self, tokens: dict[str, Any]) -> None:
+        """Take tokens another process stored (their TOKEN_FIELDS). The old spellings go, so the
+        file holds one copy; the refresh token is replaced only when one was given."""
+        for k in TOKEN_KEYS:
+            if k not in ("refreshToken", "refresh_token") or tokens.get("refreshToken"):
+                self.raw.pop(k, None)
+        self.raw["accessToken"] = tokens["accessToken"]
+        if tokens.get("refreshToken"):
+            self.raw["refreshToken"] = tokens["refreshToken"]
+        if tokens.get("expiresAt"):
+            self.raw["expiresAt"] = tokens["expiresAt"]
+        if tokens.get("profileArn") and not self.profile_arn:
+            self.raw["profileArn"] = tokens["profileArn"]
+
+    def replace(self, entry: dict[str, Any], index: int) -> None:
+        """Take the file's (merged) entry in place: leases holding this object see the change."""
+        self.raw, self.index = dict(entry), index

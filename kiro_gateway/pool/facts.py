@@ -10,13 +10,16 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
+from ..config import Settings
 from ..core.conversation import GatewayError
 from ..kiro.client import KiroHttp
 from ..kiro.endpoints import base_url, discover_profile, list_models, needs_profile
 from ..util.tasks import failed as task_failed
 from ..state.base import StateStore, StoreError
 from .credential import Credential
+from .lease import Lease
 
 __all__ = ["AccountFacts", "Route", "MODELS_TTL"]
 
@@ -24,6 +27,10 @@ MODELS_TTL = 6 * 3600.0  # an account's model list older than this is fetched ag
 _MODELS_RETRY = 60.0  # after a failed fetch, not again before this
 
 log = logging.getLogger("kiro_gateway.pool")
+
+
+def _legacy(settings: Settings, region: str) -> str:
+    return base_url(settings, "legacy", region) or ""  # the legacy host always has a URL
 
 
 @dataclass(slots=True)
@@ -35,16 +42,16 @@ class Route:
 
 
 class AccountFacts:
-    def __init__(self, settings, store: StateStore, http: KiroHttp) -> None:
+    def __init__(self, settings: Settings, store: StateStore, http: KiroHttp) -> None:
         self.settings = settings
         self.store = store
         self.http = http
-        self._facts: dict[str, dict] = {}
+        self._facts: dict[str, dict[str, Any]] = {}
         self._ask_after: dict[str, float] = {}  # discovery that found no answer: not before then
         self._models_after: dict[str, float] = {}  # a model list fetch failed: not before then
-        self._refreshing: dict[str, asyncio.Task] = {}
+        self._refreshing: dict[str, asyncio.Task[dict[str, list[int]] | None]] = {}
 
-    async def get(self, cid: str) -> dict:
+    async def get(self, cid: str) -> dict[str, Any]:
         facts = self._facts.get(cid)
         if facts is None:
             try:
@@ -54,7 +61,7 @@ class AccountFacts:
             self._facts[cid] = facts
         return facts
 
-    async def learn(self, cid: str, **changes) -> None:
+    async def learn(self, cid: str, **changes: Any) -> None:
         facts = dict(await self.get(cid))
         facts.update(changes)
         self._facts[cid] = facts
@@ -84,7 +91,7 @@ class AccountFacts:
         models = facts.get("models")
         return not isinstance(models, dict) or model_id in models
 
-    async def models(self, lease, route: "Route | None" = None) -> dict[str, list[int]] | None:
+    async def models(self, lease: Lease, route: "Route | None" = None) -> dict[str, list[int]] | None:
         """The account's model list: fetched once, then refreshed in the background when stale."""
         cid = lease.credential.id
         facts = await self.get(cid)
@@ -98,11 +105,11 @@ class AccountFacts:
             if cid not in self._refreshing:
                 task = asyncio.get_running_loop().create_task(self._fetch_models(lease, route))
                 self._refreshing[cid] = task
-                task.add_done_callback(lambda _t, c=cid: self._refreshing.pop(c, None))
+                task.add_done_callback(lambda _t: self._refreshing.pop(cid, None))
             return models
         return await self._fetch_models(lease, route)
 
-    async def _fetch_models(self, lease, route: "Route | None") -> dict[str, list[int]] | None:
+    async def _fetch_models(self, lease: Lease, route: "Route | None") -> dict[str, list[int]] | None:
         cid = lease.credential.id
         try:
             route = route or await self.route(lease)
@@ -123,7 +130,7 @@ class AccountFacts:
     async def model_missing(self, cid: str, model_id: str) -> None:
         """Kiro said INVALID_MODEL_ID: this account lacks the model (until its next list)."""
         facts = await self.get(cid)
-        changes: dict = {"missing": sorted(set(facts.get("missing") or ()) | {model_id})}
+        changes: dict[str, Any] = {"missing": sorted(set(facts.get("missing") or ()) | {model_id})}
         models = self.known_models(cid)
         if models is not None and model_id in models:
             changes["models"] = {k: v for k, v in models.items() if k != model_id}
@@ -137,7 +144,7 @@ class AccountFacts:
     def kiro_version(self, cred: Credential) -> str:
         return cred.kiro_version or self.settings.kiro_version
 
-    async def profile_arn(self, lease) -> str | None:
+    async def profile_arn(self, lease: Lease) -> str | None:
         """The credential's ARN, else one discovered once (never a made-up one)."""
         cred = lease.credential
         if cred.profile_arn:
@@ -154,13 +161,13 @@ class AccountFacts:
             self._ask_after[cred.id] = time.monotonic() + 300
         return arn
 
-    async def route(self, lease) -> Route:
+    async def route(self, lease: Lease) -> Route:
         cred = lease.credential
         s = self.settings
         region = cred.region(s.region)
         mode = cred.endpoint or s.endpoint
         runtime = base_url(s, "runtime", region)
-        legacy = base_url(s, "legacy", region)
+        legacy = _legacy(s, region)
         arn = await self.profile_arn(lease)
         if runtime is None or mode == "legacy":
             return Route("legacy", legacy, arn, False)
@@ -171,12 +178,12 @@ class AccountFacts:
             return Route("legacy", legacy, arn, False)
         return Route("runtime", runtime, arn, True)
 
-    async def usage_route(self, lease) -> tuple[str, str | None, str]:
+    async def usage_route(self, lease: Lease) -> tuple[str, str | None, str]:
         """(base URL, profile ARN, kiroVersion) for the account's other calls (usage limits)."""
         route = await self.route(lease)
         return route.base, route.arn, self.kiro_version(lease.credential)
 
-    async def switch_on(self, lease, err: Exception) -> bool:
+    async def switch_on(self, lease: Lease, err: Exception) -> bool:
         """After a failed call: whether it was the branded host's "profileArn is required" and the
         account moved to the legacy host (so the call is worth making again)."""
         body = getattr(err, "body", "")
@@ -188,9 +195,9 @@ class AccountFacts:
         await self.switched(lease, route)
         return True
 
-    async def switched(self, lease, route: Route) -> Route:
+    async def switched(self, lease: Lease, route: Route) -> Route:
         """The branded host wants a profile this account lacks: the legacy host, remembered."""
         await self.learn(lease.credential.id, endpoint="legacy")
         log.info("credential #%s: served by the legacy host (no profile for the branded one)", lease.credential.id)
-        return Route("legacy", base_url(self.settings, "legacy", lease.credential.region(self.settings.region)),
+        return Route("legacy", _legacy(self.settings, lease.credential.region(self.settings.region)),
                      route.arn, False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, UTC
+from typing import Any
 
 __all__ = ["Health", "next_month_utc", "ACTIVE", "COOLDOWN", "EXHAUSTED", "UNHEALTHY", "DISABLED"]
 
@@ -93,5 +94,5 @@ class Health:
         self.cooldown_until = self.exhausted_until = self.unhealthy_until = 0.0
         self.reason = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)

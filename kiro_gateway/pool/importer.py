@@ -15,6 +15,7 @@ already in the file is a duplicate and skipped. Nothing here logs or reports a t
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 import sqlite3
 import sys
 from dataclasses import dataclass, field
@@ -70,7 +71,7 @@ def default_cli_dbs() -> list[Path]:
     return [b / name / "data.sqlite3" for b in bases for name in ("kiro-cli", "amazon-q")]
 
 
-def _str(d: dict, *keys: str) -> str | None:
+def _str(d: dict[str, Any], *keys: str) -> str | None:
     for k in keys:
         v = d.get(k)
         if isinstance(v, str) and v:
@@ -98,7 +99,7 @@ def _clean(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if v not in (None, "")}
 
 
-def find_ide(path: Path | None = None) -> tuple[list[Found], list[dict]]:
+def find_ide(path: Path | None = None) -> tuple[list[Found], list[dict[str, Any]]]:
     """(credentials found, errors) in the IDE's SSO cache; `path` is the directory or the file."""
     path = Path(path).expanduser() if path else default_ide_dir()
     token_file = path if path.is_file() else path / IDE_TOKEN_FILE
@@ -122,7 +123,7 @@ def find_ide(path: Path | None = None) -> tuple[list[Found], list[dict]]:
     return ide_entry(data, src, registration)
 
 
-def ide_entry(data: Any, src: str, registration) -> tuple[list[Found], list[dict]]:
+def ide_entry(data: Any, src: str, registration: Callable[[str], tuple[Any, str]]) -> tuple[list[Found], list[dict[str, Any]]]:
     """The credential in a Kiro IDE token (kiro-auth-token.json's content). `registration(hash)` gives
     (the client registration's content — None when missing, an exception when unreadable — , its name)."""
     if not isinstance(data, dict) or not _str(data, "refreshToken"):
@@ -182,11 +183,11 @@ def _kv(db: Path) -> dict[str, Any]:
     return out
 
 
-def find_cli(path: Path | None = None) -> tuple[list[Found], list[dict]]:
+def find_cli(path: Path | None = None) -> tuple[list[Found], list[dict[str, Any]]]:
     """(credentials found, errors) in kiro-cli's SQLite store (`path`, or the default places)."""
     dbs = [Path(path).expanduser()] if path else [p for p in default_cli_dbs() if p.exists()]
     found: list[Found] = []
-    errors: list[dict] = []
+    errors: list[dict[str, Any]] = []
     for db in dbs:
         if not db.exists():
             continue
@@ -195,7 +196,7 @@ def find_cli(path: Path | None = None) -> tuple[list[Found], list[dict]]:
         except sqlite3.Error as e:
             errors.append({"source": str(db), "message": f"not a readable kiro-cli database ({e})"})
             continue
-        registration = next((kv[k] for k in CLI_REGISTRATION_KEYS if isinstance(kv.get(k), dict)), {})
+        registration: dict[str, Any] = next((kv[k] for k in CLI_REGISTRATION_KEYS if isinstance(kv.get(k), dict)), {})
         for key in CLI_TOKEN_KEYS:
             tok = kv.get(key)
             if tok is None:
@@ -231,9 +232,9 @@ def find_cli(path: Path | None = None) -> tuple[list[Found], list[dict]]:
 
 
 def collect(from_ide: Path | None = None, from_cli: Path | None = None, ide: bool = True,
-            cli: bool = True) -> tuple[list[Found], list[dict]]:
+            cli: bool = True) -> tuple[list[Found], list[dict[str, Any]]]:
     found: list[Found] = []
-    errors: list[dict] = []
+    errors: list[dict[str, Any]] = []
     for enabled, finder, path in ((ide, find_ide, from_ide), (cli, find_cli, from_cli)):
         if enabled:
             f, e = finder(path)
@@ -242,7 +243,7 @@ def collect(from_ide: Path | None = None, from_cli: Path | None = None, ide: boo
     return found, errors
 
 
-def plan(found: list[Found], has_token, report: ImportReport) -> list[Found]:
+def plan(found: list[Found], has_token: Callable[[str], bool], report: ImportReport) -> list[Found]:
     """What is new: not already present (`has_token(refresh_token)`), not twice in `found`."""
     new: list[Found] = []
     seen: set[str] = set()
@@ -273,8 +274,7 @@ def import_into_file(credentials: Path, from_ide: Path | None = None, from_cli: 
     if not new:
         return report
     for c in creds:  # ids in the file, so positions never renumber them
-        if c.raw.get("id") in (None, ""):
-            c.raw["id"] = int(c.id) if c.id.isdigit() else c.id
+        c.pin_id()
     next_id = max((int(c.id) for c in creds if c.id.isdigit()), default=0) + 1
     for f in new:
         f.entry["id"] = next_id

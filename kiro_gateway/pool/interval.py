@@ -12,13 +12,15 @@ import asyncio
 import random
 import time
 
+from ..config import Settings
+
 __all__ = ["MinInterval"]
 
 _RANDOM = random.Random()
 
 
 class MinInterval:
-    def __init__(self, settings) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._next: dict[str, float] = {}  # credential id -> earliest start of its next request
 

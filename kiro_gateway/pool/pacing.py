@@ -40,7 +40,7 @@ class Pacer:
         self._seq = itertools.count(1)
         self._proc = secrets.token_hex(4)
         self._freed: asyncio.Event | None = None
-        self._renewer: asyncio.Task | None = None
+        self._renewer: asyncio.Task[None] | None = None
         self._warned = 0.0
 
     @property

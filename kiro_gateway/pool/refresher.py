@@ -30,7 +30,7 @@ class BackgroundRefresher:
     def __init__(self, pool: CredentialPool) -> None:
         self.pool = pool
         self.settings = pool.settings
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._retry_at: dict[str, float] = {}  # after a failure, leave a credential alone until then
         self._usage_tried: set[str] = set()
         self.refreshed = 0
@@ -90,7 +90,7 @@ class BackgroundRefresher:
 
     async def _learn_subscriptions(self, first: bool) -> None:
         for cred in self.pool.candidates():
-            if cred.id in self._usage_tried or cred.raw.get("subscriptionTitle"):
+            if cred.id in self._usage_tried or cred.subscription_title:
                 continue
             self._usage_tried.add(cred.id)  # once per run of the gateway, whatever the outcome
             if not first:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from ..state.base import HEALTH_COUNTS, HEALTH_FIELDS, Batch, HealthChange, SessionSnapshot, StateStore
+from ..state.base import HEALTH_COUNTS, HEALTH_FIELDS, Batch, HealthChange, SessionSnapshot, SessionStore, \
+    StateStore, StoreError
 from .health import Health
-
-if TYPE_CHECKING:
-    from .pool import CredentialPool
+from .selection import Sticky
 
 log = logging.getLogger("kiro_gateway.pool.sync")
 
@@ -28,24 +28,31 @@ _ALL = HEALTH_COUNTS + HEALTH_FIELDS
 _FULL_RELOAD = 5.0  # seconds between full reloads from a shared store
 
 
-def _values(h: Health) -> tuple:
+def _values(h: Health) -> tuple[Any, ...]:
     return tuple(getattr(h, f) for f in _ALL)
 
 
 class PoolSync:
-    def __init__(self, pool: "CredentialPool", store: StateStore) -> None:
-        self.pool = pool
+    """Works on the pool's health map and session bindings, given at construction (the same
+    objects the pool selects from). Another process's token refresh is announced to `adopt(id)`,
+    called from the writer's loop."""
+
+    def __init__(self, store: StateStore, health: dict[str, Health], sticky: Sticky,
+                 adopt: Callable[[str], Awaitable[None]]) -> None:
         self.store = store
+        self.health = health
+        self.bindings = sticky
+        self.adopt = adopt
         self.dirty: set[str] = set()
-        self.written: dict[str, tuple] = {}  # health as last written or loaded
-        self._collected: dict[str, tuple] = {}
+        self.written: dict[str, tuple[Any, ...]] = {}  # health as last written or loaded
+        self._collected: dict[str, tuple[Any, ...]] = {}
         self.sticky: dict[str, tuple[str, float]] = {}
         self.sticky_dropped: set[str] = set()
         self.forgotten: set[str] = set()
         self.reload_ids: set[str] = set()
         self.token_ids: set[str] = set()
         self._full_at = 0.0
-        self.wake = lambda: None  # the writer's wake-up, once attached
+        self.wake: Callable[[], None] = lambda: None  # the writer's wake-up, once attached
 
     # -- marks from the pool (cheap: the request path calls them) --------------------------------------
 
@@ -61,6 +68,36 @@ class PoolSync:
         self.sticky_dropped.add(cid)
         self.sticky = {k: v for k, v in self.sticky.items() if v[0] != cid}
 
+    # -- sessions (a shared store: another process may have bound one) --------------------------------
+
+    async def lookup(self, session: str) -> None:
+        """A session this process has no binding for: take the store's, if any."""
+        store = self.store
+        if not isinstance(store, SessionStore) or self.bindings.get(session) is not None:
+            return
+        try:
+            hit = await store.sticky_get(session)
+        except StoreError:
+            return
+        if hit is not None and hit[0] in self.health:
+            self.bindings.restore(session, hit[0], hit[1])
+
+    async def bind(self, session: str, cid: str) -> None:
+        """A request of `session` is served by `cid`: bound here, and in the store."""
+        before = self.bindings.put(session, cid)
+        expires = self.bindings.expires(session)
+        if not expires:
+            return
+        store = self.store
+        if isinstance(store, SessionStore) and before != cid:
+            # A new binding: written now, so the next request finds it on any process.
+            try:
+                await store.sticky_put(session, cid, expires)
+                return
+            except StoreError:
+                pass
+        self.stick(session, cid, expires)
+
     def forget(self, cid: str) -> None:
         self.forgotten.add(cid)
         self.dirty.discard(cid)
@@ -69,7 +106,7 @@ class PoolSync:
     # -- the writer's source protocol ------------------------------------------------------------------
 
     def collect(self, batch: Batch) -> None:
-        health = self.pool.health
+        health = self.health
         for cid in self.dirty:
             h = health.get(cid)
             if h is None:
@@ -112,30 +149,30 @@ class PoolSync:
         now = time.monotonic()
         if now - self._full_at > _FULL_RELOAD:
             self._full_at = now
-            self.reload_ids |= set(self.pool.health)
+            self.reload_ids |= set(self.health)
         if self.reload_ids:
             ids, self.reload_ids = self.reload_ids, set()
             await self.reload(sorted(ids))
         if self.token_ids:
             ids, self.token_ids = self.token_ids, set()
             for cid in ids:
-                await self.pool.adopt_stored_tokens(cid)
+                await self.adopt(cid)
 
     # -- loading ---------------------------------------------------------------------------------------
 
     async def load(self) -> None:
         """Start-up: health and (for a one-process store) the session bindings."""
-        await self.reload(list(self.pool.health))
+        await self.reload(list(self.health))
         now = time.time()
         bindings = await self.store.load_sticky() if isinstance(self.store, SessionSnapshot) else []
         for session, cid, expires in bindings:
-            if expires > now and cid in self.pool.health:
-                self.pool.sticky.restore(session, cid, expires)
+            if expires > now and cid in self.health:
+                self.bindings.restore(session, cid, expires)
 
     async def reload(self, ids: list[str]) -> None:
         stored = await self.store.load_health(ids)
         for cid, row in stored.items():
-            h = self.pool.health.get(cid)
+            h = self.health.get(cid)
             if h is not None:
                 self._merge(cid, h, row)
 
@@ -157,13 +194,13 @@ class PoolSync:
             setattr(h, f, new[i])
         self.written[cid] = tuple(row.get(f, base[i]) for i, f in enumerate(_ALL))
         if was_active and h.status(False) != "active":
-            self.pool.sticky.drop(cid)
+            self.bindings.drop(cid)
 
     # -- notices from other processes --------------------------------------------------------------------
 
     def on_event(self, topic: str, data: Any) -> None:
         if topic == "health" and isinstance(data, list):
-            self.reload_ids |= {str(x) for x in data if str(x) in self.pool.health}
+            self.reload_ids |= {str(x) for x in data if str(x) in self.health}
             self.wake()
         elif topic == "tokens" and data is not None:
             self.token_ids.add(str(data))

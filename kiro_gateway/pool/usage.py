@@ -11,22 +11,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..kiro.client import UpstreamStatus, get_usage_limits
+from ..config import Settings
+from ..kiro.client import KiroHttp, UpstreamStatus, get_usage_limits
 from .credential import Credential, format_expiry, parse_expiry
-from .health import next_month_utc
-
-if TYPE_CHECKING:
-    from .pool import CredentialPool
+from .health import Health, next_month_utc
+from .lease import Lease, Leases
 
 log = logging.getLogger("kiro_gateway.pool.usage")
 
-__all__ = ["Usage", "UsageTracker", "parse_usage"]
+__all__ = ["AccountUsage", "UsageTracker", "parse_usage", "Route", "Switch", "TokenSource"]
+
+# (base URL, profile ARN, kiroVersion) for an account's calls besides chat (pool/facts.py's answer).
+Route = Callable[[Lease], Awaitable[tuple[str, str | None, str]]]
+# Whether, after a failed call, the account moved hosts (so the call is worth making again).
+Switch = Callable[[Lease, Exception], Awaitable[bool]]
+# A bearer token for a credential: (credential, force) -> token.
+TokenSource = Callable[[Credential, bool], Awaitable[str]]
 
 
-def _num(d: dict, *keys: str) -> float:
+def _num(d: dict[str, Any], *keys: str) -> float:
     """The first of `keys` that holds a number (the *WithPrecision fields come first)."""
     for k in keys:
         v = d.get(k)
@@ -40,12 +47,16 @@ def _num(d: dict, *keys: str) -> float:
     return 0.0
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _active(status: Any) -> bool:
     return isinstance(status, str) and status.upper() == "ACTIVE"
 
 
 @dataclass(slots=True)
-class Usage:
+class AccountUsage:
     limit: float = 0.0
     used: float = 0.0
     remaining: float = 0.0
@@ -85,7 +96,7 @@ class Usage:
         }
 
 
-def parse_usage(data: dict[str, Any], now: float | None = None) -> Usage:
+def parse_usage(data: dict[str, Any], now: float | None = None) -> AccountUsage:
     """kiro.rs's arithmetic: limit = base + active free trial + active bonuses, used likewise;
     remaining = max(0, limit − used); percentage = min(100, used / limit · 100)."""
     breakdowns = [b for b in data.get("usageBreakdownList") or [] if isinstance(b, dict)]
@@ -113,11 +124,11 @@ def parse_usage(data: dict[str, Any], now: float | None = None) -> Usage:
     limit += bonus_limit
     used += bonus_used
     percentage = min(100.0, used / limit * 100.0) if limit > 0 else 0.0
-    sub = data.get("subscriptionInfo") if isinstance(data.get("subscriptionInfo"), dict) else {}
-    user = data.get("userInfo") if isinstance(data.get("userInfo"), dict) else {}
-    overage = data.get("overageConfiguration") if isinstance(data.get("overageConfiguration"), dict) else {}
+    sub = _dict(data.get("subscriptionInfo"))
+    user = _dict(data.get("userInfo"))
+    overage = _dict(data.get("overageConfiguration"))
     days = data.get("daysUntilReset")
-    return Usage(
+    return AccountUsage(
         limit=limit, used=used, remaining=max(0.0, limit - used), percentage=round(percentage, 2),
         next_reset=parse_expiry(b.get("nextDateReset")) or parse_expiry(data.get("nextDateReset")),
         days_until_reset=int(days) if isinstance(days, (int, float)) and not isinstance(days, bool) else None,
@@ -131,16 +142,31 @@ def parse_usage(data: dict[str, Any], now: float | None = None) -> Usage:
 
 
 class UsageTracker:
-    """Fetches and caches usage per credential (`usage_cache_seconds`, one fetch at a time each)."""
+    """Fetches and caches usage per credential (`usage_cache_seconds`, one fetch at a time each).
 
-    def __init__(self, pool: "CredentialPool") -> None:
-        self.pool = pool
-        self._cache: dict[str, Usage] = {}
+    It gets its collaborators at construction: bearer tokens (`tokens`), lease building, where
+    health lives and how to mark it changed (`touch(id, urgent)`), and how to write the file back
+    when an account's title or email changed. `route` and `switch` are set later, by the upstream
+    that knows Kiro's hosts; without them the configured host serves."""
+
+    def __init__(self, settings: Settings, http: KiroHttp, leases: Leases, tokens: TokenSource,
+                 health: Callable[[str], Health | None], touch: Callable[[str, bool], None],
+                 save: Callable[[], Awaitable[None]]) -> None:
+        self.settings = settings
+        self.http = http
+        self.leases = leases
+        self._tokens = tokens
+        self._health = health
+        self._touch = touch
+        self._save = save
+        self.route: Route | None = None
+        self.switch: Switch | None = None
+        self._cache: dict[str, AccountUsage] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self.fetch_count = 0
 
-    def cached(self, cred: Credential) -> Usage | None:
+    def cached(self, cred: Credential) -> AccountUsage | None:
         return self._cache.get(cred.id)
 
     def forget(self, cred_id: str) -> None:
@@ -151,15 +177,15 @@ class UsageTracker:
         """When the monthly quota comes back, if known and still ahead."""
         now = now or time.time()
         u = self._cache.get(cred.id)
-        for when in (u.next_reset if u else None, parse_expiry(cred.raw.get("nextDateReset"))):
+        for when in (u.next_reset if u else None, cred.next_date_reset):
             if when and when > now:
                 return when
         return None
 
-    async def get(self, cred: Credential, force: bool = False) -> Usage:
+    async def get(self, cred: Credential, force: bool = False) -> AccountUsage:
         """The credential's usage, from the cache unless stale or `force`d. Raises GatewayError
         (Kiro's answer) or RefreshError (no token could be had)."""
-        ttl = self.pool.settings.usage_cache_seconds
+        ttl = self.settings.usage_cache_seconds
         u = self._cache.get(cred.id)
         if u is not None and not force and time.time() - u.fetched_at < ttl:
             return u
@@ -172,40 +198,35 @@ class UsageTracker:
         await self._remember(cred, usage)
         return usage
 
-    async def _fetch(self, cred: Credential) -> dict:
-        pool, s = self.pool, self.pool.settings
-        token = await pool.token_for(cred)
+    async def _fetch(self, cred: Credential) -> dict[str, Any]:
+        token = await self._tokens(cred, False)
         for attempt in (0, 1):
-            lease = pool._lease(cred, token)
+            lease = self.leases.make(cred, token)
             self.fetch_count += 1
-            base, arn, version = lease.api_base, cred.profile_arn, s.kiro_version
-            if pool.kiro_route is not None:  # the host that serves the account, its ARN (pool/facts.py)
-                base, arn, version = await pool.kiro_route(lease)
+            base, arn, version = lease.api_base, cred.profile_arn, self.settings.kiro_version
+            if self.route is not None:  # the host that serves the account, its ARN (pool/facts.py)
+                base, arn, version = await self.route(lease)
             try:
-                return await get_usage_limits(pool.http, base, token, version, lease.machine_id,
+                return await get_usage_limits(self.http, base, token, version, lease.machine_id,
                                               arn, lease.api_key_auth, lease.proxy)
             except UpstreamStatus as e:
-                if not attempt and pool.kiro_switch is not None and await pool.kiro_switch(lease, e):
+                if not attempt and self.switch is not None and await self.switch(lease, e):
                     continue  # the branded host wants an ARN this account lacks: the legacy host
                 # A token revoked early: refresh once and ask again, as chat requests do.
                 if attempt or e.reason != "BEARER_INVALID" or not cred.refresh_token:
                     raise
-                token = await pool.token_for(cred, force=True)
+                token = await self._tokens(cred, True)
         raise AssertionError("unreachable")
 
-    async def _remember(self, cred: Credential, usage: Usage) -> None:
-        """Keep title and email in the credential (pool.can_serve reads the title)."""
-        changed = False
-        for key, value in (("subscriptionTitle", usage.subscription_title), ("email", usage.email)):
-            if value and cred.raw.get(key) != value:
-                cred.raw[key] = value
-                changed = True
-        h = self.pool.health.get(cred.id)
+    async def _remember(self, cred: Credential, usage: AccountUsage) -> None:
+        """Keep title and email in the credential (the pool's can_serve reads the title)."""
+        changed = cred.set_subscription(usage.subscription_title, usage.email)
+        h = self._health(cred.id)
         if h is not None and h.exhausted_until and usage.next_reset and usage.next_reset > time.time():
             h.exhausted_until = usage.next_reset  # the real reset date beats a guessed one
-            self.pool.sync.touch(cred.id, urgent=True)
+            self._touch(cred.id, True)
         if changed:
-            await self.pool.save()
+            await self._save()
 
     def refresh_soon(self, cred: Credential, exhausted_check: bool = False) -> None:
         """Fetch in the background (e.g. after a 402, to learn the real reset date). With
@@ -225,10 +246,10 @@ class UsageTracker:
         except Exception as e:  # noqa: BLE001 - best effort; the pool already has a fallback date
             log.info("usage limits of credential #%s not fetched: %s", cred.id, type(e).__name__)
             return
-        h = self.pool.health.get(cred.id)
+        h = self._health(cred.id)
         if exhausted_check and h is not None and usage.limit > 0 and usage.remaining <= 0 \
                 and (usage.overage_status or "").upper() != "ENABLED":
             h.exhaust(usage.next_reset if usage.next_reset and usage.next_reset > time.time() else next_month_utc())
-            self.pool.sync.touch(cred.id, urgent=True)
+            self._touch(cred.id, True)
             log.warning("credential #%s: Kiro's throttle meant its credits are used up; exhausted until the reset",
                         cred.id)

@@ -28,11 +28,11 @@ from typing import Any
 import orjson
 
 from ..util.files import remove_stale_temps, write_atomic
-from .credential import Credential
+from .credential import TOKEN_KEYS, Credential
 
 __all__ = ["TOKEN_KEYS", "merge_entry", "merge_lists", "merge_and_write", "read_file", "FileCredentials", "entry_id"]
 
-TOKEN_KEYS = ("accessToken", "access_token", "refreshToken", "refresh_token", "expiresAt", "expires_at")
+
 _NEWER_BY = 0.001  # refreshes write milliseconds: any real difference decides
 _MISSING: Any = object()
 
@@ -54,7 +54,7 @@ def _new_login(theirs: dict[str, Any], ours: dict[str, Any]) -> bool:
     return bool(t.refresh_token and t.refresh_token != o.refresh_token and not (t.access_token and t.expires_at))
 
 
-def _token_side(base: dict[str, Any], ours: dict[str, Any], theirs: dict[str, Any], prefer_ours: bool) -> dict:
+def _token_side(base: dict[str, Any], ours: dict[str, Any], theirs: dict[str, Any], prefer_ours: bool) -> dict[str, Any]:
     o, t, b = _tokens(ours), _tokens(theirs), _tokens(base)
     if o == t or t == b:
         return o  # the same, or the file's are the ones we last saw there: ours are the change

@@ -127,7 +127,7 @@ class ModelCatalog:
 
     async def _learn_account(self, cred: Credential) -> None:
         try:
-            lease = await self.pool.lease_for(cred)
+            lease = self.pool.lease(cred, await self.pool.token_for(cred))
             await self.facts.models(lease, await self.facts.route(lease))  # the route finds the ARN
         except (RefreshError, GatewayError) as e:
             log.info("credential #%s: not learned yet (%s); the first request will", cred.id, type(e).__name__)
@@ -139,7 +139,7 @@ class ModelCatalog:
         if self.facts.known_models(cred.id) is not None:
             return
         try:
-            lease = await self.pool.lease_for(cred)
+            lease = self.pool.lease(cred, await self.pool.token_for(cred))
         except (RefreshError, GatewayError):
             return
         await self.facts.models(lease)
