@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .cli_errors import (Refusal, check_config, check_port, credential_warnings, plural, probe_store,
+from .cli_errors import (Refusal, check_config, check_port, credential_warnings, localized, plural, probe_store,
                          read_credentials, say, unknown_keys, warn)
 from .config import ConfigError, env_documentation, ensure_files, load_settings, locate
 
@@ -84,10 +84,11 @@ def serve(argv: list[str]) -> int:
           f"(config {paths.config}, credentials {paths.credentials})", flush=True)
 
     if not settings.api_key and not _is_loopback(settings.host):
-        print(f"kiro-gateway: listening on {settings.host} without apiKey, so only this machine is let in; "
-              "set apiKey in config.json (or KIRO_GATEWAY_API_KEY) to admit other machines. / "
-              "未设置 apiKey，只接受本机请求；在 config.json 中设置 apiKey（或 KIRO_GATEWAY_API_KEY）以允许其他机器访问。",
-              file=sys.stderr, flush=True)
+        print("kiro-gateway: " + localized(
+            f"listening on {settings.host} without apiKey, so only this machine is let in; "
+            "set apiKey in config.json (or KIRO_GATEWAY_API_KEY) to admit other machines.",
+            "未设置 apiKey，只接受本机请求；在 config.json 中设置 apiKey（或 KIRO_GATEWAY_API_KEY）以允许其他机器访问。"),
+            file=sys.stderr, flush=True)
     from .observe.redact import SecretQueryFilter
 
     logging.getLogger("uvicorn.access").addFilter(SecretQueryFilter())  # Gemini clients send ?key=
@@ -101,9 +102,9 @@ def serve(argv: list[str]) -> int:
         common["log_config"] = None  # uvicorn's loggers go through the JSON handler
     if args.workers > 1:
         if not (settings.state_url or "").startswith(("redis://", "rediss://", "unix://")):
-            print("kiro-gateway: --workers needs stateUrl redis://… (workers must share cooldowns, sessions, "
-                  "refreshes and pacing)", file=sys.stderr)
-            return 2
+            return say(PROG, Refusal("--workers needs stateUrl redis://… (workers must share cooldowns, sessions, "
+                                     "refreshes and pacing)",
+                                     "--workers 需要 stateUrl redis://…（各进程必须共享冷却、会话、刷新和限速）"))
         # Each worker builds its own app from these (uvicorn imports the factory in every process).
         os.environ[_WORKER_CONFIG] = str(paths.config)
         os.environ[_WORKER_CREDENTIALS] = str(paths.credentials)
@@ -131,7 +132,7 @@ def _prepare(args: argparse.Namespace, paths) -> tuple:
         settings = load_settings(paths.config, overrides={"host": args.host, "port": args.port,
                                                           "log_level": args.log_level})
     except ConfigError as e:
-        raise Refusal(f"{e}", "配置无效（见英文说明）") from None
+        raise Refusal(f"{e}", "配置无效（见英文说明）", zh_alone=f"配置无效：{e}") from None
     check_port(settings.host, settings.port)
     probe_store(settings)
     for en, zh in unknown_keys(paths.config):
@@ -240,19 +241,23 @@ def import_command(argv: list[str]) -> int:
     except Refusal as e:
         return say(prog, e)
     except (OSError, ValueError) as e:
-        return say(prog, Refusal(f"{paths.credentials}: {e}", f"{paths.credentials} 无法更新"))
+        return say(prog, Refusal(f"{paths.credentials}: {e}", f"{paths.credentials} 无法更新",
+                                 zh_alone=f"{paths.credentials} 无法更新：{e}"))
     for line in report.lines():
         print(line)
-    print(f"{len(report.added)} added, {len(report.skipped)} skipped, {plural(len(report.errors), 'error')} "
-          f"({paths.credentials}) / 新增 {len(report.added)}，跳过 {len(report.skipped)}，错误 {len(report.errors)}")
+    print(localized(f"{len(report.added)} added, {len(report.skipped)} skipped, "
+                    f"{plural(len(report.errors), 'error')} ({paths.credentials})",
+                    f"新增 {len(report.added)}，跳过 {len(report.skipped)}，错误 {len(report.errors)}",
+                    zh_alone=f"新增 {len(report.added)}，跳过 {len(report.skipped)}，错误 {len(report.errors)}"
+                             f"（{paths.credentials}）"))
     if not (report.added or report.skipped or report.errors):
-        print("Nothing found: log in with the Kiro IDE or kiro-cli first, or give --from-ide / --from-cli. / "
-              "未找到登录：请先用 Kiro IDE 或 kiro-cli 登录，或指定 --from-ide / --from-cli。")
+        print(localized("Nothing found: log in with the Kiro IDE or kiro-cli first, or give --from-ide / --from-cli.",
+                        "未找到登录：请先用 Kiro IDE 或 kiro-cli 登录，或指定 --from-ide / --from-cli。"))
         return 1 if (args.from_ide or args.from_cli) else 0
     elif report.added:
         # A running gateway merges the file's changes in by itself (hot reload).
-        print("A running gateway picks the new credentials up within moments (hot reload). / "
-              "运行中的网关会自动载入新凭据（热重载）。")
+        print(localized("A running gateway picks the new credentials up within moments (hot reload).",
+                        "运行中的网关会自动载入新凭据（热重载）。"))
     return 1 if report.errors and not (report.added or report.skipped) else 0
 
 

@@ -1,7 +1,8 @@
 """What the command line checks before it announces anything: one line per problem, the file or
-setting named, in English and Chinese, exit code 2 — never a traceback.
+setting named, exit code 2 — never a traceback.
 
-`Refusal` is a problem that stops the command; `warn` prints one that does not.
+`Refusal` is a problem that stops the command; `warn` prints one that does not. Each message the
+command line has in English and Chinese goes through `localized`: the locale picks one, or both.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import difflib
 import errno
+import os
 import socket
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +23,40 @@ from .config import Settings, _camel
 from .state.url import parse_state_url
 from .util.files import read_json
 
-__all__ = ["Refusal", "warn", "say", "read_credentials", "credential_warnings", "unknown_keys",
+__all__ = ["Refusal", "warn", "say", "localized", "read_credentials", "credential_warnings", "unknown_keys",
            "check_port", "check_config", "probe_store", "plural", "EXIT"]
 
 EXIT = 2
 
 
-class Refusal(Exception):
-    """Stops the command: `en / zh` on one line, exit code 2."""
+_LOCALE_VARIABLES = ("LC_ALL", "LC_MESSAGES", "LANG")
 
-    def __init__(self, en: str, zh: str) -> None:
+
+def localized(en: str, zh: str, *, zh_alone: str | None = None, sep: str = " / ",
+              environ: Mapping[str, str] | None = None) -> str:
+    """One message in the reader's language. The first of LC_ALL, LC_MESSAGES and LANG that is set
+    and not empty decides, as POSIX orders them: zh or zh_* gives the Chinese text only (`zh_alone`
+    when the Chinese half alone would lose what the English says); en, en_*, C or POSIX gives the
+    English only; no locale, or another language, gives both, joined by `sep`."""
+    env = os.environ if environ is None else environ
+    name = next((env[v] for v in _LOCALE_VARIABLES if env.get(v)), "")
+    language = name.split(".", 1)[0].split("@", 1)[0]
+    if language[:2] == "zh" and language[2:3] in ("", "_", "-"):
+        return zh if zh_alone is None else zh_alone
+    if language in ("C", "POSIX") or (language[:2] == "en" and language[2:3] in ("", "_", "-")):
+        return en
+    return f"{en}{sep}{zh}"
+
+
+class Refusal(Exception):
+    """Stops the command: one line in the reader's language (see `localized`), exit code 2."""
+
+    def __init__(self, en: str, zh: str, *, zh_alone: str | None = None) -> None:
         super().__init__(en)
-        self.en, self.zh = en, zh
+        self.en, self.zh, self.zh_alone = en, zh, zh_alone
 
     def line(self) -> str:
-        return f"{self.en} / {self.zh}"
+        return localized(self.en, self.zh, zh_alone=self.zh_alone)
 
 
 def say(prog: str, refusal: Refusal) -> int:
@@ -43,7 +65,7 @@ def say(prog: str, refusal: Refusal) -> int:
 
 
 def warn(prog: str, en: str, zh: str) -> None:
-    print(f"{prog}: warning: {en} / 警告：{zh}", file=sys.stderr, flush=True)
+    print(f"{prog}: {localized(f'warning: {en}', f'警告：{zh}')}", file=sys.stderr, flush=True)
 
 
 def plural(n: int, word: str) -> str:

@@ -18,14 +18,18 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from .cli_errors import Refusal, say
+
 __all__ = ["status_command"]
+
+PROG = "kiro-gateway status"
 
 _STATE_STYLE = {"active": "green", "cooldown": "yellow", "exhausted": "magenta", "unhealthy": "red",
                 "disabled": "dim"}
 
 
-class StatusError(Exception):
-    pass
+class StatusError(Refusal):
+    """The gateway did not answer, or refused: one line, exit code 1."""
 
 
 def _get(url: str, key: str, path: str) -> Any:
@@ -38,9 +42,10 @@ def _get(url: str, key: str, path: str) -> Any:
             message = orjson.loads(e.read())["error"]["message"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
             message = e.reason
-        raise StatusError(f"{e.code} from the admin API: {message}") from None
+        raise StatusError(f"{e.code} from the admin API: {message}", f"管理 API 返回 {e.code}：{message}") from None
     except (urllib.error.URLError, OSError) as e:
-        raise StatusError(f"cannot reach {url}: {getattr(e, 'reason', e)}") from None
+        reason = getattr(e, "reason", e)
+        raise StatusError(f"cannot reach {url}: {reason}", f"无法连接 {url}：{reason}") from None
 
 
 def _ago(iso: str | None, now: datetime) -> str:
@@ -124,22 +129,20 @@ def status_command(argv: list[str]) -> int:
         try:
             settings = load_settings(locate(args.config, None).config)
         except ConfigError as e:
-            print(f"kiro-gateway status: {e}", file=sys.stderr)
-            return 2
+            return say(PROG, Refusal(str(e), "配置无效（见英文说明）", zh_alone=f"配置无效：{e}"))
         host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
         url = url or f"http://{host}:{settings.port}"
         key = key or settings.admin_api_key
     if not key:
-        print("kiro-gateway status: no admin key — pass --admin-key or set adminApiKey in config.json",
-              file=sys.stderr)
-        return 2
+        return say(PROG, Refusal("no admin key — pass --admin-key or set adminApiKey in config.json",
+                                 "没有管理密钥：请用 --admin-key 指定，或在 config.json 中设置 adminApiKey"))
     n = max(1, min(args.errors, 100))
     try:
         creds = _get(url, key, "/credentials")
         stats = _get(url, key, "/stats?hours=24")
         errors = _get(url, key, "/logs?" + urllib.parse.urlencode({"status": "error", "limit": n}))
     except StatusError as e:
-        print(f"kiro-gateway status: {e}", file=sys.stderr)
+        say(PROG, e)
         return 1
     if args.json:
         sys.stdout.write(orjson.dumps({"credentials": creds, "stats": stats, "errors": errors},

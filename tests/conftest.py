@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from kiro_gateway.fake.server import FakeKiro
 from support import REFRESH_TOKEN, start_gateway
+
+# The command line speaks the locale's language (kiro_gateway.cli_errors.localized). Whatever this
+# machine's locale is, the tests (and the processes they start) see none, so both languages, unless a
+# test names a locale itself.
+for _name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+    os.environ.pop(_name, None)
 
 
 @pytest.fixture(scope="session")

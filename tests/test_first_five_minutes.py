@@ -1,5 +1,6 @@
-"""What a new user trips over first: each mistake is one line naming the file or setting, in English
-and Chinese, exit code 2, never a traceback — and nothing announced before the check."""
+"""What a new user trips over first: each mistake is one line naming the file or setting, in the
+locale's language (English and Chinese when there is none), exit code 2, never a traceback — and
+nothing announced before the check."""
 
 from __future__ import annotations
 
@@ -19,10 +20,14 @@ import pytest
 from support import free_port
 
 
+LOCALE = ("LC_ALL", "LC_MESSAGES", "LANG")
+
+
 def run(args: list[str], cwd: Path, env_extra: dict | None = None, timeout: float = 20) -> subprocess.CompletedProcess:
+    """The CLI in a subprocess, with no locale (so bilingual messages) unless env_extra gives one."""
     env = {**os.environ, "HOME": str(cwd / "home"), **(env_extra or {})}
     for k in list(env):
-        if k.startswith("KIRO_GATEWAY_") and k not in (env_extra or {}):
+        if (k.startswith("KIRO_GATEWAY_") or k in LOCALE) and k not in (env_extra or {}):
             env.pop(k)
     r = subprocess.run([sys.executable, "-m", "kiro_gateway.cli", *args], cwd=cwd, env=env,
                        capture_output=True, text=True, timeout=timeout)
@@ -30,14 +35,17 @@ def run(args: list[str], cwd: Path, env_extra: dict | None = None, timeout: floa
     return r
 
 
-def refused(r: subprocess.CompletedProcess) -> str:
-    """The one line of a refusal (exit 2, stdout empty, no traceback, English / Chinese); the test's
-    directory is written as ./ … and dropped."""
+def refused(r: subprocess.CompletedProcess, language: str = "both") -> str:
+    """The one line of a refusal (exit 2, stdout empty, no traceback; English / Chinese, or only the
+    `language` asked for); the test's directory is written as ./ … and dropped."""
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
     assert "Traceback" not in r.stderr and r.stdout == "", (r.stdout, r.stderr)
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, lines
-    assert " / " in lines[0] and any("\u4e00" <= ch <= "\u9fff" for ch in lines[0]), lines[0]
+    chinese = any("\u4e00" <= ch <= "\u9fff" for ch in lines[0])
+    assert chinese == (language != "en"), lines[0]
+    if language == "both":
+        assert " / " in lines[0], lines[0]
     return lines[0].replace(str(r.cwd) + "/", "")
 
 
@@ -109,11 +117,84 @@ def test_config_errors_name_the_setting_as_the_user_wrote_it(work):
                     "'round_robin' or 'random' / 配置无效（见英文说明）")
 
 
-def _serve_briefly(work: Path, args: list[str] | None = None) -> str:
+ZH, EN = {"LANG": "zh_CN.UTF-8"}, {"LANG": "en_US.UTF-8"}
+
+
+def test_a_chinese_or_english_locale_gets_its_language_only(work):
+    (work / "config.json").write_text("{port: 1}")
+    assert refused(run([], work, ZH), "zh") == "kiro-gateway: config.json 不是有效的 JSON（第 1 行第 2 列）"
+    assert refused(run([], work, EN), "en") == ("kiro-gateway: config.json is not valid JSON (line 1 column 2: "
+                                                 "unexpected character, expected a string key)")
+
+
+def test_port_in_use_in_each_language(work):
+    port = json.loads((work / "config.json").read_text())["port"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
+        s.listen()
+        assert refused(run([], work, ZH), "zh") == (f"kiro-gateway: 127.0.0.1 的端口 {port} 已被占用（另一个 "
+                                                     "kiro-gateway？）；用 --port 换一个")
+        assert refused(run([], work, EN), "en") == (f"kiro-gateway: port {port} on 127.0.0.1 is already in use "
+                                                     "(another kiro-gateway?); choose another with --port")
+        assert refused(run(["demo", "--port", str(port)], work, ZH), "zh").startswith(
+            f"kiro-gateway demo: 127.0.0.1 的端口 {port} 已被占用")
+
+
+def test_chinese_alone_keeps_what_only_the_english_said(work):
+    line = refused(run([], work, {**ZH, "KIRO_GATEWAY_PORT": "eighty"}), "zh")
+    assert line == ("kiro-gateway: 配置无效：KIRO_GATEWAY_PORT: Input should be a valid integer, unable to parse "
+                    "string as an integer")
+    line = refused(run(["import", "--from-ide", "/nonexistent"], work, ZH), "zh")
+    assert line == "kiro-gateway import: /nonexistent 不存在"
+    line = refused(run(["status"], work, ZH), "zh")
+    assert line == "kiro-gateway status: 没有管理密钥：请用 --admin-key 指定，或在 config.json 中设置 adminApiKey"
+
+
+def test_lc_all_then_lc_messages_then_lang(work):
+    (work / "config.json").write_text("[]")
+    english = "kiro-gateway: config.json must hold a JSON object"
+    chinese = "kiro-gateway: config.json 必须是一个 JSON 对象"
+    assert refused(run([], work, {**ZH, "LC_ALL": "C"}), "en") == english
+    assert refused(run([], work, {**ZH, "LC_ALL": "POSIX"}), "en") == english
+    assert refused(run([], work, {**EN, "LC_MESSAGES": "zh_TW.UTF-8"}), "zh") == chinese
+    assert refused(run([], work, {**ZH, "LC_ALL": "", "LC_MESSAGES": ""}), "zh") == chinese  # empty is unset
+    assert refused(run([], work, {"LANG": "C.UTF-8"}), "en") == english
+    assert refused(run([], work, {**ZH, "LC_ALL": "fr_FR.UTF-8"})) == f"{english} / config.json 必须是一个 JSON 对象"
+
+
+def test_localized_picks_one_language_or_both():
+    from kiro_gateway.cli_errors import localized
+
+    def pick(**environ):
+        return localized("en", "中文", environ=environ)
+
+    assert (pick(), pick(LANG=""), pick(LANG="de_DE.UTF-8")) == ("en / 中文",) * 3
+    assert (pick(LANG="zh_CN.UTF-8"), pick(LANG="zh"), pick(LANG="zh_HK.Big5@stroke")) == ("中文",) * 3
+    assert (pick(LANG="en_GB.UTF-8"), pick(LANG="C"), pick(LANG="POSIX"), pick(LANG="en")) == ("en",) * 4
+    assert pick(LANG="zhx_XX") == pick(LANG="english") == "en / 中文"  # only zh and en themselves
+    assert pick(LC_ALL="en_US.UTF-8", LC_MESSAGES="zh_CN.UTF-8", LANG="zh_CN.UTF-8") == "en"
+    assert pick(LC_MESSAGES="zh_CN.UTF-8", LANG="en_US.UTF-8") == "中文"
+    zh = {"LANG": "zh_CN.UTF-8"}
+    assert localized("bad: x", "无效（见英文说明）", zh_alone="无效：x", environ=zh) == "无效：x"
+    assert localized("bad: x", "无效（见英文说明）", zh_alone="无效：x", environ={}) == "bad: x / 无效（见英文说明）"
+    assert localized("one", "一", sep="\n", environ={}) == "one\n一"
+
+
+def test_warnings_speak_the_locale_too(work):
+    cfg = json.loads((work / "config.json").read_text())
+    (work / "config.json").write_text(json.dumps({**cfg, "loadBalanceing": "balanced"}))
+    (work / "credentials.json").write_text(json.dumps([{"refreshToken": "r" * 40}]))
+    assert ("kiro-gateway: 警告：config.json：未知的键 loadBalanceing 被忽略；是否想写 loadBalancing？"
+            in _serve_briefly(work, env_extra=ZH).splitlines())
+    assert ("kiro-gateway: warning: config.json: unknown key loadBalanceing is ignored; did you mean loadBalancing?"
+            in _serve_briefly(work, env_extra=EN).splitlines())
+
+
+def _serve_briefly(work: Path, args: list[str] | None = None, env_extra: dict | None = None) -> str:
     """Start, wait for /health, stop; what it printed on stderr."""
     port = json.loads((work / "config.json").read_text())["port"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KIRO_GATEWAY_")}
-    env["HOME"] = str(work / "home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIRO_GATEWAY_") and k not in LOCALE}
+    env.update(HOME=str(work / "home"), **(env_extra or {}))
     proc = subprocess.Popen([sys.executable, "-m", "kiro_gateway.cli", *(args or [])], cwd=work, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..cli_errors import Refusal, say
+from ..cli_errors import Refusal, localized, say
 from ..config import ConfigError, load_settings, locate
 from .setup import CLIENTS, apply, plan
 
@@ -38,19 +38,20 @@ def client_command(argv: list[str]) -> int:
     except Refusal as e:
         return say(PROG, e)
     except ValueError as e:
-        return say(PROG, Refusal(str(e), "客户端配置文件无法读取，请先修正或移走"))
+        return say(PROG, Refusal(str(e), "客户端配置文件无法读取，请先修正或移走",
+                                 zh_alone=f"客户端配置文件无法读取，请先修正或移走：{e}"))
     if args.print:
         for ch in changes:
             print(f"# {ch.path}\n{ch.text}")
         return 0
     for path, backup in apply(changes):
-        note = f" (old file kept as {backup.name} / 旧文件备份为 {backup.name})" if backup else ""
-        print(f"wrote {path}{note} / 已写入 {path}")
-    print(f"{args.client} now uses {url} / {args.client} 现在使用 {url}")
+        print(localized(f"wrote {path}" + (f" (old file kept as {backup.name})" if backup else ""),
+                        f"已写入 {path}" + (f"（旧文件备份为 {backup.name}）" if backup else "")))
+    print(localized(f"{args.client} now uses {url}", f"{args.client} 现在使用 {url}"))
     if args.client == "gemini" and not args.trust:
-        print("Gemini CLI reads ~/.gemini/.env only in folders you trust (it asks once per folder; "
-              "--trust DIR trusts one now) / Gemini CLI 只在受信任目录读取 ~/.gemini/.env（首次会询问；"
-              "可用 --trust DIR 预先信任）")
+        print(localized("Gemini CLI reads ~/.gemini/.env only in folders you trust (it asks once per folder; "
+                        "--trust DIR trusts one now)",
+                        "Gemini CLI 只在受信任目录读取 ~/.gemini/.env（首次会询问；可用 --trust DIR 预先信任）"))
     return 0
 
 
@@ -61,7 +62,7 @@ def _target(args: argparse.Namespace) -> tuple[str, str]:
         try:
             settings = load_settings(paths.config if paths.config.exists() else None)
         except ConfigError as e:
-            raise Refusal(str(e), "配置无效（见英文说明）") from None
+            raise Refusal(str(e), "配置无效（见英文说明）", zh_alone=f"配置无效：{e}") from None
     url = args.url
     if not url:
         assert settings is not None  # read above: no --url was given

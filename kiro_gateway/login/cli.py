@@ -13,6 +13,7 @@ import sys
 import threading
 import webbrowser
 
+from ..cli_errors import Refusal, localized, say
 from ..config import ConfigError, load_settings, locate
 from ..core.conversation import GatewayError
 from ..kiro.client import KiroHttp
@@ -20,6 +21,8 @@ from ..pool.pool import CredentialPool
 from .manager import DEFAULT_CALLBACK_PORT, Attempt, LoginConflict, LoginInputError, LoginManager, LoginUpstreamError
 
 __all__ = ["login_command", "build_parser"]
+
+PROG = "kiro-gateway login"
 
 _FAILED = {
     "denied": ("Login denied: access was refused in the browser; nothing was written.",
@@ -56,20 +59,21 @@ def _say(*lines: str) -> None:
 
 def _show(att: Attempt, open_browser: bool) -> None:
     if att.method == "social":
-        _say(f"Open this URL to sign in with {att.provider.title() if att.provider else ''} / 打开此网址登录:",
-             f"  {att.authorize_url}")
+        provider = att.provider.title() if att.provider else ""
+        _say(localized(f"Open this URL to sign in with {provider}", "打开此网址登录") + ":", f"  {att.authorize_url}")
         if att.callback_listening:
-            _say(f"Waiting for the browser to return to {att.redirect_uri} … / 等待浏览器跳转回本机…")
+            _say(localized(f"Waiting for the browser to return to {att.redirect_uri} …", "等待浏览器跳转回本机…"))
         else:
-            _say(f"(Port of {att.redirect_uri} is busy: the browser cannot come back here. / 回调端口被占用。)")
-        _say("If the browser cannot reach this machine, paste the address it ended on here and press Enter.",
-             "如果浏览器无法回到本机，请把地址栏里的最终网址粘贴到这里并回车。")
+            _say("(" + localized(f"Port of {att.redirect_uri} is busy: the browser cannot come back here.",
+                                 "回调端口被占用。") + ")")
+        _say(localized("If the browser cannot reach this machine, paste the address it ended on here and press Enter.",
+                       "如果浏览器无法回到本机，请把地址栏里的最终网址粘贴到这里并回车。", sep="\n"))
         url = att.authorize_url
     else:
-        _say("Open this URL and confirm the code / 打开此网址并确认代码:",
+        _say(localized("Open this URL and confirm the code", "打开此网址并确认代码") + ":",
              f"  {att.verification_uri_complete}",
-             f"  Code / 代码: {att.user_code}",
-             "Waiting for approval … / 等待授权…")
+             f"  {localized('Code', '代码')}: {att.user_code}",
+             localized("Waiting for approval …", "等待授权…"))
         url = att.verification_uri_complete
     if open_browser and url:
         try:
@@ -97,7 +101,7 @@ async def _pasted_urls(mgr: LoginManager, att: Attempt) -> None:
         try:
             await mgr.callback(att.id, line)
         except LoginInputError as e:
-            print(f"{e} Try again. / 请重新粘贴。", file=sys.stderr, flush=True)
+            print(localized(f"{e} Try again.", "请重新粘贴。", zh_alone=f"{e} 请重新粘贴。"), file=sys.stderr, flush=True)
         except LoginConflict:
             return
 
@@ -107,16 +111,14 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(paths.config if paths.config.exists() else None)
     except ConfigError as e:
-        print(f"kiro-gateway login: {e}", file=sys.stderr)
-        return 2
+        return say(PROG, Refusal(str(e), "配置无效（见英文说明）", zh_alone=f"配置无效：{e}"))
     http = KiroHttp(settings.connect_timeout)
     folder = paths.credentials.parent
     new_folder = not folder.exists()
     try:
         pool = CredentialPool(settings, paths.credentials, http)
     except GatewayError as e:
-        print(f"kiro-gateway login: {e.message}", file=sys.stderr)
-        return 2
+        return say(PROG, Refusal(e.message, "凭据文件无法使用（见英文说明）", zh_alone=f"凭据文件无法使用：{e.message}"))
     mgr = LoginManager(settings, pool, http, callback_port=getattr(args, "callback_port", DEFAULT_CALLBACK_PORT))
     paster = None
     try:
@@ -124,8 +126,7 @@ async def _run(args: argparse.Namespace) -> int:
             att = await mgr.start(args.method, start_url=getattr(args, "start_url", None),
                                   region=getattr(args, "region", None), provider=getattr(args, "provider", None))
         except (LoginInputError, LoginUpstreamError, LoginConflict) as e:
-            print(f"kiro-gateway login: {e} / 登录无法开始。", file=sys.stderr)
-            return 2
+            return say(PROG, Refusal(str(e), "登录无法开始。", zh_alone=f"登录无法开始：{e}"))
         _show(att, not args.no_browser)
         if att.method == "social":
             paster = asyncio.create_task(_pasted_urls(mgr, att))
@@ -139,15 +140,16 @@ async def _run(args: argparse.Namespace) -> int:
         if new_folder and folder.exists():
             folder.chmod(0o700)  # it holds tokens: only its owner may look inside
         if att.duplicate:
-            _say(f"Already logged in: this account is credential #{att.credential_id} in {paths.credentials}; "
-                 f"nothing added. / 该账号已存在（凭据 #{att.credential_id}），未重复添加。")
+            _say(localized(f"Already logged in: this account is credential #{att.credential_id} in "
+                           f"{paths.credentials}; nothing added.",
+                           f"该账号已存在（凭据 #{att.credential_id}），未重复添加。"))
         else:
-            _say(f"Logged in: credential #{att.credential_id} ({att.method}) added to {paths.credentials}. "
-                 f"/ 登录成功：凭据 #{att.credential_id} 已加入 {paths.credentials}。")
+            _say(localized(f"Logged in: credential #{att.credential_id} ({att.method}) added to {paths.credentials}.",
+                           f"登录成功：凭据 #{att.credential_id} 已加入 {paths.credentials}。"))
         return 0
     english, chinese = _FAILED.get(att.status, _FAILED["error"])
     error = att.error or att.status
-    print(f"{english.format(error=error)} / {chinese.format(error=error)}", file=sys.stderr, flush=True)
+    print(localized(english.format(error=error), chinese.format(error=error)), file=sys.stderr, flush=True)
     return 1
 
 
@@ -156,7 +158,7 @@ def login_command(argv: list[str]) -> int:
     try:
         return asyncio.run(_run(args))
     except KeyboardInterrupt:
-        print("Login cancelled; nothing was written. / 登录已取消，未写入任何内容。", file=sys.stderr)
+        print(localized(*_FAILED["cancelled"]), file=sys.stderr)
         return 130
 
 

@@ -18,9 +18,9 @@ import httpx
 from support import free_port
 
 
-def launch(fake, tmp_path: Path, *args: str) -> subprocess.Popen:
+def launch(fake, tmp_path: Path, *args: str, env_extra: dict | None = None) -> subprocess.Popen:
     env = {**os.environ, "HOME": str(tmp_path / "home"), "KIRO_GATEWAY_OIDC_BASE_URL": fake.base_url,
-           "KIRO_GATEWAY_AUTH_BASE_URL": fake.base_url}
+           "KIRO_GATEWAY_AUTH_BASE_URL": fake.base_url, **(env_extra or {})}
     creds = tmp_path / "kiro" / "credentials.json"
     return subprocess.Popen([sys.executable, "-m", "kiro_gateway.cli", "login", *args, "-c", str(creds),
                              "--no-browser"], env=env, cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -93,6 +93,25 @@ def test_expired_code_exits_non_zero(fake, tmp_path):
     rc, _, err = finish(proc)
     assert rc == 1 and "expired" in err and "过期" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "kiro").exists()
+
+
+def test_a_chinese_locale_gets_chinese_lines_only(fake, tmp_path):
+    proc = launch(fake, tmp_path, "builder-id", env_extra={"LANG": "zh_CN.UTF-8"})
+    lines = read_until(proc, "等待授权")
+    assert lines[0] == "打开此网址并确认代码:\n" and lines[2].startswith("  代码: ") and lines[3] == "等待授权…\n"
+    control(fake, "deny", userCode=lines[2].split()[-1])
+    rc, out, err = finish(proc)
+    assert rc == 1 and out == "" and err == "登录被拒绝：浏览器中拒绝了授权，未写入任何内容。\n"
+
+
+def test_an_english_locale_gets_english_lines_only(fake, tmp_path):
+    proc = launch(fake, tmp_path, "builder-id", env_extra={"LANG": "en_US.UTF-8"})
+    lines = read_until(proc, "Waiting for approval")
+    assert lines[0] == "Open this URL and confirm the code:\n" and lines[2].startswith("  Code: ")
+    control(fake, "approve", userCode=lines[2].split()[-1])
+    rc, out, err = finish(proc)
+    assert rc == 0, err
+    assert out == f"Logged in: credential #1 (builder-id) added to {tmp_path / 'kiro' / 'credentials.json'}.\n"
 
 
 def test_bad_arguments_exit_2(fake, tmp_path):
