@@ -101,7 +101,7 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
-    models = {S.ErrorBody}
+    models: set[type[BaseModel]] = {S.ErrorBody}
     for *_, req, resp, _status, _errors in ROUTES:
         models.update(m for m in (req, resp) if m is not None)
     _, defs = models_json_schema([(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from .. import __version__
 from ..config import Settings
-from ..core.conversation import GatewayError
+from ..core.conversation import ErrorKind, GatewayError
 from ..core.trace import CURRENT
 from ..dialects.anthropic import routes as anthropic_routes
 from ..dialects.base import Dialect
@@ -112,7 +112,7 @@ class GatewayRoutes:
 
     async def not_found(self, request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
-        kind = "not_found" if status == 404 else "invalid_request"
+        kind: ErrorKind = "not_found" if status == 404 else "invalid_request"
         msg = f"{request.method} {request.url.path} is not an endpoint of this gateway." if status == 404 \
             else f"{request.method} is not allowed on {request.url.path}."
         return error_response(self.dialect_for_path(request.url.path), GatewayError(kind, msg, status))

@@ -44,7 +44,7 @@ class ConsoleRoutes:
 
     def _state(self, request: Request) -> dict:
         session = self.sessions.session_of(request)
-        out = {"enabled": self.sessions.enabled, "signedIn": session is not None}
+        out: dict[str, object] = {"enabled": self.sessions.enabled, "signedIn": session is not None}
         if session is not None:
             out.update(csrfToken=session.csrf, expiresAt=format_expiry(session.expires))
         return out

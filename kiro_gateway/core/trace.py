@@ -16,6 +16,7 @@ __all__ = ["Trace", "CURRENT"]
 class Trace(Protocol):
     pin: str | None  # the credential a client key is pinned to
     kiro_model: str | None
+    credential: str | None  # the credential of the latest attempt
 
     def attempt(self, cred_id: str) -> None: ...
 

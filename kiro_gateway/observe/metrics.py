@@ -85,7 +85,7 @@ class _Snapshot:
                 cumulative += n
                 buckets.append((le, cumulative))
             duration.add_metric(list(labels), buckets, vec[_I["latency_sum"]])
-            ttfb.add_metric(list(labels), vec[_I["ttfb_count"]], vec[_I["ttfb_sum"]])
+            ttfb.add_metric(list(labels), int(vec[_I["ttfb_count"]]), vec[_I["ttfb_sum"]])
         yield from (requests, retries, tokens, credits, duration, ttfb)
         yield from self._pool()
 
@@ -127,7 +127,7 @@ class _Snapshot:
 async def render_metrics(store: StateStore, pool: CredentialPool, requests: RequestLog) -> bytes:
     totals = await store.totals()
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(totals, pool, requests))  # type: ignore[arg-type]  # a Collector by shape
+    registry.register(_Snapshot(totals, pool, requests))
     # The standard process_* (CPU, memory, file descriptors, start time) and python_* families.
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)

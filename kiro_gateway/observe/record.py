@@ -27,6 +27,10 @@ _SCOPE_KEY = "kiro_gateway.request_id"
 class RecordSink(Protocol):
     """Where a closed record goes (the request log)."""
 
+    @property
+    def bodies(self) -> bool:  # whether request and response bodies are kept
+        ...
+
     def finish(self, rec: "RequestRecord") -> None: ...
 
 
@@ -87,7 +91,7 @@ class RequestRecord:
         self.message = err.message
         self.rule = getattr(err, "rule", None)
         if self.log.bodies:
-            self.response_body = response.body
+            self.response_body = bytes(response.body)
         self.log.finish(self)
         return response
 
@@ -95,7 +99,7 @@ class RequestRecord:
         self.status = response.status_code
         self._usage(reply)
         if self.log.bodies:
-            self.response_body = response.body
+            self.response_body = bytes(response.body)
         self.log.finish(self)
         return response
 

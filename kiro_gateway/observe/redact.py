@@ -43,7 +43,7 @@ def _walk(v: Any, secrets: tuple[str, ...], depth: int) -> Any:
         return f"[nested deeper than {MAX_DEPTH} levels: not logged]"
     depth += 1
     if isinstance(v, dict):
-        out = {}
+        out: dict[Any, Any] = {}
         for k, x in v.items():
             lk = k.lower() if isinstance(k, str) else k
             if lk in _SECRET_KEYS and isinstance(x, str):

@@ -84,8 +84,8 @@ class RequestLog:
         batch.logs.extend(carry.logs)
         for k, v in carry.aggregates.items():
             add_vector(batch.aggregates.setdefault(k, [0.0] * AGG_SIZE), v)
-        for k, v in carry.key_usage.items():
-            add_vector(batch.key_usage.setdefault(k, [0.0] * len(KEY_USAGE_FIELDS)), v)
+        for day_key, v in carry.key_usage.items():
+            add_vector(batch.key_usage.setdefault(day_key, [0.0] * len(KEY_USAGE_FIELDS)), v)
         pending, self.pending = self.pending, deque()
         bodies = self.bodies
         secrets_: tuple[str, ...] = ()

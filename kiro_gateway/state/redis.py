@@ -173,12 +173,12 @@ class RedisStore(StateStore, SessionStore, TokenStore, Events):
                             log.exception("state event handler failed")
             except asyncio.CancelledError:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated
+                    await pubsub.aclose()
                 raise
             except (RedisError, OSError) as e:
                 (log.warning if delay == 0.2 else log.debug)("state events: %s; resubscribing", type(e).__name__)
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated
+                    await pubsub.aclose()
                 self._ready.set()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)

@@ -267,12 +267,12 @@ class Upstream:
                     del body
                     if resp.status == 200:
                         break
-                    body = (await resp.read()).decode("utf-8", "replace")
+                    said = (await resp.read()).decode("utf-8", "replace")
                     resp.release()
-                    if route.can_switch and needs_profile(resp.status, body):
+                    if route.can_switch and needs_profile(resp.status, said):
                         route = await self.facts.switched(lease, route)  # once, unseen by the client
                         continue
-                    raise upstream_error(resp.status, body, retry_after_seconds(resp.headers.get("Retry-After")))
+                    raise upstream_error(resp.status, said, retry_after_seconds(resp.headers.get("Retry-After")))
                 first = await self._first_batch(resp, mapper)
         except TimeoutError as e:
             if resp is not None:

@@ -24,7 +24,7 @@ from ..pool.pool import Lease
 
 __all__ = ["ReplyStream"]
 
-_PING = [Ping()]
+_PING: list[ReplyEvent] = [Ping()]
 
 
 class ReplyStream:

@@ -32,7 +32,7 @@ class JSONResponse(Response):
         return content if isinstance(content, bytes) else orjson.dumps(content)
 
 
-class StreamedReply:
+class StreamedReply(Response):
     """A streamed 200 reply: each chunk goes straight to the server as it comes.
 
     Starlette's StreamingResponse does the same inside an AnyIO task group with cancel scopes,
@@ -42,6 +42,9 @@ class StreamedReply:
     """
 
     def __init__(self, chunks: AsyncIterator[bytes], media_type: str, headers: Mapping[str, str]) -> None:
+        # A Response by type (routes return it), but none of Response's rendering: no super().__init__.
+        self.status_code = 200
+        self.background = None
         self.chunks = chunks
         self.raw_headers = [(b"content-type", media_type.encode())]
         self.raw_headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]

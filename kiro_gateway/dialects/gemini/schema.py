@@ -40,8 +40,8 @@ def to_json_schema(schema: Any, _depth: int = 0) -> Any:
     if not isinstance(schema, dict) or _depth > _MAX_DEPTH:
         return schema
     out: dict[str, Any] = {}
-    for key, value in schema.items():
-        key = _CAMEL.get(key, key)
+    for raw_key, value in schema.items():
+        key = str(_CAMEL.get(raw_key, raw_key))
         if key in _DROP:
             continue
         if key == "type":

@@ -34,7 +34,7 @@ def routes(front: Front, dialect: OpenAIResponsesDialect) -> list[Route]:
                                    status=503) from None
             if not found:  # another client's Response is, to this one, no Response at all
                 raise GatewayError("not_found", f"Response with id '{rid}' not found.")
-            if request.method == "DELETE":
+            if request.method == "DELETE" or found is True:
                 return JSONResponse({"id": rid, "object": "response.deleted", "deleted": True})
             return JSONResponse(found.response)
         except GatewayError as e:
