@@ -88,6 +88,19 @@ class Thinking:
 
 @dataclass(slots=True)
 class Conversation:
+    """One request in neutral form.
+
+    `max_tokens` is the reply length the client asked for, None when it did not say. Kiro takes
+    no such limit, so it only sizes the room kept free for the answer when the request is fitted
+    into the model's window (capped there: kiro/request.py `reply_room`). Sampling settings such
+    as temperature are not kept: Kiro's request has no place for them, so the dialects only check
+    their type, as the client's own API would.
+
+    `json_schema` not None is JSON mode: the reply must be one JSON value. `{}` is any value (the
+    client asked for JSON without a schema); otherwise the schema is advisory, passed to the
+    model. `json_mode` says the same as a flag.
+    """
+
     model: str  # the name the client asked for; the codec maps it
     messages: list[Message]
     system: str = ""
@@ -95,13 +108,14 @@ class Conversation:
     tool_choice: ToolChoice = field(default_factory=ToolChoice)
     thinking: Thinking = field(default_factory=Thinking)
     max_tokens: int | None = None
-    temperature: float | None = None
     stop_sequences: list[str] = field(default_factory=list)
-    # JSON mode: the reply must be one JSON value (schema is advisory, passed to the model)
     json_schema: dict[str, Any] | None = None
-    json_mode: bool = False
     session_id: str | None = None
     stream: bool = False
+
+    @property
+    def json_mode(self) -> bool:
+        return self.json_schema is not None
 
     def forget_content(self) -> None:
         """Drop the request's bulk once Kiro has it: a renderer needs only the settings, and an

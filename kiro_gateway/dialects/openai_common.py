@@ -1,6 +1,7 @@
 """What the two OpenAI dialects (Chat Completions, Responses) share: the error shape and its
 statuses, field validation in OpenAI's `messages[0].content` style, data-URL images, tool-call
-argument decoding, reasoning effort → neutral Thinking, and ids.
+argument decoding, `tool_choice` and the JSON output format, reasoning effort → neutral Thinking,
+and ids.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from typing import Any
 
 import orjson
 
-from ..core.conversation import ContextOverflow, GatewayError, ImagePart, Thinking, ToolCallPart
+from ..core.conversation import ContextOverflow, GatewayError, ImagePart, Thinking, ToolCallPart, ToolChoice
 from ..util.ids import random_hex
+from .blocks import Wording
 
 __all__ = [
     "bad", "req_str", "opt_str", "opt_int", "opt_number", "image_from_url", "tool_call",
     "thinking_for_effort", "error_status", "error_body", "error_payload", "new_id", "is_list",
+    "tool_choice", "json_format", "WORDING",
 ]
 
 # Neutral kind → (OpenAI error type, code). 401 and 404 are "invalid_request_error" in OpenAI too.
@@ -44,6 +47,10 @@ def bad(where: str, what: str, code: str | None = None) -> GatewayError:
     if code:
         err.openai_code = code  # type: ignore[attr-defined]  # read by error_payload
     return err
+
+
+# How both APIs word a malformed content array (blocks.py).
+WORDING = Wording(bad, "Expected a string or an array of content parts.", "Expected an object.", "Field required")
 
 
 def stream_flag(v: Any) -> bool:
@@ -121,6 +128,65 @@ def tool_call(call_id: str, name: str, raw: Any, where: str) -> ToolCallPart:
     except orjson.JSONDecodeError:
         return ToolCallPart.cut_off(call_id, name, len(raw))
     return ToolCallPart(call_id, name, value if isinstance(value, dict) else {"value": value})
+
+
+def tool_choice(tc: Any, nested: bool) -> ToolChoice:
+    """`tool_choice` → ToolChoice. The two APIs spell the object forms differently: Chat nests the
+    details under a key named like the type (`{"type": "function", "function": {"name": ...}}`,
+    `{"type": "allowed_tools", "allowed_tools": {"mode": ...}}`), `nested`; Responses has them
+    at the top (a function's namespace, too, which its parser applies). An object of another type
+    is a built-in tool Responses dropped, so the model chooses; Chat has no such tools: an error."""
+    if tc is None or tc == "auto":
+        return ToolChoice()
+    if tc == "none":
+        return ToolChoice("none")
+    if tc == "required":
+        return ToolChoice("any")
+    if isinstance(tc, dict):
+        kind = tc.get("type")
+        inner = tc.get(kind) if nested and isinstance(kind, str) else tc
+        if not isinstance(inner, dict):
+            inner = {}
+        if kind == "function":
+            return ToolChoice("tool", req_str(inner.get("name"), "tool_choice.function.name" if nested
+                                              else "tool_choice.name"))
+        if kind == "allowed_tools":
+            return ToolChoice("any" if inner.get("mode") == "required" else "auto")
+        if not nested:
+            return ToolChoice()
+        raise bad("tool_choice", "Expected 'none', 'auto', 'required' or {\"type\": \"function\", ...}.")
+    raise bad("tool_choice", "Expected 'none', 'auto', 'required' or {\"type\": \"function\", ...}." if nested
+              else "Expected 'none', 'auto', 'required' or an object.")
+
+
+def json_format(fmt: Any, where: str, nested: bool) -> dict | None:
+    """The output format (Chat's `response_format`, Responses' `text.format`) → the JSON schema
+    the reply must follow: None for plain text, {} for any JSON value. Chat nests a schema
+    (`{"type": "json_schema", "json_schema": {"name": ..., "schema": {...}}}`), `nested`, where
+    it may be left out; Responses puts it at the top and requires it."""
+    if fmt is None:
+        return None
+    if not isinstance(fmt, dict):
+        raise bad(where, "Expected an object.")
+    kind = fmt.get("type")
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return {}
+    if kind == "json_schema":
+        if nested:
+            js = fmt.get("json_schema")
+            if not isinstance(js, dict):
+                raise bad(f"{where}.json_schema", "Field required")
+            schema = js.get("schema")
+            if schema is not None and not isinstance(schema, dict):
+                raise bad(f"{where}.json_schema.schema", "Expected an object.")
+            return schema or {}
+        schema = fmt.get("schema")
+        if not isinstance(schema, dict):
+            raise bad(f"{where}.schema", "Field required" if schema is None else "Expected an object.")
+        return schema
+    raise bad(f"{where}.type", "Expected 'text', 'json_object' or 'json_schema'.")
 
 
 _EFFORTS = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "max", "max": "max"}

@@ -13,6 +13,7 @@ import calendar
 import secrets
 import time
 from collections import Counter
+from typing import Any
 
 import orjson
 
@@ -118,6 +119,10 @@ def _token(prefix: str, n: int) -> str:
 
 class AccountStore:
     def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every account and count."""
         self.by_id: dict[str, dict] = {}
         self._by_access: dict[str, dict] = {}
         self._by_refresh: dict[str, dict] = {}
@@ -136,13 +141,14 @@ class AccountStore:
         if unknown:
             raise ValueError(f"unknown account fields: {sorted(unknown)}")
         _check_types(fields)
-        acct = {k: fields.get(k, v) for k, v in FIELDS.items()}
+        acct: dict[str, Any] = {k: fields.get(k, v) for k, v in FIELDS.items()}
         if acct["auth"] not in AUTH_KINDS:
             raise ValueError(f"auth must be one of {AUTH_KINDS}")
         if acct["id"] is None:
-            acct["id"] = f"acct-{len(self.by_id) + 1}"
-            while acct["id"] in self.by_id:
-                acct["id"] += "x"
+            new_id = f"acct-{len(self.by_id) + 1}"
+            while new_id in self.by_id:
+                new_id += "x"
+            acct["id"] = new_id
         if acct["id"] in self.by_id:
             raise ValueError(f"account id {acct['id']!r} already registered")
         num = secrets.token_hex(6)
@@ -211,9 +217,6 @@ class AccountStore:
         self._index(acct)
         return dict(acct)
 
-    def clear(self) -> None:
-        self.__init__()
-
     def list(self) -> list[dict]:
         return [dict(a) for a in self.by_id.values()]
 
@@ -256,56 +259,45 @@ class AccountStore:
         self._index(acct)
         self.refresh_counts[acct["id"]] += 1
 
-    def refresh_social(self, body: object) -> tuple[int, bytes]:
-        """POST /refreshToken, fact sheet §5.1."""
+    def _refused(self, status: int, answer: bytes) -> tuple[int, bytes]:
+        self.refresh_failures += 1
+        return status, answer
+
+    def _refresh_target(self, body: object, auth: str) -> dict | None:
+        """The account whose refresh token the body carries, when it signs in the `auth` way."""
         token = body.get("refreshToken") if isinstance(body, dict) else None
         acct = self._by_refresh.get(token) if isinstance(token, str) else None
-        if acct is None or acct["auth"] != "social":
-            self.refresh_failures += 1
-            return 400, INVALID_GRANT
+        return acct if acct is not None and acct["auth"] == auth else None
+
+    def _refreshed(self, acct: dict, extra: dict) -> tuple[int, bytes]:
+        """The part both refresh endpoints share once the request is valid: the account's scripted
+        failure, or new tokens followed by the endpoint's own `extra` fields."""
         if acct["refresh_fail_status"]:
-            self.refresh_failures += 1
-            return acct["refresh_fail_status"], REFRESH_FAILED
+            return self._refused(acct["refresh_fail_status"], REFRESH_FAILED)
         self._refresh(acct)
-        return 200, orjson.dumps(
-            {
-                "accessToken": acct["access_token"],
-                "refreshToken": acct["refresh_token"],
-                "profileArn": acct["profile_arn"],
-                "expiresIn": acct["expires_in"],
-            }
-        )
+        return 200, orjson.dumps({"accessToken": acct["access_token"], "refreshToken": acct["refresh_token"], **extra})
+
+    def refresh_social(self, body: object) -> tuple[int, bytes]:
+        """POST /refreshToken, fact sheet §5.1."""
+        acct = self._refresh_target(body, "social")
+        if acct is None:
+            return self._refused(400, INVALID_GRANT)
+        return self._refreshed(acct, {"profileArn": acct["profile_arn"], "expiresIn": acct["expires_in"]})
 
     def refresh_idc(self, body: object) -> tuple[int, bytes]:
         """POST /token (SSO-OIDC CreateToken with JSON body), fact sheet §5.2."""
         if not isinstance(body, dict):
-            self.refresh_failures += 1
-            return 400, INVALID_GRANT
+            return self._refused(400, INVALID_GRANT)
         if body.get("grantType") != "refresh_token":
-            self.refresh_failures += 1
-            return 400, UNSUPPORTED_GRANT
-        token = body.get("refreshToken")
-        acct = self._by_refresh.get(token) if isinstance(token, str) else None
-        if acct is None or acct["auth"] != "idc":
-            self.refresh_failures += 1
-            return 400, INVALID_GRANT
+            return self._refused(400, UNSUPPORTED_GRANT)
+        acct = self._refresh_target(body, "idc")
+        if acct is None:
+            return self._refused(400, INVALID_GRANT)
         # A wrong client is an OIDC client-auth failure, not a bad grant (KRS would otherwise
         # disable the credential as permanently invalid).
         if body.get("clientId") != acct["client_id"] or body.get("clientSecret") != acct["client_secret"]:
-            self.refresh_failures += 1
-            return 401, INVALID_CLIENT
-        if acct["refresh_fail_status"]:
-            self.refresh_failures += 1
-            return acct["refresh_fail_status"], REFRESH_FAILED
-        self._refresh(acct)
-        return 200, orjson.dumps(
-            {
-                "accessToken": acct["access_token"],
-                "refreshToken": acct["refresh_token"],
-                "expiresIn": acct["expires_in"],
-                "tokenType": "Bearer",
-            }
-        )
+            return self._refused(401, INVALID_CLIENT)
+        return self._refreshed(acct, {"expiresIn": acct["expires_in"], "tokenType": "Bearer"})
 
 
 # ---------------------------------------------------------------------------------------------

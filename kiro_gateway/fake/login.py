@@ -123,13 +123,14 @@ def loopback_redirect(uri: str) -> bool:
 class LoginService:
     def __init__(self, accounts: AccountStore) -> None:
         self.accounts = accounts
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every client and login in progress (the accounts stay)."""
         self.clients: dict[str, dict] = {}
         self.devices: dict[str, dict] = {}  # device code → its authorization
         self.social: dict[str, dict] = {}  # authorization id → a social sign-in in progress
         self.codes: dict[str, dict] = {}  # authorization code → what it was issued for
-
-    def clear(self) -> None:
-        self.__init__(self.accounts)
 
     # -- AWS SSO OIDC -----------------------------------------------------------------------------
 
@@ -155,24 +156,25 @@ class LoginService:
         return _ok({"clientId": client_id, "clientSecret": secret, "clientIdIssuedAt": now,
                     "clientSecretExpiresAt": now + SECRET_LIFETIME})
 
-    def _client(self, body: dict) -> tuple[str | None, Answer | None]:
+    def _client(self, body: dict) -> str | Answer:
+        """The registered client the body names (its id), or the OIDC error answer."""
         client_id, secret = _str(body, "clientId"), _str(body, "clientSecret")
         if not client_id or not secret:
-            return None, oidc_error("invalid_request", "clientId and clientSecret are required")
+            return oidc_error("invalid_request", "clientId and clientSecret are required")
         client = self.clients.get(client_id)
         if client is None or not hmac.compare_digest(client["secret"], secret):
-            return None, oidc_error("invalid_client", "Invalid client credentials")
+            return oidc_error("invalid_client", "Invalid client credentials")
         if client["expires_at"] <= time.time():
-            return None, oidc_error("invalid_client", "Client secret has expired")
-        return client_id, None
+            return oidc_error("invalid_client", "Client secret has expired")
+        return client_id
 
     def start_device_authorization(self, body: object, base_url: str) -> Answer:
         """POST /device_authorization (StartDeviceAuthorization)."""
         if not isinstance(body, dict):
             return oidc_error("invalid_request", "Request body must be a JSON object")
-        client_id, error = self._client(body)
-        if error:
-            return error
+        client_id = self._client(body)
+        if isinstance(client_id, Answer):
+            return client_id
         start_url = _str(body, "startUrl")
         if not start_url or not start_url.startswith("https://"):
             return oidc_error("invalid_request", "startUrl must be an https URL")
@@ -193,9 +195,9 @@ class LoginService:
 
     def create_token(self, body: dict) -> Answer:
         """POST /token with the device-code grant (CreateToken)."""
-        client_id, error = self._client(body)
-        if error:
-            return error
+        client_id = self._client(body)
+        if isinstance(client_id, Answer):
+            return client_id
         code = _str(body, "deviceCode")
         if not code:
             return oidc_error("invalid_request", "deviceCode is required")
@@ -343,8 +345,8 @@ class LoginService:
 
     def control(self, action: str, body: object) -> dict:
         """approve / deny / expire the login named by userCode or state (what a person would do)."""
-        kind, item = self._target(body)
-        account = body.get("account") or {}
+        kind, item = self._target(body)  # raises unless body is an object
+        account = (body.get("account") if isinstance(body, dict) else None) or {}
         if not isinstance(account, dict):
             raise ValueError("account must be an object of account fields")
         if set(account) - set(FIELDS):

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
 from .login import Answer, form_fields
 from .wire import json_body as _json_body
 from .wire import json_response as _json
+
+if TYPE_CHECKING:
+    from .state import FakeState
 
 __all__ = ["LoginRoutes", "answer"]
 
@@ -24,7 +29,7 @@ def _origin(request: web.BaseRequest) -> str:
 
 
 class LoginRoutes:
-    state: object  # FakeState
+    state: FakeState
 
     def login_routes(self) -> dict:
         return {

@@ -37,10 +37,11 @@ import json
 import random
 import secrets
 from functools import lru_cache
+from typing import TypeVar
 
 import orjson
 
-from ..kiro.eventstream import encode_event, encode_exception, encode_message
+from ..kiro.eventstream import encode_event, encode_exception, encode_frame
 
 __all__ = [
     "DROP",
@@ -348,7 +349,7 @@ def script_reply(script: dict, body: dict, raw_size: int, settings: Settings) ->
         elif kind == "error_frame":
             code, message = value.get("code", "InternalError"), value.get("message", "")
             headers = [(":error-code", code), (":error-message", message), (":message-type", "error")]
-            frames([encode_message(headers, orjson.dumps({"__type": code, "message": message}))])
+            frames([encode_frame(headers, orjson.dumps({"__type": code, "message": message}))])
         elif kind == "context_usage":
             frames([_context_frame(float(value))])
         elif kind == "metering":
@@ -362,10 +363,10 @@ def script_reply(script: dict, body: dict, raw_size: int, settings: Settings) ->
             parts = split_text(value, _chunk_count(value, step.get("chunks"))) if value else [""]
             out = []
             for i, part in enumerate(parts):
-                payload = {"text": part}
+                reasoning = {"text": part}
                 if i == len(parts) - 1 and step.get("signature"):
-                    payload["signature"] = step["signature"]
-                out.append(encode_event("reasoningContentEvent", orjson.dumps(payload)))
+                    reasoning["signature"] = step["signature"]
+                out.append(encode_event("reasoningContentEvent", orjson.dumps(reasoning)))
             frames(out)
         elif kind == "delay":
             items.append(float(value))
@@ -375,10 +376,10 @@ def script_reply(script: dict, body: dict, raw_size: int, settings: Settings) ->
             items.append(DROP)
         elif kind == "bad_crc":
             spec = value if isinstance(value, dict) else {"text": str(value)}
-            frame = bytearray(_text_frames(spec.get("text", "x"), 1)[0])
-            at = 8 if spec.get("where") == "prelude" else len(frame) - 1  # the prelude's CRC, or the message's
-            frame[at] ^= 0xFF
-            frames([bytes(frame)])
+            corrupt = bytearray(_text_frames(spec.get("text", "x"), 1)[0])
+            at = 8 if spec.get("where") == "prelude" else len(corrupt) - 1  # the prelude's CRC, or the message's
+            corrupt[at] ^= 0xFF
+            frames([bytes(corrupt)])
         elif kind == "cut":
             frame = _text_frames("this frame is cut off", 1)[0]
             frames([frame[:max(1, min(int(value), len(frame) - 1))]])
@@ -464,6 +465,16 @@ def json_request(body: dict) -> tuple[bool, object]:
     return False, None
 
 
+_T = TypeVar("_T")
+_D = TypeVar("_D")
+
+
+def _typed(schema: dict, key: str, kind: type[_T], default: _D) -> _T | _D:
+    """schema[key] when it is a `kind`, else `default`."""
+    value = schema.get(key)
+    return value if isinstance(value, kind) else default
+
+
 def minimal_instance(schema: object, depth: int = 0) -> object:
     """A small value valid for common JSON Schemas: required properties only, numbers at their
     minimum (else 1, since "scores" are rarely 0-based), strings "fake", first enum/anyOf."""
@@ -481,15 +492,15 @@ def minimal_instance(schema: object, depth: int = 0) -> object:
         kind = next((k for k in kind if k != "null"), "null")
     kind = kind.lower() if isinstance(kind, str) else ("object" if "properties" in schema else None)
     if kind == "object":
-        props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
-        required = schema.get("required") if isinstance(schema.get("required"), list) else []
+        props = _typed(schema, "properties", dict, {})
+        required = _typed(schema, "required", list, [])
         return {k: minimal_instance(props.get(k), depth + 1) for k in required if isinstance(k, str)}
     if kind == "array":
-        n = schema.get("minItems") if isinstance(schema.get("minItems"), int) else 0
+        n = _typed(schema, "minItems", int, 0)
         return [minimal_instance(schema.get("items"), depth + 1) for _ in range(min(n, 100))]
     if kind == "string":
-        n = schema.get("minLength") if isinstance(schema.get("minLength"), int) else 0
-        m = schema.get("maxLength") if isinstance(schema.get("maxLength"), int) else None
+        n = _typed(schema, "minLength", int, 0)
+        m = _typed(schema, "maxLength", int, None)
         return ("fake" + "x" * max(0, min(n, 10000) - 4))[:m]
     if kind in ("integer", "number"):
         low, high = schema.get("minimum"), schema.get("maximum")

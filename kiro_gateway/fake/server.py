@@ -85,9 +85,10 @@ class FakeKiroHandler(LoginRoutes):
             self.state.paths[path] += 1
         if path.startswith(PROFILES_PREFIX):
             return await self.profiles(request)
-        host, path = resolve(request.method, path, request.headers.get("x-amz-target"))
-        if host is None:
-            return _json(400, path)
+        host, operation = resolve(request.method, path, request.headers.get("x-amz-target"))
+        if isinstance(operation, bytes):  # an unknown target: the error body
+            return _json(400, operation)
+        path = operation
         if host == "runtime" and path == "/generateAssistantResponse":
             return await self.generate(request, "runtime")
         if host == "runtime" and path == "/getUsageLimits" and request.method == "GET":
@@ -155,7 +156,7 @@ class FakeKiroHandler(LoginRoutes):
                     return self._fail(rec, status, orjson.dumps(err), "scripted_error")
                 if acct["quota_exhausted"]:
                     return self._fail(rec, 402, QUOTA, "quota")
-                if acct["max_concurrency"] and st.inflight_accounts[aid] > acct["max_concurrency"]:
+                if acct["max_concurrency"] and st.inflight_accounts[acct["id"]] > acct["max_concurrency"]:
                     return self._fail(rec, 429, THROTTLED, "throttled")
             script = st.take_script(body, token, aid) if st.scripts else None
             if script is None:
@@ -195,9 +196,9 @@ class FakeKiroHandler(LoginRoutes):
             rec["status"] = reply.status
             rec["verdict"] = "ok" if reply.status == 200 else "error"
         if reply.status != 200:
-            resp = web.Response(status=reply.status, body=reply.body, headers=reply.headers)
-            resp.content_type = reply.content_type.split(";")[0]
-            return resp
+            error = web.Response(status=reply.status, body=reply.body, headers=reply.headers)
+            error.content_type = reply.content_type.split(";")[0]
+            return error
         resp = _EventStreamResponse(status=200)
         resp.headers["Content-Type"] = EVENTSTREAM
         resp.headers["x-amzn-RequestId"] = f"{_REQUEST_ID_PREFIX}{next(_request_ids):012x}"
@@ -215,7 +216,8 @@ class FakeKiroHandler(LoginRoutes):
                 await resp.write(b"".join(pending))
                 pending = []
                 if item is DROP:
-                    request.transport.abort()  # no terminating chunk: the client sees a cut stream
+                    if request.transport is not None:  # None: the client has already gone
+                        request.transport.abort()  # no terminating chunk: the client sees a cut stream
                     self._ended(rec, "dropped")
                     return resp
                 await asyncio.sleep(item)
@@ -234,22 +236,21 @@ class FakeKiroHandler(LoginRoutes):
 
     # -- auth and account endpoints -------------------------------------------------------------
 
-    async def _refresh_pause(self) -> None:
+    async def _refreshed(self, refresh, body):
+        """A refresh answer from `refresh` (one of the accounts' two endpoints), after the delay."""
         if self.state.settings.refresh_delay:
             await asyncio.sleep(self.state.settings.refresh_delay)
+        status, answer_body = refresh(body)
+        return _json(status, answer_body)
 
     async def refresh_social(self, request):
-        await self._refresh_pause()
-        status, body = self.state.accounts.refresh_social(await _json_body(request))
-        return _json(status, body)
+        return await self._refreshed(self.state.accounts.refresh_social, await _json_body(request))
 
     async def refresh_idc(self, request):
         body = await _json_body(request)
         if isinstance(body, dict) and body.get("grantType") == DEVICE_GRANT:  # CreateToken finishing a login
             return answer(self.state.login.create_token(body))
-        await self._refresh_pause()
-        status, body = self.state.accounts.refresh_idc(body)
-        return _json(status, body)
+        return await self._refreshed(self.state.accounts.refresh_idc, body)
 
     def _bearer(self, request):
         _, acct, error = self.state.accounts.authenticate(
@@ -400,7 +401,7 @@ class FakeKiro:
         """Serve from a background thread; returns once the socket is listening."""
         if self._thread is not None:
             raise RuntimeError("already started")
-        started = concurrent.futures.Future()
+        started: concurrent.futures.Future[None] = concurrent.futures.Future()
 
         def main() -> None:
             loop = new_event_loop()

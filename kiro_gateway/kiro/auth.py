@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -28,8 +29,8 @@ class RefreshError(Exception):
         self.status = status
 
 
-async def _post(session: aiohttp.ClientSession, url: str, body: dict, headers: dict,
-                via: dict | None, timeout: float = 30.0) -> dict:
+async def _post(session: aiohttp.ClientSession, url: str, body: dict[str, Any], headers: dict[str, Any],
+                via: dict[str, Any] | None, timeout: float = 30.0) -> dict[str, Any]:
     # The shared session leaves bodies compressed (chat streams are relayed raw); JSON is not.
     try:
         async with session.post(url, data=orjson.dumps(body), headers=headers, auto_decompress=True,
@@ -51,7 +52,7 @@ async def _post(session: aiohttp.ClientSession, url: str, body: dict, headers: d
     return data
 
 
-def _result(data: dict) -> RefreshResult:
+def _result(data: dict[str, Any]) -> RefreshResult:
     token = data.get("accessToken") or data.get("access_token")
     if not isinstance(token, str) or not token:
         raise RefreshError("refresh answer has no accessToken")
@@ -65,7 +66,7 @@ def _result(data: dict) -> RefreshResult:
 
 
 async def refresh_social(session: aiohttp.ClientSession, auth_base: str, refresh_token: str,
-                         kiro_version: str, machine_id: str, via: dict | None = None,
+                         kiro_version: str, machine_id: str, via: dict[str, Any] | None = None,
                          timeout: float = 30.0) -> RefreshResult:
     """`via`: request keywords from KiroHttp.via() (the proxy, if any); `timeout`: the whole call's."""
     host = urlsplit(auth_base).netloc
@@ -76,7 +77,7 @@ async def refresh_social(session: aiohttp.ClientSession, auth_base: str, refresh
 
 async def refresh_idc(session: aiohttp.ClientSession, oidc_base: str, refresh_token: str,
                       client_id: str, client_secret: str, machine_id: str,
-                      via: dict | None = None, timeout: float = 30.0) -> RefreshResult:
+                      via: dict[str, Any] | None = None, timeout: float = 30.0) -> RefreshResult:
     host = urlsplit(oidc_base).netloc
     body = {"clientId": client_id, "clientSecret": client_secret, "refreshToken": refresh_token,
             "grantType": "refresh_token"}

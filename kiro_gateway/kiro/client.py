@@ -15,7 +15,7 @@ import aiohttp
 import orjson
 import yarl
 
-from ..core.conversation import GatewayError
+from ..core.conversation import ErrorKind, GatewayError
 from .identity import chat_headers, cli_headers, usage_headers
 
 __all__ = ["KiroHttp", "Proxy", "ProxyError", "upstream_error", "UpstreamStatus", "get_usage_limits",
@@ -84,7 +84,7 @@ class Proxy:
 class UpstreamStatus(GatewayError):
     """Kiro answered with an error status; `upstream_status` and `body` say what it was."""
 
-    def __init__(self, kind, message, status, upstream_status: int, body: str,
+    def __init__(self, kind: ErrorKind, message: str, status: int | None, upstream_status: int, body: str,
                  reason: str | None = None) -> None:
         super().__init__(kind, message, status)
         self.upstream_status = upstream_status
@@ -166,7 +166,7 @@ class KiroHttp:
 
 async def get_usage_limits(http: KiroHttp, base_url: str, token: str, kiro_version: str, machine_id: str,
                            profile_arn: str | None = None, api_key_auth: bool = False,
-                           proxy: Proxy | None = None) -> dict:
+                           proxy: Proxy | None = None) -> dict[str, Any]:
     """GET getUsageLimits (fact sheet §5.5): the raw answer, or an UpstreamStatus / GatewayError."""
     params = {"origin": "AI_EDITOR", "resourceType": "AGENTIC_REQUEST"}
     if profile_arn:
@@ -201,7 +201,7 @@ def _reason(body: str) -> tuple[str | None, str]:
         return None, body.strip()[:500]
     if not isinstance(data, dict):
         return None, body.strip()[:500]
-    inner = data.get("error") if isinstance(data.get("error"), dict) else data
+    inner: dict[str, Any] = data["error"] if isinstance(data.get("error"), dict) else data
     reason = inner.get("reason") or data.get("reason")
     message = inner.get("message") or inner.get("Message") or data.get("message") or ""
     return (str(reason) if reason else None), str(message)[:500]

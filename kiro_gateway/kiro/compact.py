@@ -20,6 +20,7 @@ import hashlib
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 
@@ -39,7 +40,7 @@ PROMPT = ("Summarise the following earlier part of a conversation between a user
 _KEEP = 256  # conversations whose summary is remembered
 
 
-def _entry_text(entry: dict) -> str:
+def _entry_text(entry: dict[str, Any]) -> str:
     """One Kiro history entry as transcript text."""
     user = entry.get("userInputMessage")
     if user is not None:
@@ -54,7 +55,7 @@ def _entry_text(entry: dict) -> str:
     return "Assistant: " + "\n".join(p for p in parts if p)
 
 
-def _digest(entries: list[dict]) -> bytes:
+def _digest(entries: list[dict[str, Any]]) -> bytes:
     h = hashlib.blake2b(digest_size=16)
     for e in entries:
         h.update(orjson.dumps(e))
@@ -67,11 +68,11 @@ class Compactor:
         self._kept: OrderedDict[str, tuple[int, bytes, str]] = OrderedDict()
         self.summaries = 0  # model calls made (for tests and the log)
 
-    async def compact(self, payload: dict, fixed: int, conversation: str, budget: int, byte_limit: int,
+    async def compact(self, payload: dict[str, Any], fixed: int, conversation: str, budget: int, byte_limit: int,
                       window: int, ask: Callable[[str], Awaitable[str]]) -> tuple[bytes, int]:
         """(the body that fits, history messages replaced or dropped)."""
         state = payload["conversationState"]
-        history: list[dict] = state.get("history") or []
+        history: list[dict[str, Any]] = state.get("history") or []
         start = first_droppable(history, fixed)
         kept = self._kept.get(conversation)
         if kept is not None:
@@ -84,11 +85,12 @@ class Compactor:
                     return orjson.dumps(trial), count
         # A new summary: of as many of the oldest turns as bring the rest under TARGET of the budget.
         prior = kept[2] if kept is not None and _digest(history[start:start + kept[0]]) == kept[1] else None
-        count = self._span(payload, start, budget, byte_limit, kept[0] if prior else 0)
+        summarised = kept[0] if kept is not None and prior else 0  # turns the prior summary covers
+        count = self._span(payload, start, budget, byte_limit, summarised)
         if count == 0:
             return fit(payload, fixed, byte_limit, budget, "trim", window)
         transcript = ((f"Earlier summary:\n{prior}\n\n" if prior else "")
-                      + "\n\n".join(_entry_text(e) for e in history[start + (kept[0] if prior else 0):start + count]))
+                      + "\n\n".join(_entry_text(e) for e in history[start + summarised:start + count]))
         try:
             summary = (await ask(PROMPT.format(transcript=transcript[-(budget * 3):]))).strip()
         except Exception as e:  # noqa: BLE001 - served anyway: trimmed instead of summarised
@@ -105,7 +107,7 @@ class Compactor:
         return body, count + dropped
 
     @staticmethod
-    def _span(payload: dict, start: int, budget: int, byte_limit: int, at_least: int) -> int:
+    def _span(payload: dict[str, Any], start: int, budget: int, byte_limit: int, at_least: int) -> int:
         """How many history entries from `start` (whole pairs) to replace so the rest is under TARGET."""
         state = payload["conversationState"]
         history = state.get("history") or []
@@ -123,7 +125,7 @@ class Compactor:
         return count
 
     @staticmethod
-    def _splice(payload: dict, start: int, count: int, summary: str) -> None:
+    def _splice(payload: dict[str, Any], start: int, count: int, summary: str) -> None:
         """Replace history[start:start+count] by a summary pair, keeping tool pairs whole."""
         state = payload["conversationState"]
         history = state["history"]

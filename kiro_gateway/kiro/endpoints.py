@@ -9,6 +9,7 @@ the path form of an operation, which is what the gateway sends.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
@@ -18,6 +19,9 @@ import yarl
 from ..core.conversation import GatewayError
 from .client import KiroHttp, Proxy, upstream_error
 from .identity import usage_headers
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +34,7 @@ PROFILE_REGIONS = ("us-east-1", "eu-central-1")  # Q profiles live only here, wh
 PROFILE_TARGET = "AmazonCodeWhispererService.ListAvailableProfiles"
 
 
-def base_url(settings, host: str, region: str) -> str | None:
+def base_url(settings: Settings, host: str, region: str) -> str | None:
     """The base URL of `host` ("runtime" | "legacy") in `region`; None if no branded host is set."""
     if host == "legacy":
         return settings.url("api_base_url", region)
@@ -47,7 +51,7 @@ def needs_profile(status: int, body: str) -> bool:
     return status == 400 and "profileArn is required" in body
 
 
-async def discover_profile(http: KiroHttp, settings, token: str, kiro_version: str, machine_id: str,
+async def discover_profile(http: KiroHttp, settings: Settings, token: str, kiro_version: str, machine_id: str,
                            api_key_auth: bool = False, proxy: Proxy | None = None) -> tuple[str | None, bool]:
     """(the account's profile ARN or None, whether the answer is final).
 
@@ -102,8 +106,9 @@ async def _ask_profiles(http: KiroHttp, url: str, token: str, kiro_version: str,
     except (orjson.JSONDecodeError, AttributeError):
         return None
     for p in profiles if isinstance(profiles, list) else ():
-        if isinstance(p, dict) and isinstance(p.get("arn"), str) and p["arn"].startswith("arn:"):
-            return p["arn"]
+        arn = p.get("arn") if isinstance(p, dict) else None
+        if isinstance(arn, str) and arn.startswith("arn:"):
+            return arn
     return ""
 
 
@@ -129,7 +134,7 @@ async def list_models(http: KiroHttp, base: str, token: str, kiro_version: str, 
 MODEL_PAGES = 20
 
 
-async def _model_page(http: KiroHttp, base: str, params: dict, headers: dict, proxy: Proxy | None,
+async def _model_page(http: KiroHttp, base: str, params: dict[str, Any], headers: dict[str, Any], proxy: Proxy | None,
                       out: dict[str, tuple[int, int]]) -> str | None:
     """Fetch one page of ListAvailableModels into `out`; its nextToken, if any."""
     url = yarl.URL(f"{base}/ListAvailableModels?{urlencode(params, quote_via=quote)}", encoded=True)
@@ -148,14 +153,14 @@ async def _model_page(http: KiroHttp, base: str, params: dict, headers: dict, pr
         entries = None
     if not isinstance(entries, list):
         raise GatewayError("upstream", "Kiro's model list is not a list.")
-    for e in entries:
-        if not isinstance(e, dict) or not isinstance(e.get("modelId"), str):
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("modelId"), str):
             continue
-        limits = e.get("tokenLimits") if isinstance(e.get("tokenLimits"), dict) else {}
-        out[e["modelId"]] = (_int(limits.get("maxInputTokens")), _int(limits.get("maxOutputTokens")))
+        limits: dict[str, Any] = entry["tokenLimits"] if isinstance(entry.get("tokenLimits"), dict) else {}
+        out[entry["modelId"]] = (_int(limits.get("maxInputTokens")), _int(limits.get("maxOutputTokens")))
     token = orjson.loads(raw).get("nextToken")
     return token if isinstance(token, str) and token else None
 
 
-def _int(v) -> int:
+def _int(v: object) -> int:
     return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0

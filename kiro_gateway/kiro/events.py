@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+from typing import Any
 
 import orjson
 
@@ -18,8 +19,10 @@ from ..util.jsondepth import too_deep
 
 from ..core.conversation import (
     ErrorEvent,
+    ErrorKind,
     ReplyEvent,
     Stop,
+    StopReason,
     TextDelta,
     ThinkingDelta,
     ThinkingEnd,
@@ -29,7 +32,7 @@ from ..core.conversation import (
     Usage,
 )
 from ..core.tokencount import estimate
-from .eventstream import EventStreamError, EventStreamDecoder, Message
+from .eventstream import EventStreamError, EventStreamDecoder, Frame
 from .thinking import ThinkingSplitter
 from .tools import ToolNames
 
@@ -39,6 +42,9 @@ log = logging.getLogger("kiro_gateway.kiro")
 
 _CONTENT_TOO_LONG = ("ContentLengthExceededException", "CONTENT_LENGTH_EXCEEDS")
 # Event types that carry nothing a client needs (docs/kiro-protocol.md, "Reply events").
+# Kiro's own stop reasons that mean the answer was cut short, taken as they are.
+_CUT_SHORT: dict[str, StopReason] = {"max_tokens": "max_tokens", "context_window_exceeded": "context_window_exceeded",
+                                     "stop_sequence": "stop_sequence"}
 _QUIET = frozenset({"followupPromptEvent", "codeReferenceEvent", "supplementaryWebLinksEvent",
                     "messageMetadataEvent", "citationEvent", "invalidStateEvent", "intentsEvent",
                     "interactionComponentsEvent", "dryRunSucceedEvent", "codeEvent", "messageStopEvent"})
@@ -79,7 +85,7 @@ class ReplyMapper:
         self.had_tool = False
         self.had_text = False
         self.had_thinking = False
-        self.stop_reason: str | None = None
+        self.stop_reason: StopReason | None = None
         self._thinking_text: list[str] = []
         self.finished = False
         self.errored = False
@@ -92,12 +98,12 @@ class ReplyMapper:
     def feed(self, chunk: bytes) -> list[ReplyEvent]:
         out: list[ReplyEvent] = []
         for msg in self.decoder.feed(chunk):
-            self._message(msg, out)
+            self._frame(msg, out)
         if self.decoder.lost:  # a message failed its checksum: what the client would get has a hole
             raise EventStreamError("a message of Kiro's stream failed its checksum")
         return _coalesce(out) if len(out) > 1 else out
 
-    def _message(self, msg: Message, out: list[ReplyEvent]) -> None:
+    def _frame(self, msg: Frame, out: list[ReplyEvent]) -> None:
         mtype = msg.message_type
         if mtype == "event":
             etype = msg.event_type
@@ -126,7 +132,8 @@ class ReplyMapper:
                     self._thinking_piece(text, out)
             elif etype == "metadataEvent":
                 self._metadata(data)
-            elif etype not in _QUIET and etype not in _SEEN_UNKNOWN and len(_SEEN_UNKNOWN) < 100:
+            elif etype is not None and etype not in _QUIET and etype not in _SEEN_UNKNOWN \
+                    and len(_SEEN_UNKNOWN) < 100:  # an event without a type is skipped unlogged
                 _SEEN_UNKNOWN.add(etype)
                 log.info("Kiro sent an event of a type this gateway does not know (%s); skipped", etype[:80])
         elif mtype == "exception":
@@ -136,14 +143,14 @@ class ReplyMapper:
                 self.stop_reason = "max_tokens"
             else:
                 self.errored = True
-                kind = "rate_limit" if any(k in etype for k in _THROTTLE) else "upstream"
+                kind: ErrorKind = "rate_limit" if any(k in etype for k in _THROTTLE) else "upstream"
                 out.append(ErrorEvent(kind, f"Kiro {etype or 'exception'}: {text}"[:500]))
         elif mtype == "error":
             code = str(msg.headers.get(":error-code", ""))
             self.errored = True
             out.append(ErrorEvent("upstream", f"Kiro error {code}: {_message_text(msg.payload)}"[:500]))
 
-    def _metadata(self, data: dict) -> None:
+    def _metadata(self, data: dict[str, Any]) -> None:
         """metadataEvent: Kiro's token usage, context percentage and stop reason."""
         usage = data.get("tokenUsage")
         if isinstance(usage, dict):
@@ -158,7 +165,7 @@ class ReplyMapper:
         if isinstance(stop, str):
             self.kiro_stop = _KIRO_STOPS.get(stop.lower())
 
-    def _text(self, data: dict, out: list[ReplyEvent]) -> None:
+    def _text(self, data: dict[str, Any], out: list[ReplyEvent]) -> None:
         if "followupPrompt" in data:
             return
         content = data.get("content")
@@ -193,7 +200,7 @@ class ReplyMapper:
         for kind, piece in self.splitter.finish():
             self._piece(kind, piece, out)
 
-    def _tool(self, data: dict, out: list[ReplyEvent]) -> None:
+    def _tool(self, data: dict[str, Any], out: list[ReplyEvent]) -> None:
         tid = data.get("toolUseId")
         if not isinstance(tid, str) or not tid:
             return
@@ -240,8 +247,8 @@ class ReplyMapper:
             del self.open_tools[tid]
             out.append(ToolCallEnd(tid))
         reason = self.stop_reason
-        if reason is None and self.kiro_stop in ("max_tokens", "context_window_exceeded", "stop_sequence"):
-            reason = self.kiro_stop  # what Kiro says cut the answer short is not second-guessed
+        if reason is None and self.kiro_stop is not None:
+            reason = _CUT_SHORT.get(self.kiro_stop)  # what Kiro says cut the answer short is not second-guessed
         if reason is None:
             if self.context_pct is not None and self.context_pct >= 100:
                 reason = "context_window_exceeded"
@@ -264,7 +271,7 @@ class ReplyMapper:
         else:
             input_tokens = self.estimated_input
         out.append(Usage(input_tokens, output_tokens, self.credits))
-        out.append(Stop(reason))  # type: ignore[arg-type]
+        out.append(Stop(reason))
         return out
 
     def _truncated_tool_call(self) -> bool:
@@ -283,7 +290,7 @@ class ReplyMapper:
 
     def check_truncated(self) -> None:
         """Raise if the byte stream ended inside a frame."""
-        self.decoder.check_errors()
+        self.decoder.raise_if_truncated()
 
 
 def _coalesce(events: list[ReplyEvent]) -> list[ReplyEvent]:
@@ -298,19 +305,19 @@ def _coalesce(events: list[ReplyEvent]) -> list[ReplyEvent]:
     for ev in events:
         t = type(ev)
         if t is kind:
-            run.append(ev.text)  # type: ignore[union-attr]
+            run.append(ev.text)  # type: ignore[union-attr]  # `kind` is only ever TextDelta or ThinkingDelta
             continue
         if run:
-            out.append(kind(run[0] if len(run) == 1 else "".join(run)))  # type: ignore[misc]
+            out.append(kind(run[0] if len(run) == 1 else "".join(run)))  # type: ignore[misc]  # as above
             run = []
         if t is TextDelta or t is ThinkingDelta:
             kind = t
-            run.append(ev.text)  # type: ignore[union-attr]
+            run.append(ev.text)  # type: ignore[union-attr]  # checked just above, by exact type
         else:
             kind = None
             out.append(ev)
     if run:
-        out.append(kind(run[0] if len(run) == 1 else "".join(run)))  # type: ignore[misc]
+        out.append(kind(run[0] if len(run) == 1 else "".join(run)))  # type: ignore[misc]  # as above
     return out
 
 

@@ -17,20 +17,21 @@ only counted in `errors_seen`); too many consecutive errors, or a
 buffer past its bound, raise `EventStreamError` so the caller can fail the stream cleanly instead
 of hanging.
 
-`encode_message` is the inverse, used by the fake Kiro server and the tests.
+`encode_frame` is the inverse, used by the fake Kiro server and the tests.
 """
 
 from __future__ import annotations
 
 import struct
 import uuid
+from typing import Any
 from zlib import crc32
 
 __all__ = [
     "EventStreamDecoder",
     "EventStreamError",
-    "Message",
-    "encode_message",
+    "Frame",
+    "encode_frame",
     "encode_event",
     "encode_exception",
     "MIN_MESSAGE",
@@ -54,7 +55,7 @@ _I64 = struct.Struct(">q")
 # Kiro repeats a handful of header blocks (one per event type) thousands of times: parsing each
 # once and reusing the result takes header parsing off the per-frame cost. Parsed headers are
 # shared between messages, so they are read-only by contract.
-_HEADER_CACHE: dict[bytes, dict] = {}
+_HEADER_CACHE: dict[bytes, dict[str, Any]] = {}
 _HEADER_CACHE_SIZE = 256
 
 
@@ -62,30 +63,31 @@ class EventStreamError(Exception):
     """The byte stream cannot be decoded any further."""
 
 
-class Message:
-    """One decoded event-stream message: its headers (read-only, shared) and raw payload bytes."""
+class Frame:
+    """One decoded event-stream message (a frame on the wire, not a conversation message): its headers (read-only, shared) and raw payload bytes."""
 
     __slots__ = ("headers", "payload")
 
-    def __init__(self, headers: dict, payload: bytes) -> None:
+    def __init__(self, headers: dict[str, Any], payload: bytes) -> None:
         self.headers = headers
         self.payload = payload
 
     @property
     def message_type(self) -> str:
-        return self.headers.get(":message-type", "event")
+        kind: str = self.headers.get(":message-type", "event")
+        return kind
 
     @property
     def event_type(self) -> str | None:
         return self.headers.get(":event-type")
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
-        return f"Message({self.headers!r}, {self.payload[:80]!r})"
+        return f"Frame({self.headers!r}, {self.payload[:80]!r})"
 
 
-def _parse_headers(data: bytes | memoryview) -> dict:
+def _parse_headers(data: bytes | memoryview) -> dict[str, Any]:
     """Header block → dict. Raises ValueError on any malformed entry."""
-    headers: dict = {}
+    headers: dict[str, Any] = {}
     pos = 0
     end = len(data)
     while pos < end:
@@ -165,14 +167,14 @@ class EventStreamDecoder:
         """Bytes received but not yet part of a returned message."""
         return len(self._buf) - self._pos
 
-    def feed(self, chunk: bytes) -> list[Message]:
+    def feed(self, chunk: bytes) -> list[Frame]:
         """Add bytes from the wire; return every complete message they finish."""
         buf = self._buf
         if self._pos and (self._pos > 65536 or self._pos == len(buf)):
             del buf[: self._pos]  # compact rarely: amortised O(1) per byte
             self._pos = 0
         buf += chunk
-        out: list[Message] = []
+        out: list[Frame] = []
         pos = self._pos
         end = len(buf)
         while end - pos >= PRELUDE:
@@ -214,7 +216,7 @@ class EventStreamDecoder:
                     continue
                 if len(_HEADER_CACHE) < _HEADER_CACHE_SIZE:
                     _HEADER_CACHE[raw_headers] = headers
-            out.append(Message(headers, bytes(buf[hstart + hlen : body_end])))
+            out.append(Frame(headers, bytes(buf[hstart + hlen : body_end])))
             self._errors = 0
             pos += total
         self._pos = pos
@@ -231,7 +233,7 @@ class EventStreamDecoder:
             # Byte-wise resync counts each skipped byte; a run this long is not a glitch.
             raise EventStreamError("event stream is corrupt beyond recovery")
 
-    def check_errors(self) -> None:
+    def raise_if_truncated(self) -> None:
         """Raise if the stream ended inside a message (called at end of stream)."""
         if self.buffered:
             raise EventStreamError(f"stream ended inside a message ({self.buffered} bytes left)")
@@ -262,7 +264,7 @@ def _encode_header(name: str, value: object) -> bytes:
     raise TypeError(f"unsupported header value {type(value).__name__}")
 
 
-def encode_message(headers: dict | list[tuple[str, object]], payload: bytes) -> bytes:
+def encode_frame(headers: dict[str, Any] | list[tuple[str, object]], payload: bytes) -> bytes:
     """Build one event-stream message (headers in the given order)."""
     items = headers.items() if isinstance(headers, dict) else headers
     hbytes = b"".join(_encode_header(k, v) for k, v in items)
@@ -273,24 +275,21 @@ def encode_message(headers: dict | list[tuple[str, object]], payload: bytes) -> 
     return body + _U32.pack(crc32(body))
 
 
-def encode_event(event_type: str, payload: bytes) -> bytes:
-    """A Kiro event message, headers in the order Kiro's own frames use (fact sheet §3.1)."""
-    return encode_message(
+def _encode_typed(type_header: str, type_name: str, message_type: str, payload: bytes) -> bytes:
+    """A typed Kiro message, headers in the order Kiro's own frames use (fact sheet §3.1)."""
+    return encode_frame(
         [
-            (":event-type", event_type),
+            (type_header, type_name),
             (":content-type", "application/json"),
-            (":message-type", "event"),
+            (":message-type", message_type),
         ],
         payload,
     )
+
+
+def encode_event(event_type: str, payload: bytes) -> bytes:
+    return _encode_typed(":event-type", event_type, "event", payload)
 
 
 def encode_exception(exception_type: str, payload: bytes) -> bytes:
-    return encode_message(
-        [
-            (":exception-type", exception_type),
-            (":content-type", "application/json"),
-            (":message-type", "exception"),
-        ],
-        payload,
-    )
+    return _encode_typed(":exception-type", exception_type, "exception", payload)

@@ -17,6 +17,7 @@ mid-sized requests pay nothing.
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
 import orjson
 
@@ -34,12 +35,12 @@ class Overflowing(Exception):
         self.tokens = tokens
 
 
-def payload_tokens(payload: dict) -> int:
+def payload_tokens(payload: dict[str, Any]) -> int:
     state = payload["conversationState"]
     return _tokens(state, state.get("history") or [])
 
 
-def first_droppable(history: list[dict], fixed: int) -> int:
+def first_droppable(history: list[dict[str, Any]], fixed: int) -> int:
     """Where dropping starts: after the system pair, the first user turn and its answer."""
     return fixed + 2 if len(history) - fixed >= 2 else fixed
 
@@ -62,7 +63,7 @@ def count_cached(data: bytes) -> int:
     return n
 
 
-def _message_tokens(entry: dict) -> int:
+def _message_tokens(entry: dict[str, Any]) -> int:
     """A user or assistant entry; a user message's tool list (big, the same every turn) apart."""
     msg = entry.get("userInputMessage")
     if msg is not None:
@@ -74,17 +75,17 @@ def _message_tokens(entry: dict) -> int:
     return count_cached(orjson.dumps(entry))
 
 
-def _tokens(state: dict, history: list[dict]) -> int:
+def _tokens(state: dict[str, Any], history: list[dict[str, Any]]) -> int:
     return _message_tokens(state["currentMessage"]) + sum(_message_tokens(e) for e in history)
 
 
-def fit(payload: dict, fixed: int, byte_limit: int, token_limit: int | None, policy: str,
+def fit(payload: dict[str, Any], fixed: int, byte_limit: int, token_limit: int | None, policy: str,
         window: int) -> tuple[bytes, int]:
     """(the body, how many history messages were left out). `fixed`: the leading history entries
     that are the system prompt (never dropped); `token_limit`: the input budget (the window less
     room for the reply), None to skip the token check."""
     state = payload["conversationState"]
-    history: list[dict] = state.get("history") or []
+    history: list[dict[str, Any]] = state.get("history") or []
     body = orjson.dumps(payload)
 
     def over() -> tuple[bool, int]:
@@ -127,14 +128,14 @@ def fit(payload: dict, fixed: int, byte_limit: int, token_limit: int | None, pol
     return body, dropped
 
 
-def _detach_uses(entry: dict) -> None:
+def _detach_uses(entry: dict[str, Any]) -> None:
     """An assistant turn whose tool calls' results were left out: its calls go too."""
     msg = entry.get("assistantResponseMessage")
     if msg and msg.pop("toolUses", None):
         msg["content"] = "\n\n".join(filter(None, [msg.get("content", ""), TRIM_NOTE]))
 
 
-def _detach_results(entry: dict, keep_context: bool) -> None:
+def _detach_results(entry: dict[str, Any], keep_context: bool) -> None:
     """A user turn lost the assistant turn its tool results answered: results become text."""
     msg = entry.get("userInputMessage")
     if not msg:

@@ -55,39 +55,37 @@ def cli_headers(headers: dict[str, str], host_kind: str) -> dict[str, str]:
     return headers
 
 
-def chat_headers(token: str, kiro_version: str, machine_id: str, host: str, api_key_auth: bool = False) -> dict[str, str]:
-    os_name = os_for(machine_id)
+def _sdk_headers(lead: dict[str, str], sdk: str, api: str, metrics: str, app: str, machine_id: str, host: str,
+                 attempts: int, token: str | None = None, api_key_auth: bool = False) -> dict[str, str]:
+    """The headers an AWS JS SDK client of the IDE sends, in its order: `lead` first, then the
+    SDK's agents (`sdk` version, `api` service, `metrics` flags, `app` the IDE's own tag), the
+    host and retry bookkeeping, and with a `token` its bearer (and how an API key is marked)."""
     h = {
-        "content-type": "application/json",
-        "x-amzn-codewhisperer-optout": "true",
-        "x-amzn-kiro-agent-mode": "vibe",
-        "x-amz-user-agent": f"aws-sdk-js/{SDK} KiroIDE-{kiro_version}-{machine_id}",
-        "user-agent": (f"aws-sdk-js/{SDK} ua/2.1 os/{os_name} lang/js md/nodejs#{NODE} "
-                       f"api/codewhispererstreaming#{SDK} m/E KiroIDE-{kiro_version}-{machine_id}"),
+        **lead,
+        "x-amz-user-agent": f"aws-sdk-js/{sdk} {app}",
+        "user-agent": (f"aws-sdk-js/{sdk} ua/2.1 os/{os_for(machine_id)} lang/js md/nodejs#{NODE} "
+                       f"api/{api}#{sdk} m/{metrics} {app}"),
         "host": host,
         "amz-sdk-invocation-id": random_uuid(),
-        "amz-sdk-request": "attempt=1; max=3",
-        "authorization": f"Bearer {token}",
+        "amz-sdk-request": f"attempt=1; max={attempts}",
     }
-    if api_key_auth:
-        h["tokentype"] = "API_KEY"
+    if token is not None:
+        h["authorization"] = f"Bearer {token}"
+        if api_key_auth:
+            h["tokentype"] = "API_KEY"
     return h
+
+
+def chat_headers(token: str, kiro_version: str, machine_id: str, host: str, api_key_auth: bool = False) -> dict[str, str]:
+    lead = {"content-type": "application/json", "x-amzn-codewhisperer-optout": "true",
+            "x-amzn-kiro-agent-mode": "vibe"}
+    return _sdk_headers(lead, SDK, "codewhispererstreaming", "E", f"KiroIDE-{kiro_version}-{machine_id}",
+                        machine_id, host, 3, token, api_key_auth)
 
 
 def usage_headers(token: str, kiro_version: str, machine_id: str, host: str, api_key_auth: bool = False) -> dict[str, str]:
-    os_name = os_for(machine_id)
-    h = {
-        "x-amz-user-agent": f"aws-sdk-js/1.0.0 KiroIDE-{kiro_version}-{machine_id}",
-        "user-agent": (f"aws-sdk-js/1.0.0 ua/2.1 os/{os_name} lang/js md/nodejs#{NODE} "
-                       f"api/codewhispererruntime#1.0.0 m/N,E KiroIDE-{kiro_version}-{machine_id}"),
-        "host": host,
-        "amz-sdk-invocation-id": random_uuid(),
-        "amz-sdk-request": "attempt=1; max=1",
-        "authorization": f"Bearer {token}",
-    }
-    if api_key_auth:
-        h["tokentype"] = "API_KEY"
-    return h
+    return _sdk_headers({}, "1.0.0", "codewhispererruntime", "N,E", f"KiroIDE-{kiro_version}-{machine_id}",
+                        machine_id, host, 1, token, api_key_auth)
 
 
 def refresh_headers(kiro_version: str, machine_id: str, host: str) -> dict[str, str]:
@@ -100,14 +98,5 @@ def refresh_headers(kiro_version: str, machine_id: str, host: str) -> dict[str, 
 
 
 def idc_refresh_headers(machine_id: str, host: str) -> dict[str, str]:
-    os_name = os_for(machine_id)
-    return {
-        "content-type": "application/json",
-        "x-amz-user-agent": "aws-sdk-js/3.980.0 KiroIDE",
-        "user-agent": (f"aws-sdk-js/3.980.0 ua/2.1 os/{os_name} lang/js md/nodejs#{NODE} "
-                       f"api/sso-oidc#3.980.0 m/E KiroIDE"),
-        "host": host,
-        "amz-sdk-invocation-id": random_uuid(),
-        "amz-sdk-request": "attempt=1; max=4",
-    }
-
+    return _sdk_headers({"content-type": "application/json"}, "3.980.0", "sso-oidc", "E", "KiroIDE",
+                        machine_id, host, 4)

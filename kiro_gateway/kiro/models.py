@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 __all__ = ["KiroModel", "KIRO_MODELS", "ModelMapper", "UnknownModel", "catalog", "model_info"]
 
@@ -76,7 +77,7 @@ def model_info(kiro_id: str) -> KiroModel:
     return _BY_ID.get(kiro_id) or KiroModel(kiro_id, "other", (), 200_000, kiro_id, 0, kiro_id)
 
 
-def catalog(served: dict | None = None) -> list[KiroModel]:
+def catalog(served: dict[str, Any] | None = None) -> list[KiroModel]:
     """The built-in catalog, or (given `served`, Kiro ids) those models and any others Kiro lists."""
     if served is None:
         return list(KIRO_MODELS)

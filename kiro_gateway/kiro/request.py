@@ -168,7 +168,7 @@ def build_request(conv: Conversation, mapper: ModelMapper, opts: RequestOptions)
     system = conv.system
     if long_docs:
         system = (system + "\n\n" if system else "") + long_docs
-    if conv.json_mode or conv.json_schema is not None:
+    if conv.json_mode:
         system = (system + "\n\n" if system else "") + _json_instruction(conv.json_schema)
     if prefix and ("<thinking_mode>" in system or "<max_thinking_length>" in system):
         prefix = ""
@@ -182,14 +182,14 @@ def build_request(conv: Conversation, mapper: ModelMapper, opts: RequestOptions)
     used_names = {p.name for m in history_msgs for p in m.parts if isinstance(p, ToolCallPart)}
     tools = _with_placeholders(tools, used_names, names)
 
-    history: list[dict] = []
+    history: list[dict[str, Any]] = []
     if head:
         history.append(_user_entry(head, model_id, [], []))
         history.append({"assistantResponseMessage": {"content": SYSTEM_ACK}})
     fixed = len(history)
     for m in history_msgs:
         history.append(_assistant_entry(m, names) if m.role == "assistant" else
-                       _user_from(m, model_id, names))
+                       _user_from(m, model_id))
 
     cur_text, cur_images, cur_results = _user_parts(current)
     cur_text = _apply_tool_choice(conv, cur_text)
@@ -296,17 +296,17 @@ def _normalise(messages: list[Message]) -> list[Message]:
 # Entries
 
 
-def _image(p: ImagePart) -> dict | None:
+def _image(p: ImagePart) -> dict[str, Any] | None:
     fmt = IMAGE_FORMATS.get(p.media_type.lower())
     if fmt is None or not p.data:
         return None
     return {"format": fmt, "source": {"bytes": p.data}}
 
 
-def _user_parts(m: Message) -> tuple[str, list[dict], list[dict]]:
+def _user_parts(m: Message) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
     texts: list[str] = []
-    images: list[dict] = []
-    results: list[dict] = []
+    images: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
     for p in m.parts:
         if isinstance(p, TextPart):
             if p.text:
@@ -334,7 +334,7 @@ def _user_parts(m: Message) -> tuple[str, list[dict], list[dict]]:
     return "\n".join(texts), images, results
 
 
-def _user_entry(content: str, model_id: str, images: list[dict], results: list[dict]) -> dict:
+def _user_entry(content: str, model_id: str, images: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict[str, Any]:
     msg: dict[str, Any] = {"content": content, "modelId": model_id, "origin": "AI_EDITOR"}
     if images:
         msg["images"] = images
@@ -343,17 +343,17 @@ def _user_entry(content: str, model_id: str, images: list[dict], results: list[d
     return {"userInputMessage": msg}
 
 
-def _user_from(m: Message, model_id: str, names: ToolNames) -> dict:
+def _user_from(m: Message, model_id: str) -> dict[str, Any]:
     text, images, results = _user_parts(m)
     if not text and not results:
         text = IMAGE_ONLY_USER if images else EMPTY_USER
     return _user_entry(text, model_id, images, results)
 
 
-def _assistant_entry(m: Message, names: ToolNames) -> dict:
+def _assistant_entry(m: Message, names: ToolNames) -> dict[str, Any]:
     thinking: list[str] = []
     texts: list[str] = []
-    uses: list[dict] = []
+    uses: list[dict[str, Any]] = []
     for p in m.parts:
         if isinstance(p, TextPart):
             if p.text:
@@ -389,7 +389,7 @@ def _apply_tool_choice(conv: Conversation, text: str) -> str:
     return f"{text}\n\n[{note}]" if text else f"[{note}]"
 
 
-def _json_instruction(schema: dict | None) -> str:
+def _json_instruction(schema: dict[str, Any] | None) -> str:
     s = ("Respond with a single valid JSON value and nothing else: no prose, no markdown code "
          "fences.")
     if schema:
@@ -397,7 +397,7 @@ def _json_instruction(schema: dict | None) -> str:
     return s
 
 
-def _with_placeholders(tools: list[dict], used: set[str], names: ToolNames) -> list[dict]:
+def _with_placeholders(tools: list[dict[str, Any]], used: set[str], names: ToolNames) -> list[dict[str, Any]]:
     declared = {t["toolSpecification"]["name"] for t in tools}
     extra = []
     for name in sorted(used):

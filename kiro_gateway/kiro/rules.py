@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Container
+from collections.abc import Set as AbstractSet
+from typing import Any
 
 __all__ = ["validate_request", "diagnose", "explain", "HINTS", "RULES", "MAX_BODY_BYTES", "IMAGE_FORMATS"]
 
@@ -88,11 +91,11 @@ class _Reject(Exception):
         self.where = where  # e.g. "history[3]", "tool 'Read'", "currentMessage"
 
 
-def _one_of(value: object, allowed) -> bool:
+def _one_of(value: object, allowed: Container[object]) -> bool:
     return isinstance(value, str) and value in allowed  # lists/dicts are unhashable
 
 
-def _opt_list(container: dict, key: str, rule: str) -> list:
+def _opt_list(container: dict[str, Any], key: str, rule: str) -> list[Any]:
     value = container.get(key)
     if value is None:
         return []
@@ -101,7 +104,7 @@ def _opt_list(container: dict, key: str, rule: str) -> list:
     return value
 
 
-def _check_images(msg: dict, ctx: dict) -> None:
+def _check_images(msg: dict[str, Any], ctx: dict[str, Any]) -> None:
     if ctx.get("images") is not None:
         raise _Reject("image_misplaced")
     for image in _opt_list(msg, "images", "images_invalid"):
@@ -119,7 +122,7 @@ def _check_images(msg: dict, ctx: dict) -> None:
             raise _Reject("image_bytes_invalid") from None
 
 
-def _user_context(msg: dict) -> dict:
+def _user_context(msg: dict[str, Any]) -> dict[str, Any]:
     ctx = msg.get("userInputMessageContext")
     if ctx is None:
         return {}
@@ -128,7 +131,7 @@ def _user_context(msg: dict) -> dict:
     return ctx
 
 
-def _result_ids(ctx: dict) -> list[str]:
+def _result_ids(ctx: dict[str, Any]) -> list[str]:
     """The toolUseIds a user message answers, after checking each result's shape."""
     ids = []
     for result in _opt_list(ctx, "toolResults", "tool_results_invalid"):
@@ -163,7 +166,7 @@ def _check_pairing(result_ids: list[str], expected: list[str]) -> None:
         raise _Reject("tool_result_missing")
 
 
-def _check_history(history: list, seen_use_ids: set, used_names: set) -> tuple[list[str], bool]:
+def _check_history(history: list[Any], seen_use_ids: set[str], used_names: set[str]) -> tuple[list[str], bool]:
     """Walks history; returns (tool-use ids of its last assistant, any tool results seen)."""
     roles = []
     for entry in history:
@@ -195,8 +198,8 @@ def _check_history(history: list, seen_use_ids: set, used_names: set) -> tuple[l
     return expected, any_results
 
 
-def _check_entry(entry: dict, expected: list[str], any_results: bool, seen_use_ids: set,
-                 used_names: set) -> tuple[list[str], bool]:
+def _check_entry(entry: dict[str, Any], expected: list[str], any_results: bool, seen_use_ids: set[str],
+                 used_names: set[str]) -> tuple[list[str], bool]:
     msg = entry.get("userInputMessage")
     if msg is not None:
         content = msg.get("content")
@@ -232,7 +235,7 @@ def _check_entry(entry: dict, expected: list[str], any_results: bool, seen_use_i
     return expected, any_results
 
 
-def _declared_tools(ctx: dict) -> set[str]:
+def _declared_tools(ctx: dict[str, Any]) -> set[str]:
     names: set[str] = set()
     for tool in _opt_list(ctx, "tools", "tools_invalid"):
         if not isinstance(tool, dict):
@@ -256,7 +259,7 @@ def _declared_tools(ctx: dict) -> set[str]:
     return names
 
 
-def _check_spec(spec: dict, name: str) -> None:
+def _check_spec(spec: dict[str, Any], name: str) -> None:
     desc = spec.get("description")
     if not isinstance(desc, str) or not desc.strip():
         raise _Reject("tool_description_blank")
@@ -267,7 +270,7 @@ def _check_spec(spec: dict, name: str) -> None:
         raise _Reject("tool_schema_invalid")
 
 
-def _validate(body: object, raw_size: int, known_models) -> None:
+def _validate(body: object, raw_size: int, known_models: AbstractSet[str] | None) -> None:
     if raw_size > MAX_BODY_BYTES:
         raise _Reject("body_too_long")
     if not isinstance(body, dict):
@@ -333,7 +336,7 @@ def _validate(body: object, raw_size: int, known_models) -> None:
             raise _Reject("tool_not_declared", f"tool '{name}'")
 
 
-def validate_request(body: dict, raw_size: int, known_models: set[str]) -> tuple[str, str] | None:
+def validate_request(body: dict[str, Any], raw_size: int, known_models: AbstractSet[str]) -> tuple[str, str] | None:
     """None if Kiro would accept the request, else (rule_name, "malformed" | "too_long")."""
     try:
         _validate(body, raw_size, known_models)
@@ -343,7 +346,8 @@ def validate_request(body: dict, raw_size: int, known_models: set[str]) -> tuple
     return None
 
 
-def diagnose(body: dict, raw_size: int, known_models=None) -> tuple[str, str] | None:
+def diagnose(body: dict[str, Any], raw_size: int,
+             known_models: AbstractSet[str] | None = None) -> tuple[str, str] | None:
     """(rule, where) of the first rule `body` breaks, or None. `known_models` None: any model."""
     try:
         _validate(body, raw_size, known_models)

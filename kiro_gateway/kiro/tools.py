@@ -44,7 +44,7 @@ class ToolNames:
         return self._to_client.get(name, name)
 
 
-def _schema(parameters: Any) -> dict:
+def _schema(parameters: Any) -> dict[str, Any]:
     """Kiro needs an object schema; keep the client's schema otherwise as it is."""
     if not isinstance(parameters, dict):
         return {"type": "object", "properties": {}}
@@ -62,9 +62,9 @@ def _schema(parameters: Any) -> dict:
     return schema
 
 
-def kiro_tool_specs(tools: list[Tool], names: ToolNames) -> tuple[list[dict], str]:
+def kiro_tool_specs(tools: list[Tool], names: ToolNames) -> tuple[list[dict[str, Any]], str]:
     """Kiro tool specs, and the system-prompt text holding descriptions too long for Kiro."""
-    specs: list[dict] = []
+    specs: list[dict[str, Any]] = []
     long_docs: list[str] = []
     seen: set[str] = set()
     for t in tools:

@@ -199,7 +199,7 @@ def test_generation_config_tool_config_and_thinking():
                                                "responseSchema": {"type": "ARRAY", "items": {"type": "STRING"}}}},
                          "models/gemini-2.5-flash", stream=True)
     assert conv.model == "gemini-2.5-flash" and conv.stream
-    assert (conv.max_tokens, conv.temperature, conv.stop_sequences) == (77, 0.2, ["END"])
+    assert (conv.max_tokens, conv.stop_sequences) == (77, ["END"])
     assert conv.tool_choice.mode == "tool" and conv.tool_choice.name == "b"
     assert conv.thinking.mode == "enabled" and conv.thinking.budget == 3000 and not conv.include_thoughts
     assert conv.json_mode and conv.json_schema == {"type": "array", "items": {"type": "string"}}

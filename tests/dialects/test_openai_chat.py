@@ -82,7 +82,7 @@ def test_full_body_parses_and_converts_to_a_valid_kiro_request():
 
 @pytest.mark.parametrize("rf,mode,schema", [
     ({"type": "text"}, False, None),
-    ({"type": "json_object"}, True, None),
+    ({"type": "json_object"}, True, {}),  # JSON mode without a schema: any JSON value
     ({"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}, True, {"type": "object"}),
 ])
 def test_response_format(rf, mode, schema):

@@ -130,7 +130,7 @@ def decode_ours(raw: bytes) -> list[tuple[dict, bytes]]:
     out = []
     for i in range(0, len(raw), 7):  # odd-sized pieces: frames straddle reads
         out += [(m.headers, m.payload) for m in dec.feed(raw[i : i + 7])]
-    dec.check_errors()
+    dec.raise_if_truncated()
     assert dec.errors_seen == 0
     return out
 

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from fakekiro_support import assistant, body, decode_botocore, decode_ours, generate, text_of, user
 
-from kiro_gateway.kiro.eventstream import EventStreamDecoder, encode_message
+from kiro_gateway.kiro.eventstream import EventStreamDecoder, encode_frame
 
 ECHO = "Hello from fake Kiro. You said: "
 
@@ -153,7 +153,7 @@ async def test_garbage_between_frames(fake, http):
     assert dec.errors_seen > 0
     assert [orjson.loads(m.payload).get("content") for m in msgs][:2] == ["a", "b"]
     # exactly 37 stray bytes: every other byte belongs to a frame (re-encoded here to measure)
-    assert len(res.raw) == 37 + sum(len(encode_message(m.headers, m.payload)) for m in msgs)
+    assert len(res.raw) == 37 + sum(len(encode_frame(m.headers, m.payload)) for m in msgs)
 
 
 async def test_delays(fake, http):

@@ -6,7 +6,7 @@ import orjson
 
 from kiro_gateway.core.conversation import (ErrorEvent, Stop, TextDelta, ThinkingDelta, ThinkingEnd, ToolCallDelta,
                                        ToolCallEnd, ToolCallStart, Usage)
-from kiro_gateway.kiro.eventstream import encode_event, encode_exception, encode_message
+from kiro_gateway.kiro.eventstream import encode_event, encode_exception, encode_frame
 from kiro_gateway.kiro.events import ReplyMapper
 from kiro_gateway.kiro.tools import ToolNames
 
@@ -76,7 +76,7 @@ def test_exceptions_and_errors():
     out = run(encode_exception("ThrottlingException", b'{"message":"slow down"}'))
     err = next(e for e in out if isinstance(e, ErrorEvent))
     assert err.kind == "rate_limit" and "slow down" in err.message
-    out = run(encode_message([(":message-type", "error"), (":error-code", "InternalError")], b"oops"))
+    out = run(encode_frame([(":message-type", "error"), (":error-code", "InternalError")], b"oops"))
     assert any(isinstance(e, ErrorEvent) and "InternalError" in e.message for e in out)
 
 

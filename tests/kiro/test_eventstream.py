@@ -28,10 +28,10 @@ from kiro_gateway.kiro.eventstream import (
     MIN_MESSAGE,
     EventStreamDecoder,
     EventStreamError,
-    Message,
+    Frame,
     encode_event,
     encode_exception,
-    encode_message,
+    encode_frame,
 )
 
 # Decoding limits the tests rely on (fact sheet §3.1 / AWS spec), restated here on purpose.
@@ -141,9 +141,9 @@ def boto_decode(stream: bytes) -> list:
     return list(buf)
 
 
-def feed_checked(decoder: EventStreamDecoder, chunks) -> list[Message]:
+def feed_checked(decoder: EventStreamDecoder, chunks) -> list[Frame]:
     """Feed every chunk; after each, the decoder must hold a bounded amount of data."""
-    out: list[Message] = []
+    out: list[Frame] = []
     for chunk in chunks:
         got = decoder.feed(chunk)
         assert isinstance(got, list)
@@ -250,8 +250,8 @@ def test_vector_shape():
 
 
 def test_vector_encoded_byte_for_byte():
-    assert encode_message(VECTOR_HEADERS, VECTOR_PAYLOAD) == VECTOR
-    assert encode_message(dict(VECTOR_HEADERS), VECTOR_PAYLOAD) == VECTOR
+    assert encode_frame(VECTOR_HEADERS, VECTOR_PAYLOAD) == VECTOR
+    assert encode_frame(dict(VECTOR_HEADERS), VECTOR_PAYLOAD) == VECTOR
     assert encode_event("assistantResponseEvent", VECTOR_PAYLOAD) == VECTOR
     assert ref_frame(dict(VECTOR_HEADERS), VECTOR_PAYLOAD) == VECTOR
 
@@ -270,7 +270,7 @@ def test_vector_decoded_by_us(chunking):
     assert msg.event_type == "assistantResponseEvent"
     assert dec.buffered == 0
     assert dec.errors_seen == 0
-    dec.check_errors()
+    dec.raise_if_truncated()
 
 
 def test_vector_decoded_by_botocore():
@@ -297,14 +297,14 @@ def test_encode_exception_and_message_properties():
     assert msg.message_type == "exception"
     assert msg.event_type is None
     # A message without :message-type counts as an event (fact sheet §3.1).
-    (bare,) = EventStreamDecoder().feed(encode_message({}, b"{}"))
+    (bare,) = EventStreamDecoder().feed(encode_frame({}, b"{}"))
     assert bare.headers == {}
     assert bare.message_type == "event"
     assert bare.event_type is None
 
 
 def test_empty_message_is_the_minimum_size():
-    raw = encode_message({}, b"")
+    raw = encode_frame({}, b"")
     assert len(raw) == MIN_MESSAGE == 16
     assert raw == ref_frame_raw(b"", b"")
     (msg,) = EventStreamDecoder().feed(raw)
@@ -315,16 +315,16 @@ def test_empty_message_is_the_minimum_size():
 
 def test_header_name_length_limits():
     longest = "n" * 255
-    raw = encode_message({longest: "v"}, b"p")
+    raw = encode_frame({longest: "v"}, b"p")
     assert raw == ref_frame({longest: "v"}, b"p")
     (msg,) = EventStreamDecoder().feed(raw)
     assert msg.headers == {longest: "v"}
     with pytest.raises(ValueError):
-        encode_message({"n" * 256: "v"}, b"")
+        encode_frame({"n" * 256: "v"}, b"")
     # Names are 1..255 bytes (AWS spec); an empty one must not be emitted silently, since our
     # decoder (rightly) rejects it and would drop the whole message.
     with pytest.raises(ValueError):
-        encode_message({"": "v"}, b"")
+        encode_frame({"": "v"}, b"")
 
 
 def test_integer_header_width_choice():
@@ -337,7 +337,7 @@ def test_integer_header_width_choice():
         (2**63 - 1, "long"),
         (-(2**63), "long"),
     ]:
-        raw = encode_message({"n": value}, b"")
+        raw = encode_frame({"n": value}, b"")
         assert raw[12 + 2] == TYPE_CODES[kind], value
         (msg,) = EventStreamDecoder().feed(raw)
         assert msg.headers == {"n": value}
@@ -352,7 +352,7 @@ def test_integer_header_width_choice():
 @given(frame_list=st.integers(1, 20).flatmap(lambda n: st.lists(frames, min_size=n, max_size=n)), data=st.data())
 def test_roundtrip_agrees_with_botocore(frame_list, data):
     """~300 examples × ~10 frames: thousands of frames through both decoders per run."""
-    encoded = [encode_message(h, p) for h, p in frame_list]
+    encoded = [encode_frame(h, p) for h, p in frame_list]
     # Our encoder is byte-identical to the independent one.
     for (h, p), raw in zip(frame_list, encoded):
         assert raw == ref_frame(h, p)
@@ -373,7 +373,7 @@ def test_roundtrip_agrees_with_botocore(frame_list, data):
             assert msg.payload == p
         assert dec.buffered == 0
         assert dec.errors_seen == 0
-        dec.check_errors()
+        dec.raise_if_truncated()
 
 
 @settings(max_examples=200, **FAST)
@@ -396,7 +396,7 @@ def test_all_ten_header_types_agree_with_botocore(frame_list, data):
 def test_large_frames_agree_with_botocore():
     payload = bytes(range(256)) * 4096  # 1 MiB
     headers = {":event-type": "big", "blob": b"\x00" * 65535, "s": "é" * 30000}
-    raw = encode_message(headers, payload)
+    raw = encode_frame(headers, payload)
     assert raw == ref_frame(headers, payload)
     (boto,) = boto_decode(raw)
     assert boto.headers == headers and boto.payload == payload
@@ -455,14 +455,14 @@ def test_garbage_only_ever_raises_eventstream_error(pieces, limits, data):
         kind = piece[0]
         if kind == "frame":
             h, p = piece[1]
-            stream += encode_message(h, marker + p)
+            stream += encode_frame(h, marker + p)
             valid.append((marker + p, h))
         elif kind == "flip":
             h, p = piece[1]
-            stream += flip_bits(encode_message(h, marker + p), piece[2])
+            stream += flip_bits(encode_frame(h, marker + p), piece[2])
         elif kind == "trunc":
             h, p = piece[1]
-            raw = encode_message(h, marker + p)
+            raw = encode_frame(h, marker + p)
             stream += raw[: 1 + piece[2] % (len(raw) - 1)]
             # When only a byte or two is cut, the bytes that follow can complete the frame by
             # chance (say the lost CRC byte was 0x00 and the next frame starts with 0x00); then
@@ -479,7 +479,7 @@ def test_garbage_only_ever_raises_eventstream_error(pieces, limits, data):
 
     max_message, max_buffer = limits
     dec = EventStreamDecoder(max_message=max_message, max_buffer=max_buffer)
-    msgs: list[Message] = []
+    msgs: list[Frame] = []
     raised = False
     try:
         for chunk in draw_chunks(data, stream):
@@ -491,7 +491,7 @@ def test_garbage_only_ever_raises_eventstream_error(pieces, limits, data):
     index = {payload: (n, headers) for n, (payload, headers) in enumerate(valid)}
     last = -1
     for msg in msgs:
-        assert isinstance(msg, Message)
+        assert isinstance(msg, Frame)
         assert type(msg.payload) is bytes
         assert msg.payload in index, "decoder invented a message"
         n, headers = index[msg.payload]
@@ -505,7 +505,7 @@ def test_garbage_only_ever_raises_eventstream_error(pieces, limits, data):
 
     if not raised:
         try:
-            dec.check_errors()
+            dec.raise_if_truncated()
         except EventStreamError:
             assert dec.buffered > 0
         else:
@@ -518,7 +518,7 @@ def test_random_bytes_only_raise_eventstream_error(junk, data):
     dec = EventStreamDecoder()
     try:
         msgs = feed_checked(dec, draw_chunks(data, junk))
-        dec.check_errors()
+        dec.raise_if_truncated()
     except EventStreamError:
         return
     # Random bytes essentially never contain a CRC-valid frame.
@@ -577,7 +577,7 @@ def test_recovery_after_corruption_is_exact(pieces, data):
         kind = piece[0]
         if kind == "ok":
             h, p = piece[1]
-            stream += encode_message(h, p)
+            stream += encode_frame(h, p)
             expected.append((h, p))
             continue
         if kind == "junk":
@@ -585,12 +585,12 @@ def test_recovery_after_corruption_is_exact(pieces, data):
         elif kind == "lie":
             stream += lying_prelude(piece[1], piece[2])
         elif kind == "flip_prelude":
-            raw = bytearray(encode_message(*piece[1]))
+            raw = bytearray(encode_frame(*piece[1]))
             for bit in set(piece[2]):
                 raw[bit // 8] ^= 1 << (bit % 8)
             stream += raw
         else:  # flip_body: the prelude stays valid, the message CRC catches the damage
-            raw = encode_message(*piece[1])
+            raw = encode_frame(*piece[1])
             body_bits = (len(raw) - PRELUDE_LEN) * 8
             damaged = bytearray(raw)
             for bit in {b % body_bits for b in piece[2]}:
@@ -613,7 +613,7 @@ def test_recovery_after_corruption_is_exact(pieces, data):
         assert ours_view(m.headers) == expected_ours(h.items())
     if pieces[-1][0] in ("ok", "flip_body"):
         assert dec.buffered == 0
-        dec.check_errors()
+        dec.raise_if_truncated()
         assert dec.errors_seen == expected_errors
     else:
         # Resync stops when fewer than a prelude's worth of bytes remain; the trailing corrupt
@@ -627,7 +627,7 @@ def test_recovery_after_corruption_is_exact(pieces, data):
         assert dec.buffered == tail
         assert dec.errors_seen == expected_errors - tail
         with pytest.raises(EventStreamError):
-            dec.check_errors()
+            dec.raise_if_truncated()
 
 
 def test_corrupt_message_crc_skips_only_that_message():
@@ -641,7 +641,7 @@ def test_corrupt_message_crc_skips_only_that_message():
         assert [m.payload for m in msgs] == [b'{"content":"a"}', b'{"content":"c"}']
         assert dec.errors_seen == 1
         assert dec.buffered == 0
-        dec.check_errors()
+        dec.raise_if_truncated()
 
 
 @pytest.mark.parametrize(
@@ -675,7 +675,7 @@ def test_malformed_headers_with_valid_crcs_skip_that_message(header_block):
 @settings(max_examples=100, **FAST)
 @given(frame=small_frames, junk=st.binary(min_size=1, max_size=3000), data=st.data())
 def test_junk_prefix_resyncs_to_next_frame(frame, junk, data):
-    raw = encode_message(*frame)
+    raw = encode_frame(*frame)
     stream = junk + raw + raw
     for p in range(len(junk)):
         assume(not _acceptable_prelude(stream[p : p + PRELUDE_LEN]))
@@ -684,7 +684,7 @@ def test_junk_prefix_resyncs_to_next_frame(frame, junk, data):
     assert [(m.headers, m.payload) for m in msgs] == [frame, frame]
     assert dec.errors_seen == len(junk)  # exactly one skipped byte per junk byte
     assert dec.buffered == 0
-    dec.check_errors()
+    dec.raise_if_truncated()
 
 
 @pytest.mark.parametrize(
@@ -747,7 +747,7 @@ def test_stream_that_never_completes_its_message_is_reported():
     assert dec.feed(lying_prelude(1000, 0) + b"x" * 500) == []
     assert dec.buffered == 512
     with pytest.raises(EventStreamError):
-        dec.check_errors()
+        dec.raise_if_truncated()
 
 
 def test_long_corruption_gives_up_with_eventstream_error():
@@ -773,7 +773,7 @@ def test_errors_reset_after_a_good_message():
 def test_any_chunk_size_is_accepted():
     """Many valid frames delivered in one read bigger than max_buffer: still all decoded
     (the bound is on what the decoder keeps, not on the size of one read)."""
-    frame = encode_message({":event-type": "e"}, b"x" * 400)
+    frame = encode_frame({":event-type": "e"}, b"x" * 400)
     dec = EventStreamDecoder(max_message=1024, max_buffer=2048)
     msgs = feed_checked(dec, [frame * 10])
     assert len(msgs) == 10
@@ -782,7 +782,7 @@ def test_any_chunk_size_is_accepted():
 
 def test_one_big_read_with_default_limits():
     """e.g. a non-streaming caller feeding `await resp.read()` of a 20 MiB reply at once."""
-    frame = encode_message({":event-type": "e"}, b"y" * (5 * 1024 * 1024))
+    frame = encode_frame({":event-type": "e"}, b"y" * (5 * 1024 * 1024))
     dec = EventStreamDecoder()
     msgs = dec.feed(frame * 4)
     assert len(msgs) == 4
@@ -793,7 +793,7 @@ def test_one_big_read_with_default_limits():
 def test_memory_does_not_grow_with_stream_length():
     """`buffered` only counts unconsumed bytes; this checks the decoder really lets go of the
     consumed ones (10 MiB of 2.5 KiB frames through it must not cost 10 MiB)."""
-    frame = encode_message({":event-type": "e"}, b"z" * 2500)
+    frame = encode_frame({":event-type": "e"}, b"z" * 2500)
     stream = frame * (10 * 1024 * 1024 // len(frame))
     chunks = [stream[i : i + 4096] for i in range(0, len(stream), 4096)]
     dec = EventStreamDecoder()
@@ -811,25 +811,25 @@ def test_memory_does_not_grow_with_stream_length():
 
 
 @pytest.mark.parametrize("cut", [1, 11, 12, 13, 50, 123])
-def test_check_errors_raises_on_partial_message(cut):
+def test_raise_if_truncated_raises_on_partial_message(cut):
     dec = EventStreamDecoder()
     assert dec.feed(VECTOR + VECTOR[:cut]) != []
     assert dec.buffered == cut
     with pytest.raises(EventStreamError):
-        dec.check_errors()
+        dec.raise_if_truncated()
     # The rest arrives after all: the message completes and the stream ends cleanly.
     (msg,) = dec.feed(VECTOR[cut:])
     assert msg.payload == VECTOR_PAYLOAD
-    dec.check_errors()
+    dec.raise_if_truncated()
 
 
-def test_check_errors_quiet_on_clean_stream():
+def test_raise_if_truncated_quiet_on_clean_stream():
     dec = EventStreamDecoder()
-    dec.check_errors()  # nothing received at all
+    dec.raise_if_truncated()  # nothing received at all
     dec.feed(VECTOR * 3)
-    dec.check_errors()
+    dec.raise_if_truncated()
     assert dec.feed(b"") == []
-    dec.check_errors()
+    dec.raise_if_truncated()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -838,10 +838,10 @@ def test_check_errors_quiet_on_clean_stream():
 
 def test_many_small_frames_in_7_byte_chunks_is_linear():
     count = 20_000
-    stream = b"".join(encode_message([(":event-type", "e"), ("n", i)], b'{"i":%d}' % i) for i in range(count))
+    stream = b"".join(encode_frame([(":event-type", "e"), ("n", i)], b'{"i":%d}' % i) for i in range(count))
     chunks = [stream[i : i + 7] for i in range(0, len(stream), 7)]
     dec = EventStreamDecoder()
-    out: list[Message] = []
+    out: list[Frame] = []
     start = time.perf_counter()
     for chunk in chunks:
         out += dec.feed(chunk)
@@ -855,9 +855,9 @@ def test_many_small_frames_in_7_byte_chunks_is_linear():
 
 def test_one_8mb_payload_in_1kb_chunks_is_linear():
     payload = bytes(range(256)) * (8 * 1024 * 1024 // 256)
-    stream = encode_message({":event-type": "big"}, payload)
+    stream = encode_frame({":event-type": "big"}, payload)
     dec = EventStreamDecoder()
-    out: list[Message] = []
+    out: list[Frame] = []
     start = time.perf_counter()
     for i in range(0, len(stream), 1024):
         out += dec.feed(stream[i : i + 1024])

@@ -29,7 +29,7 @@ class AnthropicDialect:
         return whole_message(events, conv.model, input_estimate)
 
     def error(self, err: GatewayError) -> tuple[int, bytes]:
-        return err.status, error_body(err.kind, err.message)
+        return err.status, error_body(err)
 
     def stream_error(self, err: GatewayError) -> bytes:
-        return b"event: error\ndata: " + error_body(err.kind, err.message) + b"\n\n"
+        return b"event: error\ndata: " + error_body(err) + b"\n\n"

@@ -26,6 +26,7 @@ from ...core.conversation import (
     ToolChoice,
     ToolResultPart,
 )
+from ..blocks import Wording, content_parts, result_content
 
 _UNPARSED = "__unparsedToolInput"
 
@@ -39,6 +40,10 @@ _NON_FUNCTION = re.compile(r"^(web_search|web_fetch|code_execution|computer|bash
 
 def bad(where: str, what: str) -> GatewayError:
     return GatewayError("invalid_request", f"{where}: {what}" if where else what)
+
+
+_WORDING = Wording(bad, "Input should be a valid string or list of content blocks", "Input should be an object",
+                   dotted=True)
 
 
 def _stream_flag(v: Any) -> bool:
@@ -103,72 +108,52 @@ def _document(block: dict, where: str) -> Part:
               "documents are not. Extract the text and send it as a text block.")
 
 
+def _result_block(b: dict, w: str) -> str | ImagePart:
+    t = b.get("type")
+    if t == "text":
+        return _str(b.get("text"), f"{w}.text")
+    if t == "image":
+        return _image(b, w)
+    if t == "document":
+        part = _document(b, w)
+        return part.text if isinstance(part, TextPart) else ""
+    if t == "search_result":
+        inner = b.get("content") or []
+        return "\n".join(x.get("text", "") for x in inner if isinstance(x, dict))
+    return orjson.dumps(b).decode()
+
+
 def _tool_result_content(content: Any, where: str) -> tuple[str, list[ImagePart]]:
     if content is None:
         return "", []
-    if isinstance(content, str):
-        return content, []
-    if not isinstance(content, list):
-        raise bad(where, "Input should be a valid string or list of content blocks")
-    texts: list[str] = []
-    images: list[ImagePart] = []
-    for i, b in enumerate(content):
-        w = f"{where}.{i}"
-        if not isinstance(b, dict):
-            raise bad(w, "Input should be an object")
-        t = b.get("type")
-        if t == "text":
-            texts.append(_str(b.get("text"), f"{w}.text"))
-        elif t == "image":
-            images.append(_image(b, w))
-        elif t == "document":
-            part = _document(b, w)
-            texts.append(part.text if isinstance(part, TextPart) else "")
-        elif t == "search_result":
-            inner = b.get("content") or []
-            texts.append("\n".join(x.get("text", "") for x in inner if isinstance(x, dict)))
-        else:
-            texts.append(orjson.dumps(b).decode())
-    return "\n".join(texts), images
+    return result_content(content, where, _WORDING, _result_block)
 
 
-def _blocks(content: Any, role: str, where: str) -> list[Part]:
-    if isinstance(content, str):
-        return [TextPart(content)] if content else []
-    if not isinstance(content, list):
-        raise bad(where, "Input should be a valid string or list of content blocks")
-    parts: list[Part] = []
-    for i, b in enumerate(content):
-        w = f"{where}.{i}"
-        if not isinstance(b, dict):
-            raise bad(w, "Input should be an object")
-        t = b.get("type")
-        if t == "text":
-            parts.append(TextPart(_str(b.get("text"), f"{w}.text")))
-        elif t == "image":
-            parts.append(_image(b, w))
-        elif t == "document":
-            parts.append(_document(b, w))
-        elif t == "server_tool_use":  # ran on the server; Kiro cannot pair it with a result
-            parts.append(TextPart(f"[{b.get('name')}: {orjson.dumps(b.get('input')).decode()}]"))
-        elif t == "tool_use":
-            parts.append(_tool_use(b, w))
-        elif t == "tool_result":
-            text, images = _tool_result_content(b.get("content"), f"{w}.content")
-            parts.append(ToolResultPart(_str(b.get("tool_use_id"), f"{w}.tool_use_id"), text,
-                                        bool(b.get("is_error")), images))
-        elif t == "thinking":
-            parts.append(ThinkingPart(_str(b.get("thinking"), f"{w}.thinking", False), b.get("signature")))
-        elif t == "redacted_thinking":
-            parts.append(ThinkingPart("", None, redacted=True))
-        elif isinstance(t, str) and t.endswith("_tool_result"):
-            # A server tool's result echoed back (e.g. web search): keep what it said as text.
-            parts.append(TextPart(f"[{t}]\n{orjson.dumps(b.get('content')).decode()[:20000]}"))
-        elif t is None:
-            raise bad(f"{w}.type", "Field required")
-        else:
-            raise bad(f"{w}.type", f"unsupported content block type {t!r}")
-    return parts
+def _block(b: dict, w: str) -> Part:
+    t = b.get("type")
+    if t == "text":
+        return TextPart(_str(b.get("text"), f"{w}.text"))
+    if t == "image":
+        return _image(b, w)
+    if t == "document":
+        return _document(b, w)
+    if t == "server_tool_use":  # ran on the server; Kiro cannot pair it with a result
+        return TextPart(f"[{b.get('name')}: {orjson.dumps(b.get('input')).decode()}]")
+    if t == "tool_use":
+        return _tool_use(b, w)
+    if t == "tool_result":
+        text, images = _tool_result_content(b.get("content"), f"{w}.content")
+        return ToolResultPart(_str(b.get("tool_use_id"), f"{w}.tool_use_id"), text, bool(b.get("is_error")), images)
+    if t == "thinking":
+        return ThinkingPart(_str(b.get("thinking"), f"{w}.thinking", False), b.get("signature"))
+    if t == "redacted_thinking":
+        return ThinkingPart("", None, redacted=True)
+    if isinstance(t, str) and t.endswith("_tool_result"):
+        # A server tool's result echoed back (e.g. web search): keep what it said as text.
+        return TextPart(f"[{t}]\n{orjson.dumps(b.get('content')).decode()[:20000]}")
+    if t is None:
+        raise bad(f"{w}.type", "Field required")
+    raise bad(f"{w}.type", f"unsupported content block type {t!r}")
 
 
 def _system(system: Any) -> str:
@@ -284,12 +269,12 @@ def parse_request(body: Any, session_header: str | None = None, counting: bool =
             continue
         if role not in ("user", "assistant"):
             raise bad(f"messages.{i}.role", "Input should be 'user' or 'assistant'")
-        messages.append(Message(role, _blocks(m.get("content"), role, f"messages.{i}.content")))
+        messages.append(Message(role, content_parts(m.get("content"), f"messages.{i}.content", _WORDING, _block)))
     stop = body.get("stop_sequences") or []
     if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
         raise bad("stop_sequences", "Input should be a list of strings")
     temperature = body.get("temperature")
-    if temperature is not None and not isinstance(temperature, (int, float)):
+    if temperature is not None and not isinstance(temperature, (int, float)):  # checked, not kept
         raise bad("temperature", "Input should be a number")
     output = body.get("output_config")
     fmt = output.get("format") if isinstance(output, dict) else None
@@ -305,10 +290,8 @@ def parse_request(body: Any, session_header: str | None = None, counting: bool =
         tool_choice=_tool_choice(body.get("tool_choice")),
         thinking=_thinking(body.get("thinking"), body.get("output_config")),
         max_tokens=max_tokens,
-        temperature=temperature,
         stop_sequences=stop,
         json_schema=json_schema,
-        json_mode=json_schema is not None,
         session_id=session_id_from(body.get("metadata"), session_header),
         stream=_stream_flag(body.get("stream")),
     )

@@ -17,6 +17,7 @@ from ...util.ids import random_hex
 from ...core.reply import collect
 from ...core.conversation import (
     ErrorEvent,
+    GatewayError,
     Ping,
     ReplyEvent,
     Stop,
@@ -54,8 +55,9 @@ def message_id() -> str:
     return "msg_" + random_hex(24)
 
 
-def error_body(kind: str, message: str) -> bytes:
-    return orjson.dumps({"type": "error", "error": {"type": ERROR_TYPES.get(kind, "api_error"), "message": message}})
+def error_body(err: GatewayError) -> bytes:
+    return orjson.dumps({"type": "error", "error": {"type": ERROR_TYPES.get(err.kind, "api_error"),
+                                                    "message": err.message}})
 
 
 def _usage(input_tokens: int, output_tokens: int) -> dict:

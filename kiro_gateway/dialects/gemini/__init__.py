@@ -45,7 +45,7 @@ class GeminiDialect:
         return whole_response(conv, events, input_estimate)
 
     def error(self, err: GatewayError) -> tuple[int, bytes]:
-        return error_body(err)
+        return error_object(err)[0], error_body(err)
 
     def stream_error(self, err: GatewayError) -> bytes:
         obj = error_object(err)[1]

@@ -29,6 +29,7 @@ from ...core.conversation import (
     ToolChoice,
     ToolResultPart,
 )
+from ..blocks import Wording, entries
 from .schema import to_json_schema
 from .thoughts import decode_signature
 
@@ -48,6 +49,10 @@ class GeminiConversation(Conversation):
 
 def bad(where: str, what: str) -> GatewayError:
     return GatewayError("invalid_request", f"Invalid value at '{where}': {what}" if where else what)
+
+
+# Parts arrays reach the walk already checked to be lists (`_list`), so only its entries' wording counts.
+_WORDING = Wording(bad, "must be a list", "must be an object")
 
 
 def strip_model(name: str) -> str:
@@ -141,7 +146,7 @@ class _Pairing:
         return given if isinstance(given, str) and given else f"response_{ci}_{pi}"
 
 
-def _inline(part: dict, where: str) -> Part:
+def _inline(part: dict, where: str) -> ImagePart | TextPart:
     data = _obj(_get(part, "inlineData"), f"{where}.inlineData")
     mime = _str(_get(data, "mimeType"), f"{where}.inlineData.mimeType").lower()
     b64 = _str(data.get("data"), f"{where}.inlineData.data")
@@ -210,10 +215,7 @@ def _other_part(part: dict, where: str) -> Part:
 def _model_parts(parts: list, where: str, ci: int, pairing: _Pairing) -> list[Part]:
     out: list[Part] = []
     signed: list[tuple[str, str]] = []
-    for pi, p in enumerate(parts):
-        w = f"{where}.parts[{pi}]"
-        if not isinstance(p, dict):
-            raise bad(w, "must be an object")
+    for pi, w, p in entries(parts, f"{where}.parts", _WORDING):
         sig = _get(p, "thoughtSignature")
         text = decode_signature(sig)
         if text and all(t != text for _, t in signed):
@@ -243,10 +245,7 @@ def _model_parts(parts: list, where: str, ci: int, pairing: _Pairing) -> list[Pa
 
 def _user_parts(parts: list, where: str, ci: int, pairing: _Pairing) -> list[Part]:
     out: list[Part] = []
-    for pi, p in enumerate(parts):
-        w = f"{where}.parts[{pi}]"
-        if not isinstance(p, dict):
-            raise bad(w, "must be an object")
+    for pi, w, p in entries(parts, f"{where}.parts", _WORDING):
         if "text" in p:
             t = _str(p["text"], f"{w}.text")
             if t:
@@ -407,7 +406,7 @@ def parse_request(body: Any, model: str, stream: bool = False, counting: bool = 
     max_tokens = _int(_get(cfg, "maxOutputTokens"), "generationConfig.maxOutputTokens")
     if max_tokens is not None and max_tokens < 1:
         raise bad("generationConfig.maxOutputTokens", "must be a positive integer")
-    temperature = cfg.get("temperature")
+    temperature = cfg.get("temperature")  # checked, not kept: Kiro takes no temperature
     if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))):
         raise bad("generationConfig.temperature", "must be a number")
     stop = _list(_get(cfg, "stopSequences"), "generationConfig.stopSequences")
@@ -437,10 +436,8 @@ def parse_request(body: Any, model: str, stream: bool = False, counting: bool = 
         tool_choice=choice,
         thinking=thinking,
         max_tokens=max_tokens,
-        temperature=temperature,
         stop_sequences=stop,
-        json_schema=to_json_schema(schema) if json_mode and schema else None,
-        json_mode=json_mode,
+        json_schema=(to_json_schema(schema) if schema else {}) if json_mode else None,
         stream=stream,
         include_thoughts=include_thoughts,
     )

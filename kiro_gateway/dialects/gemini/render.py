@@ -65,9 +65,8 @@ def error_object(err: GatewayError) -> tuple[int, dict]:
     return status, {"error": {"code": status, "message": message, "status": name}}
 
 
-def error_body(err: GatewayError) -> tuple[int, bytes]:
-    status, obj = error_object(err)
-    return status, orjson.dumps(obj)
+def error_body(err: GatewayError) -> bytes:
+    return orjson.dumps(error_object(err)[1])
 
 
 def _response_id() -> str:

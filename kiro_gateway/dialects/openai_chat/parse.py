@@ -17,11 +17,13 @@ from ...core.conversation import (
     TextPart,
     ThinkingPart,
     Tool,
-    ToolChoice,
     ToolResultPart,
 )
+from ..blocks import content_parts
 from ..openai_common import (
+    WORDING,
     bad,
+    json_format,
     stream_flag,
     image_from_url,
     opt_int,
@@ -30,6 +32,7 @@ from ..openai_common import (
     req_str,
     thinking_for_effort,
     tool_call,
+    tool_choice,
 )
 
 __all__ = ["ChatConversation", "parse_request"]
@@ -42,34 +45,34 @@ class ChatConversation(Conversation):
     include_usage: bool = False
 
 
+def _part(p: dict, w: str, allow_images: bool) -> Part | None:
+    kind = p.get("type")
+    if kind == "text":
+        text = req_str(p.get("text"), f"{w}.text")
+        return TextPart(text) if text else None
+    if kind == "refusal":
+        return TextPart(req_str(p.get("refusal"), f"{w}.refusal"))
+    if kind == "image_url" and allow_images:
+        img = p.get("image_url")
+        url = img.get("url") if isinstance(img, dict) else img
+        return image_from_url(url, f"{w}.image_url.url")
+    if kind in ("input_audio", "file", "image_url"):
+        raise bad(f"{w}.type", f"Content parts of type {kind!r} are not supported here through Kiro.")
+    raise bad(f"{w}.type", "Expected 'text' or 'image_url'." if kind is not None else "Field required")
+
+
+def _user_part(p: dict, w: str) -> Part | None:
+    return _part(p, w, True)
+
+
+def _text_part(p: dict, w: str) -> Part | None:
+    return _part(p, w, False)
+
+
 def _text_parts(content: Any, where: str, allow_images: bool) -> list[Part]:
     if content is None:
         return []
-    if isinstance(content, str):
-        return [TextPart(content)] if content else []
-    if not isinstance(content, list):
-        raise bad(where, "Expected a string or an array of content parts.")
-    parts: list[Part] = []
-    for i, p in enumerate(content):
-        w = f"{where}[{i}]"
-        if not isinstance(p, dict):
-            raise bad(w, "Expected an object.")
-        kind = p.get("type")
-        if kind == "text":
-            text = req_str(p.get("text"), f"{w}.text")
-            if text:
-                parts.append(TextPart(text))
-        elif kind == "refusal":
-            parts.append(TextPart(req_str(p.get("refusal"), f"{w}.refusal")))
-        elif kind == "image_url" and allow_images:
-            img = p.get("image_url")
-            url = img.get("url") if isinstance(img, dict) else img
-            parts.append(image_from_url(url, f"{w}.image_url.url"))
-        elif kind in ("input_audio", "file", "image_url"):
-            raise bad(f"{w}.type", f"Content parts of type {kind!r} are not supported here through Kiro.")
-        else:
-            raise bad(f"{w}.type", "Expected 'text' or 'image_url'." if kind is not None else "Field required")
-    return parts
+    return content_parts(content, where, WORDING, _user_part if allow_images else _text_part)
 
 
 def _flat_text(content: Any, where: str) -> str:
@@ -155,45 +158,6 @@ def _tools(tools: Any) -> list[Tool]:
     return out
 
 
-def _tool_choice(tc: Any) -> ToolChoice:
-    if tc is None or tc == "auto":
-        return ToolChoice()
-    if tc == "none":
-        return ToolChoice("none")
-    if tc == "required":
-        return ToolChoice("any")
-    if isinstance(tc, dict):
-        if tc.get("type") == "function":
-            fn = tc.get("function")
-            return ToolChoice("tool", req_str(fn.get("name") if isinstance(fn, dict) else None,
-                                              "tool_choice.function.name"))
-        if tc.get("type") == "allowed_tools":
-            mode = (tc.get("allowed_tools") or {}).get("mode") if isinstance(tc.get("allowed_tools"), dict) else None
-            return ToolChoice("any" if mode == "required" else "auto")
-    raise bad("tool_choice", "Expected 'none', 'auto', 'required' or {\"type\": \"function\", ...}.")
-
-
-def _response_format(rf: Any) -> tuple[bool, dict | None]:
-    if rf is None:
-        return False, None
-    if not isinstance(rf, dict):
-        raise bad("response_format", "Expected an object.")
-    kind = rf.get("type")
-    if kind == "text":
-        return False, None
-    if kind == "json_object":
-        return True, None
-    if kind == "json_schema":
-        js = rf.get("json_schema")
-        if not isinstance(js, dict):
-            raise bad("response_format.json_schema", "Field required")
-        schema = js.get("schema")
-        if schema is not None and not isinstance(schema, dict):
-            raise bad("response_format.json_schema.schema", "Expected an object.")
-        return True, schema or {}
-    raise bad("response_format.type", "Expected 'text', 'json_object' or 'json_schema'.")
-
-
 def _stop(stop: Any) -> list[str]:
     if stop is None:
         return []
@@ -220,20 +184,24 @@ def parse_request(body: Any, session_header: str | None = None) -> ChatConversat
     opts = body.get("stream_options")
     if opts is not None and not isinstance(opts, dict):
         raise bad("stream_options", "Expected an object.")
-    json_mode, schema = _response_format(body.get("response_format"))
+    json_schema = json_format(body.get("response_format"), "response_format", nested=True)
     cache_key = body.get("prompt_cache_key")
+    # Checked in the order the fields were always checked, so a body with several faults names
+    # the same one; temperature is checked and not kept (Kiro takes none).
+    tools = _tools(body.get("tools"))
+    choice = tool_choice(body.get("tool_choice"), nested=True)
+    thinking = thinking_for_effort(body.get("reasoning_effort"), "reasoning_effort")
+    opt_number(body.get("temperature"), "temperature")
     return ChatConversation(
         model=model,
         messages=messages,
         system=system,
-        tools=_tools(body.get("tools")),
-        tool_choice=_tool_choice(body.get("tool_choice")),
-        thinking=thinking_for_effort(body.get("reasoning_effort"), "reasoning_effort"),
+        tools=tools,
+        tool_choice=choice,
+        thinking=thinking,
         max_tokens=max_tokens,
-        temperature=opt_number(body.get("temperature"), "temperature"),
         stop_sequences=_stop(body.get("stop")),
-        json_schema=schema,
-        json_mode=json_mode,
+        json_schema=json_schema,
         session_id=session_header or (cache_key if isinstance(cache_key, str) and cache_key else None),
         stream=stream_flag(body.get("stream")),
         include_usage=bool(opts and opts.get("include_usage") is True),

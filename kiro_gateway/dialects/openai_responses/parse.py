@@ -33,8 +33,11 @@ from ...core.conversation import (
     ToolResultPart,
 )
 from ..jsonbytes import dumps_kept
+from ..blocks import content_parts, result_content
 from ..openai_common import (
+    WORDING,
     bad,
+    json_format,
     stream_flag,
     image_from_url,
     opt_int,
@@ -43,6 +46,7 @@ from ..openai_common import (
     req_str,
     thinking_for_effort,
     tool_call,
+    tool_choice,
 )
 from .store import ResponseStore, as_items
 
@@ -107,50 +111,43 @@ def _add(messages: list[Message], role: Role, parts: list[Part]) -> None:
         messages.append(Message(role, parts))
 
 
+def _part(p: dict, w: str, role: str) -> Part | None:
+    kind = p.get("type")
+    if kind in ("input_text", "output_text", "text", "summary_text", "reasoning_text"):
+        text = req_str(p.get("text"), f"{w}.text")
+        return TextPart(text) if text else None
+    if kind == "refusal":
+        return TextPart(req_str(p.get("refusal"), f"{w}.refusal"))
+    if kind == "input_image" and role == "user":
+        if p.get("image_url") is None and p.get("file_id") is not None:
+            raise bad(f"{w}.file_id", "Uploaded files are not supported; send the image as a data URL.")
+        return image_from_url(p.get("image_url"), f"{w}.image_url")
+    if kind in ("input_image", "input_file", "input_audio"):
+        raise bad(f"{w}.type", f"Content of type {kind!r} is not supported here through Kiro.")
+    raise bad(f"{w}.type", "Field required" if kind is None else f"Unsupported content type {kind!r}.")
+
+
+def _user_part(p: dict, w: str) -> Part | None:
+    return _part(p, w, "user")
+
+
+def _other_part(p: dict, w: str) -> Part | None:
+    return _part(p, w, "")  # assistant, system, developer: no images
+
+
 def _content(content: Any, role: str, where: str) -> list[Part]:
-    if isinstance(content, str):
-        return [TextPart(content)] if content else []
-    if not isinstance(content, list):
-        raise bad(where, "Field required" if content is None else "Expected a string or an array of content parts.")
-    parts: list[Part] = []
-    for i, p in enumerate(content):
-        w = f"{where}[{i}]"
-        if not isinstance(p, dict):
-            raise bad(w, "Expected an object.")
-        kind = p.get("type")
-        if kind in ("input_text", "output_text", "text", "summary_text", "reasoning_text"):
-            text = req_str(p.get("text"), f"{w}.text")
-            if text:
-                parts.append(TextPart(text))
-        elif kind == "refusal":
-            parts.append(TextPart(req_str(p.get("refusal"), f"{w}.refusal")))
-        elif kind == "input_image" and role == "user":
-            if p.get("image_url") is None and p.get("file_id") is not None:
-                raise bad(f"{w}.file_id", "Uploaded files are not supported; send the image as a data URL.")
-            parts.append(image_from_url(p.get("image_url"), f"{w}.image_url"))
-        elif kind in ("input_image", "input_file", "input_audio"):
-            raise bad(f"{w}.type", f"Content of type {kind!r} is not supported here through Kiro.")
-        else:
-            raise bad(f"{w}.type", "Field required" if kind is None else f"Unsupported content type {kind!r}.")
-    return parts
+    return content_parts(content, where, WORDING, _user_part if role == "user" else _other_part)
+
+
+def _output_block(p: dict, w: str) -> str | ImagePart | None:
+    if p.get("type") == "input_image":
+        return image_from_url(p.get("image_url"), f"{w}.image_url")
+    text = p.get("text")
+    return text if isinstance(text, str) else None
 
 
 def _tool_output(output: Any, where: str) -> tuple[str, list[ImagePart]]:
-    if isinstance(output, str):
-        return output, []
-    if not isinstance(output, list):
-        raise bad(where, "Field required" if output is None else "Expected a string or an array of content parts.")
-    texts: list[str] = []
-    images: list[ImagePart] = []
-    for i, p in enumerate(output):
-        w = f"{where}[{i}]"
-        if not isinstance(p, dict):
-            raise bad(w, "Expected an object.")
-        if p.get("type") == "input_image":
-            images.append(image_from_url(p.get("image_url"), f"{w}.image_url"))
-        elif isinstance(p.get("text"), str):
-            texts.append(p["text"])
-    return "\n".join(texts), images
+    return result_content(output, where, WORDING, _output_block)
 
 
 def _reasoning_text(item: dict) -> str:
@@ -262,46 +259,20 @@ def _tools(tools: Any, namespaces: dict[str, tuple[str, str]]) -> list[Tool]:
     return out
 
 
-def _tool_choice(tc: Any, namespaces: dict[str, tuple[str, str]]) -> ToolChoice:
-    if tc is None or tc == "auto":
-        return ToolChoice()
-    if tc == "none":
-        return ToolChoice("none")
-    if tc == "required":
-        return ToolChoice("any")
-    if isinstance(tc, dict):
-        kind = tc.get("type")
-        if kind == "function":
-            name = req_str(tc.get("name"), "tool_choice.name")
-            ns = tc.get("namespace")
-            return ToolChoice("tool", qualified(ns, name) if isinstance(ns, str) and ns else name)
-        if kind == "allowed_tools":
-            return ToolChoice("any" if tc.get("mode") == "required" else "auto")
-        return ToolChoice()  # a built-in tool we dropped: let the model choose
-    raise bad("tool_choice", "Expected 'none', 'auto', 'required' or an object.")
+def _tool_choice(tc: Any) -> ToolChoice:
+    choice = tool_choice(tc, nested=False)
+    ns = tc.get("namespace") if isinstance(tc, dict) else None
+    if choice.mode == "tool" and choice.name is not None and isinstance(ns, str) and ns:
+        choice.name = qualified(ns, choice.name)
+    return choice
 
 
-def _text_format(text: Any) -> tuple[bool, dict | None]:
+def _text_format(text: Any) -> dict | None:
     if text is None:
-        return False, None
+        return None
     if not isinstance(text, dict):
         raise bad("text", "Expected an object.")
-    fmt = text.get("format")
-    if fmt is None:
-        return False, None
-    if not isinstance(fmt, dict):
-        raise bad("text.format", "Expected an object.")
-    kind = fmt.get("type")
-    if kind == "text":
-        return False, None
-    if kind == "json_object":
-        return True, None
-    if kind == "json_schema":
-        schema = fmt.get("schema")
-        if not isinstance(schema, dict):
-            raise bad("text.format.schema", "Field required" if schema is None else "Expected an object.")
-        return True, schema
-    raise bad("text.format.type", "Expected 'text', 'json_object' or 'json_schema'.")
+    return json_format(text.get("format"), "text.format", nested=False)
 
 
 def _big_echo(body: dict) -> tuple[bytes, bytes]:
@@ -355,7 +326,7 @@ def parse_request(body: Any, store: ResponseStore | None = None, session_header:
     include = body.get("include")
     if include is not None and not (isinstance(include, list) and all(isinstance(x, str) for x in include)):
         raise bad("include", "Expected an array of strings.")
-    json_mode, schema = _text_format(body.get("text"))
+    schema = _text_format(body.get("text"))
     store_flag = body.get("store")
     if store_flag is not None and not isinstance(store_flag, bool):
         raise bad("store", "Expected a boolean.")
@@ -363,17 +334,21 @@ def parse_request(body: Any, store: ResponseStore | None = None, session_header:
     if store_flag is not False:
         source = raw or orjson.dumps({"input": items, "instructions": body.get("instructions"), "tools": body.get("tools")})
     cache_key = body.get("prompt_cache_key")
+    # Checked in the order the fields were always checked, so a body with several faults names
+    # the same one; temperature is checked and not kept (Kiro takes none).
+    choice = _tool_choice(body.get("tool_choice"))
+    thinking = thinking_for_effort(reasoning.get("effort"), "reasoning.effort")
+    max_tokens = opt_int(body.get("max_output_tokens"), "max_output_tokens")
+    opt_number(body.get("temperature"), "temperature")
     return ResponsesConversation(
         model=model,
         messages=messages,
         system="\n\n".join(s for s in system if s),
         tools=tools,
-        tool_choice=_tool_choice(body.get("tool_choice"), namespaces),
-        thinking=thinking_for_effort(reasoning.get("effort"), "reasoning.effort"),
-        max_tokens=opt_int(body.get("max_output_tokens"), "max_output_tokens"),
-        temperature=opt_number(body.get("temperature"), "temperature"),
+        tool_choice=choice,
+        thinking=thinking,
+        max_tokens=max_tokens,
         json_schema=schema,
-        json_mode=json_mode,
         session_id=session_header or (cache_key if isinstance(cache_key, str) and cache_key else None),
         stream=stream_flag(body.get("stream")),
         namespaces=namespaces,
