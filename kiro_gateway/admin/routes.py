@@ -1,4 +1,4 @@
-"""The admin API under /api/admin (fact sheet §11.1, kiro.rs's shapes): manage the credential pool.
+"""The admin API under /api/admin (kiro.rs's shapes; README “Admin API”, /api/admin/openapi.json): manage the credential pool.
 
 Enabled only when `adminApiKey` is set (else every path answers 404). The key comes as `x-api-key`
 or `Authorization: Bearer`, compared in constant time. Errors are `{"error":{"type","message"}}`.

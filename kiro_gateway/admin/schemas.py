@@ -1,4 +1,4 @@
-"""Request and response bodies of the admin API (camelCase, like kiro.rs's admin API, fact sheet §11).
+"""Request and response bodies of the admin API (camelCase, like kiro.rs's admin API; the full list is /api/admin/openapi.json, built in admin/openapi.py).
 
 Requests are validated with these models; responses are built as dicts of the same shape and the
 models document them in /api/admin/openapi.json.

@@ -93,7 +93,7 @@ def opt_number(v: Any, where: str) -> float | None:
 
 
 def image_from_url(url: Any, where: str) -> ImagePart:
-    """A `data:image/...;base64,` URL → ImagePart. Kiro takes only inline bytes (fact sheet §2.5)."""
+    """A `data:image/...;base64,` URL → ImagePart. Kiro takes only inline bytes (docs/kiro-protocol.md, “Images”)."""
     if not isinstance(url, str) or not url:
         raise bad(where, "Field required" if url is None else "Expected a string.")
     m = _DATA_URL.match(url)

@@ -278,14 +278,14 @@ class AccountStore:
         return 200, orjson.dumps({"accessToken": acct["access_token"], "refreshToken": acct["refresh_token"], **extra})
 
     def refresh_social(self, body: object) -> tuple[int, bytes]:
-        """POST /refreshToken, fact sheet §5.1."""
+        """POST /refreshToken, docs/kiro-protocol.md, “Social refresh”."""
         acct = self._refresh_target(body, "social")
         if acct is None:
             return self._refused(400, INVALID_GRANT)
         return self._refreshed(acct, {"profileArn": acct["profile_arn"], "expiresIn": acct["expires_in"]})
 
     def refresh_idc(self, body: object) -> tuple[int, bytes]:
-        """POST /token (SSO-OIDC CreateToken with JSON body), fact sheet §5.2."""
+        """POST /token (SSO-OIDC CreateToken with JSON body), docs/kiro-protocol.md, “IdC refresh”."""
         if not isinstance(body, dict):
             return self._refused(400, INVALID_GRANT)
         if body.get("grantType") != "refresh_token":
@@ -304,7 +304,7 @@ class AccountStore:
 
 
 def usage_limits(acct: dict | None, now: float | None = None) -> dict:
-    """getUsageLimits answer, fact sheet §5.5 (open mode reports a generic PRO account)."""
+    """getUsageLimits answer, docs/kiro-protocol.md, “Usage limits” (open mode reports a generic PRO account)."""
     now = time.time() if now is None else now
     t = time.gmtime(now)
     # Resets at 00:00 UTC on the first of next month.

@@ -1,4 +1,4 @@
-"""Token refresh against Kiro's auth services (fact sheet §5.1, §5.2)."""
+"""Token refresh against Kiro's auth services (docs/kiro-protocol.md, “Social refresh” / “IdC refresh”)."""
 
 from __future__ import annotations
 

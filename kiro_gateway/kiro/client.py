@@ -167,7 +167,7 @@ class KiroHttp:
 async def get_usage_limits(http: KiroHttp, base_url: str, token: str, kiro_version: str, machine_id: str,
                            profile_arn: str | None = None, api_key_auth: bool = False,
                            proxy: Proxy | None = None) -> dict[str, Any]:
-    """GET getUsageLimits (fact sheet §5.5): the raw answer, or an UpstreamStatus / GatewayError."""
+    """GET getUsageLimits (docs/kiro-protocol.md, “Usage limits”): the raw answer, or an UpstreamStatus / GatewayError."""
     params = {"origin": "AI_EDITOR", "resourceType": "AGENTIC_REQUEST"}
     if profile_arn:
         params["profileArn"] = profile_arn

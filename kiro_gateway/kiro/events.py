@@ -1,4 +1,4 @@
-"""Decoded Kiro event-stream messages → neutral reply events (fact sheet §3.2, §3.3, §4, §9).
+"""Decoded Kiro event-stream messages → neutral reply events (docs/kiro-protocol.md, “Event payloads” / “Thinking” / “Stop reason and usage”).
 
 One `ReplyMapper` per upstream response. It is fed raw bytes (it owns the frame decoder), and
 returns the reply events they complete; `finish()` closes open blocks and reports usage and the
@@ -254,7 +254,7 @@ class ReplyMapper:
                 reason = "context_window_exceeded"
             elif cut or self._truncated_tool_call():
                 # Kiro cuts long outputs mid tool call (a big Write): say the output was cut off
-                # rather than ask the client to run a call with broken arguments (landscape.md §2.1).
+                # rather than ask the client to run a call with broken arguments (docs/kiro-protocol.md, “Stop reason and usage”).
                 reason = "max_tokens"
             elif self.had_tool:
                 reason = "tool_use"

@@ -1,4 +1,4 @@
-"""AWS event-stream framing (application/vnd.amazon.eventstream), fact sheet §3.1.
+"""AWS event-stream framing (application/vnd.amazon.eventstream), docs/kiro-protocol.md, “Event-stream framing”.
 
 A message on the wire:
 
@@ -276,7 +276,7 @@ def encode_frame(headers: dict[str, Any] | list[tuple[str, object]], payload: by
 
 
 def _encode_typed(type_header: str, type_name: str, message_type: str, payload: bytes) -> bytes:
-    """A typed Kiro message, headers in the order Kiro's own frames use (fact sheet §3.1)."""
+    """A typed Kiro message, headers in the order Kiro's own frames use (docs/kiro-protocol.md, “Event-stream framing”)."""
     return encode_frame(
         [
             (type_header, type_name),

@@ -1,4 +1,4 @@
-"""How the gateway presents itself to Kiro: machine id and headers (fact sheet §1.2, §5, §6)."""
+"""How the gateway presents itself to Kiro: machine id and headers (docs/kiro-protocol.md, “Identity headers” / “Machine id”)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 def machine_id_for(configured: str | None, refresh_token: str | None = None, api_key: str | None = None,
                    fallback_seed: str | None = None) -> str:
-    """64 lowercase hex chars; kiro.rs's derivation order (§6), stable for a credential."""
+    """64 lowercase hex chars; kiro.rs's derivation order (docs/kiro-protocol.md, “Machine id”), stable for a credential."""
     if configured:
         c = configured.strip().lower()
         if _HEX64.match(c):

@@ -1,4 +1,4 @@
-"""Client model names → Kiro model ids, and what we know about each Kiro model (fact sheet §7).
+"""Client model names → Kiro model ids, and what we know about each Kiro model (docs/kiro-protocol.md, “Models”).
 
 Names are mapped by family and version rather than by a fixed list, so a name the gateway has
 never seen (`claude-opus-4-9-20270101`, `claude-sonnet-5`) still lands on a sensible Kiro model:

@@ -1,4 +1,4 @@
-"""Conversation → Kiro `generateAssistantResponse` body (fact sheet §2, §4, §14).
+"""Conversation → Kiro `generateAssistantResponse` body (docs/kiro-protocol.md, “Request body” / “Thinking” / “Size and request rules”).
 
 Kiro validates far more strictly than the client APIs do, so the conversation is normalised on the
 way: history alternates user/assistant, starts with a user turn and ends with an assistant turn;
@@ -71,7 +71,7 @@ class RequestOptions:
 class KiroRequest:
     """The Kiro body, built once per client request, and what decoding the reply needs.
 
-    The profileArn goes at the top level of the body (fact sheet §2.1) and differs per credential,
+    The profileArn goes at the top level of the body (docs/kiro-protocol.md, “Profile ARN placement”) and differs per credential,
     so it is spliced in per attempt: failing over to another account does not need the
     conversation again (it is released as soon as the body exists). The body is kept, one
     exact-size copy with the last credential's profileArn, until Kiro accepts it (`release`):

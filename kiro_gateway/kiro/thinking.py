@@ -1,4 +1,4 @@
-"""Split Kiro's in-band `<thinking>…</thinking>` text into thinking and answer (fact sheet §4).
+"""Split Kiro's in-band `<thinking>…</thinking>` text into thinking and answer (docs/kiro-protocol.md, “Thinking”).
 
 Kiro has no native reasoning channel: when the prompt carries `<thinking_mode>`, the model writes
 its reasoning as `<thinking>\\n…\\n</thinking>\\n\\n` before the answer, inside ordinary text

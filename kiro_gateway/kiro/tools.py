@@ -1,4 +1,4 @@
-"""Tool definitions in Kiro's form (fact sheet §2.4, §14).
+"""Tool definitions in Kiro's form (docs/kiro-protocol.md, “Tools” / “Server tools, MCP and web search”).
 
 Kiro rejects tool names over 64 characters and descriptions over 10000; clients (MCP servers in
 particular) send both. Long names are shortened deterministically — a readable prefix plus a hash

@@ -1,4 +1,4 @@
-"""One Kiro credential as read from credentials.json (fact sheet §5.4).
+"""One Kiro credential as read from credentials.json (docs/kiro-protocol.md, “Credentials file”).
 
 The file's own dict is kept (`raw`) so write-back preserves fields we do not know about and the
 file's shape (its keys, in the casing the user wrote them). The typed properties read it; the

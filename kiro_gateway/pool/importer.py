@@ -8,7 +8,7 @@
   `kirocli:external-idp:token` (JSON, snake_case), device registrations under
   `kirocli:odic:device-registration` / `codewhisperer:odic:device-registration`.
 
-Entries are written in credentials.json's own shape (camelCase, fact sheet §5.4). A refresh token
+Entries are written in credentials.json's own shape (camelCase, docs/kiro-protocol.md, “Credentials file”). A refresh token
 already in the file is a duplicate and skipped. Nothing here logs or reports a token.
 """
 

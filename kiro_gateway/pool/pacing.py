@@ -1,6 +1,6 @@
 """Account pacing: per-credential caps on concurrent requests and on requests per minute.
 
-Bursts from one account are what Kiro's risk control notices (landscape §2.5), so a credential
+Bursts from one account are what Kiro's risk control notices (docs/kiro-protocol.md, “Errors and throttling”), so a credential
 serves at most `maxConcurrentPerCredential` requests at once and `maxRpmPerCredential` a minute,
 counted in the state store so every gateway process sharing it honours one cap. A request finding
 every account at its cap waits (up to `queueTimeout`) for a slot, woken by a local release or a

@@ -1,4 +1,4 @@
-"""Usage limits per credential: Kiro's `getUsageLimits`, parsed and cached (fact sheet §5.5).
+"""Usage limits per credential: Kiro's `getUsageLimits`, parsed and cached (docs/kiro-protocol.md, “Usage limits”).
 
 What it tells the pool: the subscription title (free-tier accounts are skipped for Opus, as
 kiro.rs does), the account's email, and when a used-up monthly quota comes back. The title and

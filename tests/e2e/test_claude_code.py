@@ -95,7 +95,7 @@ def test_claude_code_plain_answer(claude_bin, gateway, clean_fake, tmp_path):
 
 
 def test_claude_code_and_a_tool_call_kiro_cut_off(claude_bin, gateway, clean_fake, tmp_path):
-    """Kiro cuts a long reply mid tool call (landscape.md §2.1: Write loops). The gateway ends the
+    """Kiro cuts a long reply mid tool call (Write loops; docs/kiro-protocol.md, “Stop reason and usage”). The gateway ends the
     reply with max_tokens; Claude Code does not run the broken call and sends its parse error back;
     the gateway tells the model why and how to go on, and keeps only a note of the cut arguments."""
     target = tmp_path / "work" / "big.txt"

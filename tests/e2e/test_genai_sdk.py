@@ -1,6 +1,6 @@
 """The official google-genai SDK → gateway → strict fake Kiro, all over real sockets.
 
-google-genai calls /v1 by default and /v1beta with api_version="v1beta" (clients.md); both run.
+google-genai calls /v1 by default and /v1beta with api_version="v1beta"; both run.
 base_url points at the gateway, so the SDK never reaches Google.
 """
 

@@ -1,4 +1,4 @@
-"""Bearer checks, account states, token refresh (social and IdC), usage limits, model list (§5, §8.1)."""
+"""Bearer checks, account states, token refresh (social and IdC), usage limits, model list (docs/kiro-protocol.md, “Authentication and refresh” / “Usage limits” / “Models”)."""
 
 from __future__ import annotations
 

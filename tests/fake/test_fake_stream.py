@@ -1,4 +1,4 @@
-"""Default replies on the wire: framing checked by botocore's decoder and by ours (fact sheet §3)."""
+"""Default replies on the wire: framing checked by botocore's decoder and by ours (docs/kiro-protocol.md, “Event-stream framing”)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ ECHO = "Hello from fake Kiro. You said: "
 
 
 def trailer_ok(evs, raw_size: int) -> None:
-    """Every successful reply ends with metering then context usage (§3.2)."""
+    """Every successful reply ends with metering then context usage (docs/kiro-protocol.md, “Event payloads”)."""
     assert evs[-2] == ("meteringEvent", {"unit": "credit", "unitPlural": "credits", "usage": 0.01})
     assert evs[-1] == ("contextUsageEvent", {"contextUsagePercentage": round(raw_size / 4 / 200000 * 100, 4)})
 

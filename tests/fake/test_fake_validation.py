@@ -1,4 +1,4 @@
-"""Every rule of the fake's validator (fact sheet §14): one valid body, one mutation per rule.
+"""Every rule of the fake's validator (docs/kiro-protocol.md, “Size and request rules”): one valid body, one mutation per rule.
 
 Each mutation is checked twice: against the pure function, and over a real socket where the fake
 must answer 400 with Kiro's body and name the rule in `x-fake-rule`.

@@ -1,7 +1,7 @@
-"""AWS event-stream framing (`kiro_gateway.kiro.eventstream`), fact sheet §3.1.
+"""AWS event-stream framing (`kiro_gateway.kiro.eventstream`), docs/kiro-protocol.md, “Event-stream framing”.
 
 Cross-checks, in order:
-  1. the fact sheet's byte-exact 124-byte vector (our encoder, our decoder, botocore's decoder);
+  1. the byte-exact 124-byte vector (docs/kiro-protocol.md, “Test vector”) (our encoder, our decoder, botocore's decoder);
   2. agreement with botocore's decoder and with an independent struct+zlib encoder written here,
      over thousands of generated frames fed in random splits (botocore ships no encoder);
   3. robustness: garbage never raises anything but `EventStreamError`, memory stays bounded,
@@ -34,7 +34,7 @@ from kiro_gateway.kiro.eventstream import (
     encode_frame,
 )
 
-# Decoding limits the tests rely on (fact sheet §3.1 / AWS spec), restated here on purpose.
+# Decoding limits the tests rely on (docs/kiro-protocol.md, “Event-stream framing”), restated here on purpose.
 PRELUDE_LEN = 12
 SPEC_MAX_HEADERS = 128 * 1024
 
@@ -219,7 +219,7 @@ small_frames = st.tuples(
 
 
 # ---------------------------------------------------------------------------------------------
-# 1. The fact sheet's test vector
+# 1. The test vector (docs/kiro-protocol.md, “Test vector”)
 
 VECTOR = bytes.fromhex(
     "0000007c0000005c3bddcf780b3a6576656e742d74797065070016617373697374616e74526573706f6e73654576656e74"
@@ -296,7 +296,7 @@ def test_encode_exception_and_message_properties():
     assert msg.payload == b'{"message":"too long"}' == boto.payload
     assert msg.message_type == "exception"
     assert msg.event_type is None
-    # A message without :message-type counts as an event (fact sheet §3.1).
+    # A message without :message-type counts as an event (docs/kiro-protocol.md, “Event-stream framing”).
     (bare,) = EventStreamDecoder().feed(encode_frame({}, b"{}"))
     assert bare.headers == {}
     assert bare.message_type == "event"

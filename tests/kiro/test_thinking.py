@@ -1,4 +1,4 @@
-"""The <thinking> splitter: the same answer however the text is chunked (fact sheet §4)."""
+"""The <thinking> splitter: the same answer however the text is chunked (docs/kiro-protocol.md, “Thinking”)."""
 
 from __future__ import annotations
 

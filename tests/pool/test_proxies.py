@@ -49,7 +49,7 @@ def test_global_http_proxy_with_auth_carries_refresh_usage_and_chat(fake, clean_
         assert ALL_THREE <= set(http_proxy.carried())
         assert all(r["authorized"] for r in http_proxy.seen)
         assert fake.refresh_count(acct["refresh_token"]) == 1
-        # The usage call as kiro.rs sends it (fact sheet §5.5): query and runtime-API user agent.
+        # The usage call as kiro.rs sends it (docs/kiro-protocol.md, “Usage limits”): query and runtime-API user agent.
         usage = next(r for r in http_proxy.seen if r["path"] == "/getUsageLimits")
         assert "origin=AI_EDITOR&resourceType=AGENTIC_REQUEST&profileArn=arn%3Aaws%3Acodewhisperer" in usage["target"]
         assert "api/codewhispererruntime" in usage["headers"]["user-agent"]

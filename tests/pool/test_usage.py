@@ -1,4 +1,4 @@
-"""Usage limits: §5.5 arithmetic, the cache, free-tier accounts skipping Opus, and the reset date
+"""Usage limits: the arithmetic of docs/kiro-protocol.md, “Usage limits”, the cache, free-tier accounts skipping Opus, and the reset date
 of an exhausted account."""
 
 from __future__ import annotations

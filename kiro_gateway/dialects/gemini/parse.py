@@ -1,6 +1,6 @@
 """Gemini generateContent request → Conversation.
 
-Accepts what the google-genai SDKs and Gemini CLI send (clients.md, Gemini): `systemInstruction`
+Accepts what the google-genai SDKs and Gemini CLI send (as seen from google-genai and Gemini CLI; tests/e2e/test_genai_sdk.py, tests/e2e/test_gemini_cli.py): `systemInstruction`
 with role "user", OpenAPI-style upper-case schemas, `parametersJsonSchema`, function calls and
 responses with or without ids, echoed `thoughtSignature`s, and field names in camelCase or
 snake_case (proto JSON accepts both). Anything malformed is a 400 naming the field.

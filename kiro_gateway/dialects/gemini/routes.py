@@ -1,4 +1,4 @@
-"""The Gemini API's HTTP surface, under /v1beta and /v1 (google-genai's default, clients.md):
+"""The Gemini API's HTTP surface, under /v1beta and /v1 (google-genai's default is /v1):
 
     POST …/models/{model}:generateContent | :streamGenerateContent[?alt=sse] | :countTokens
     GET  …/models, …/models/{model}

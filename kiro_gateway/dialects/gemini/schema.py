@@ -2,7 +2,7 @@
 
 Gemini `Schema` objects use upper-case types (`"OBJECT"`, `"STRING"`), `nullable`, and
 `propertyOrdering`; the google-genai SDK sends them for `parameters` and `responseSchema`, and
-Gemini CLI even sends upper-case types inside `responseJsonSchema` (clients.md, Gemini CLI). The
+Gemini CLI even sends upper-case types inside `responseJsonSchema` (seen from Gemini CLI). The
 conversion is idempotent on real JSON Schema, so both fields go through it. Only keyword
 positions are walked: a property *named* "type" is left alone.
 """

@@ -1,7 +1,7 @@
 """Thought signatures: the reasoning itself, packed so that it survives the client's round trip.
 
 Gemini CLI drops thought parts from its history but echoes each `thoughtSignature` on the part it
-came with (clients.md, Gemini CLI). Packing the thinking text into the signature lets the next
+came with (Gemini CLI does). Packing the thinking text into the signature lets the next
 request give Kiro the reasoning back, as Anthropic clients do with signed thinking blocks.
 
 Format: "kgt1" + hex(zlib(text)), padded with "z" to a multiple of 4 characters. Every character

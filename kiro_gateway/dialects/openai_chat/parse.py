@@ -145,7 +145,7 @@ def _tools(tools: Any) -> list[Tool]:
         if not isinstance(t, dict):
             raise bad(w, "Expected an object.")
         if t.get("type", "function") != "function":
-            continue  # custom / built-in tools have no Kiro equivalent (fact sheet §14)
+            continue  # custom / built-in tools have no Kiro equivalent (docs/kiro-protocol.md, “Server tools, MCP and web search”)
         fn = t.get("function")
         if not isinstance(fn, dict):
             raise bad(f"{w}.function", "Field required")

@@ -1,6 +1,6 @@
 """Reply events → OpenAI Chat Completions: `chat.completion.chunk` SSE or one `chat.completion`.
 
-Stream shape (fact sheet §10.2, as OpenAI streams it): a first chunk with the role; `content` and
+Stream shape (as OpenAI streams it; tests/dialects/test_openai_chat.py): a first chunk with the role; `content` and
 `reasoning_content` deltas; each tool call opens with index, id, type and name and empty
 arguments, then argument fragments under the same index; a last chunk with `finish_reason`; with
 `stream_options.include_usage`, one more chunk with empty `choices` and the usage (earlier chunks

@@ -255,7 +255,7 @@ def _tools(tools: Any, namespaces: dict[str, tuple[str, str]]) -> list[Tool]:
                 out.append(_function(f, fw, q, ns_desc))
         elif kind is None:
             raise bad(f"{w}.type", "Field required")
-        # web_search, file_search, custom, mcp…: no Kiro equivalent (fact sheet §14), dropped
+        # web_search, file_search, custom, mcp…: no Kiro equivalent (docs/kiro-protocol.md, “Server tools, MCP and web search”), dropped
     return out
 
 
