@@ -5,6 +5,10 @@
 - `400k`: the same request after a long session: ~320 KB of earlier turns (tool calls with file
           contents as results) in front of the same last user message.
 
+The issue-17 matrix's sizes (`--issue17`): `10k` (the short request with a longer question),
+`60k` (the Claude Code request with its last tools left out until it fits), `300k` (the long
+session, shorter).
+
 Every body keeps the fixture's model, thinking setting and last user message, so the fake Kiro's
 default reply (an echo of the last message) is the same text for all three.
 """
@@ -19,6 +23,8 @@ import orjson
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "claude_code" / "turn1_request.json"
 SIZES = ("2k", "80k", "400k")
+ISSUE_SIZES = ("10k", "60k", "300k")
+ALL_SIZES = SIZES + ISSUE_SIZES
 
 
 @lru_cache(maxsize=1)
@@ -71,6 +77,21 @@ def _large(target: int = 400_000) -> dict:
     return body
 
 
+def _padded_small(target: int) -> dict:
+    body = _small()
+    text = body["messages"][0]["content"][0]
+    while len(orjson.dumps(body)) < target:
+        text["text"] += "Say what each part costs, and why. "
+    return body
+
+
+def _fewer_tools(target: int) -> dict:
+    body = copy.deepcopy(fixture())
+    while len(orjson.dumps(body)) > target and body.get("tools"):
+        body["tools"].pop()
+    return body
+
+
 @cache
 def anthropic_body(size: str) -> dict:
     """The parsed Anthropic body for a size label (streaming flag set; callers override it)."""
@@ -80,4 +101,10 @@ def anthropic_body(size: str) -> dict:
         return copy.deepcopy(fixture())
     if size == "400k":
         return _large()
-    raise ValueError(f"unknown body size {size!r}; one of {SIZES}")
+    if size == "10k":
+        return _padded_small(10_000)
+    if size == "60k":
+        return _fewer_tools(60_000)
+    if size == "300k":
+        return _large(300_000)
+    raise ValueError(f"unknown body size {size!r}; one of {ALL_SIZES}")

@@ -71,14 +71,27 @@ class CellResult:
     floor_est_pct: float | None = None
     added_ttfb_p50_ms: float | None = None
     added_ttfb_p99_ms: float | None = None
+    tree: str = ""  # which gateway source: "" (this tree), or a baseline's label (--baseline)
+    workers: int = 1  # gateway processes (>1, or team: team mode over Redis)
+    team: bool = False
+    # garbage collections in the gateway during the measured phase, by generation (its /metrics)
+    gc0: int | None = None
+    gc1: int | None = None
+    gc2: int | None = None
+    gc_ms: float | None = None  # their pause time, when the gateway reports it
+    gc_max_ms: float | None = None  # the longest pause since the gateway started
+    fds_before: int | None = None  # open fds / asyncio tasks before the cell and after it settled
+    fds_after: int | None = None
+    tasks_before: int | None = None
+    tasks_after: int | None = None
     error_samples: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-_SUMMED = ("requests", "errors", "duration_s")
-_HIGHEST = ("gw_peak_rss_mb",)
+_SUMMED = ("requests", "errors", "duration_s", "gc0", "gc1", "gc2", "gc_ms")
+_HIGHEST = ("gw_peak_rss_mb", "gc_max_ms", "fds_after", "tasks_after")
 
 
 def merge_rounds(results: list[CellResult]) -> list[CellResult]:
@@ -86,7 +99,8 @@ def merge_rounds(results: list[CellResult]) -> list[CellResult]:
     the sum of requests, errors and time; in the order the cells first ran."""
     groups: dict[tuple, list[CellResult]] = {}
     for r in results:
-        key = (r.mode, r.dialect, r.stream, r.body, r.chunks, r.chunk_delay_ms, r.concurrency, r.client)
+        key = (r.mode, r.dialect, r.stream, r.body, r.chunks, r.chunk_delay_ms, r.concurrency, r.client, r.tree,
+               r.workers, r.team)
         groups.setdefault(key, []).append(r)
     out = []
     for rs in groups.values():
@@ -94,7 +108,7 @@ def merge_rounds(results: list[CellResult]) -> list[CellResult]:
         for name, f in CellResult.__dataclass_fields__.items():
             values = [getattr(r, name) for r in rs]
             if name in _SUMMED:
-                setattr(merged, name, sum(values))
+                setattr(merged, name, None if any(v is None for v in values) else sum(values))
             elif name in _HIGHEST:
                 setattr(merged, name, max((v for v in values if v is not None), default=None))
             elif f.type in ("float", "float | None") and all(v is not None for v in values):
@@ -138,7 +152,10 @@ def _canonical(name: str, stream: bool, body: bytes) -> bytes | None:
 async def run_cell(res: CellResult, client, prepared, check: _Checker | None = None, *, target=None,
                    expected=None, full_check: bool = False, min_requests: int = 200,
                    min_duration: float = 5.0, warmup: float = 1.0, gateway_pid: int | None = None,
-                   fake_pid: int | None = None, timeout: float = 600.0) -> CellResult:
+                   fake_pid: int | None = None, timeout: float = 600.0, gateway_port: int | None = None,
+                   settle: float = 0.0) -> CellResult:
+    """`gateway_port`: read its GC counts from /metrics around the measured phase (one process
+    only); `settle`: after the phase, wait this long and record fds and tasks against before."""
     if check is None:
         check = _Checker(target, res.stream, expected, full_check)
     conc = res.concurrency
@@ -182,9 +199,17 @@ async def run_cell(res: CellResult, client, prepared, check: _Checker | None = N
         await asyncio.wait_for(asyncio.gather(*(worker(i) for i in range(conc))), timeout)
         return perf() - t_start
 
+    multi = gateway_pid is not None and len(procs.tree_pids(gateway_pid)) > 1
+    gw_cpu = procs.tree_cpu_seconds if multi else procs.cpu_seconds
+    gw_rss = procs.tree_rss_kb if multi else procs.rss_kb
+    if settle and gateway_pid and gateway_port:
+        res.fds_before = procs.fd_count(gateway_pid)
+        res.tasks_before = _tasks(await asyncio.to_thread(procs.metrics, gateway_port))
+
     # Warm-up: every connection opened and used at least once.
     if warmup > 0:
         await phase(conc, warmup)
+    gc_before = await asyncio.to_thread(procs.metrics, gateway_port) if gateway_port and not multi else None
 
     rss_peak = 0
     stop_sampling = asyncio.Event()
@@ -193,7 +218,7 @@ async def run_cell(res: CellResult, client, prepared, check: _Checker | None = N
         nonlocal rss_peak
         while not stop_sampling.is_set():
             try:
-                rss_peak = max(rss_peak, procs.rss_kb(gateway_pid))
+                rss_peak = max(rss_peak, gw_rss(gateway_pid))
             except OSError:
                 return
             try:
@@ -204,9 +229,9 @@ async def run_cell(res: CellResult, client, prepared, check: _Checker | None = N
     sampler = None
     mach0 = procs.machine_busy_seconds()
     if gateway_pid:
-        res.gw_start_rss_mb = procs.rss_kb(gateway_pid) / 1024
+        res.gw_start_rss_mb = gw_rss(gateway_pid) / 1024
         procs.reset_peak(gateway_pid)
-        gw0 = procs.cpu_seconds(gateway_pid)
+        gw0 = gw_cpu(gateway_pid)
         sampler = asyncio.create_task(sample_rss())
     if fake_pid:
         fk0 = procs.cpu_seconds(fake_pid)
@@ -216,7 +241,7 @@ async def run_cell(res: CellResult, client, prepared, check: _Checker | None = N
     state["record"] = False
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     mach1 = procs.machine_busy_seconds()
-    gw1 = procs.cpu_seconds(gateway_pid) if gateway_pid else 0.0
+    gw1 = gw_cpu(gateway_pid) if gateway_pid else 0.0
     fk1 = procs.cpu_seconds(fake_pid) if fake_pid else 0.0
     n = state["done"]
     res.requests = n
@@ -235,7 +260,7 @@ async def run_cell(res: CellResult, client, prepared, check: _Checker | None = N
         stop_sampling.set()
         await sampler
         res.gw_cpu_ms_per_req = (gw1 - gw0) * 1e3 / max(n, 1)
-        res.gw_peak_rss_mb = max(rss_peak, procs.peak_rss_kb(gateway_pid)) / 1024
+        res.gw_peak_rss_mb = (max(rss_peak, 0 if multi else procs.peak_rss_kb(gateway_pid))) / 1024
     ours = lg
     if gateway_pid:
         ours += res.gw_cpu_ms_per_req * max(n, 1) / 1e3
@@ -249,6 +274,31 @@ async def run_cell(res: CellResult, client, prepared, check: _Checker | None = N
     if elapsed > 0:
         res.busy_cores = (mach1 - mach0) / elapsed
         res.other_cores = max(0.0, res.busy_cores - ours / elapsed)
+    if gc_before is not None:
+        _gc_delta(res, gc_before, await asyncio.to_thread(procs.metrics, gateway_port))
     for conn in conns:
         client.close_conn(conn)
+    if settle and gateway_pid and gateway_port:
+        await asyncio.sleep(settle)  # closed connections reach the gateway; its streams end
+        res.fds_after = procs.fd_count(gateway_pid)
+        res.tasks_after = _tasks(await asyncio.to_thread(procs.metrics, gateway_port))
     return res
+
+
+def _tasks(m: dict[str, float]) -> int | None:
+    v = m.get("kiro_gateway_event_loop_tasks")
+    return None if v is None else int(v)
+
+
+def _gc_delta(res: CellResult, before: dict[str, float], after: dict[str, float]) -> None:
+    """GC collections per generation during the phase (prometheus-client's GCCollector), and
+    their pause time when the gateway times them (kiro_gateway_gc_pause_seconds_total)."""
+    for gen in (0, 1, 2):
+        key = f'python_gc_collections_total{{generation="{gen}"}}'
+        if key in before and key in after:
+            setattr(res, f"gc{gen}", int(after[key] - before[key]))
+    pause = [k for k in after if k.startswith("kiro_gateway_gc_pause_seconds_total")]
+    if pause:
+        res.gc_ms = sum(after[k] - before.get(k, 0.0) for k in pause) * 1e3
+    if "kiro_gateway_gc_pause_max_seconds" in after:
+        res.gc_max_ms = after["kiro_gateway_gc_pause_max_seconds"] * 1e3

@@ -152,7 +152,8 @@ async def profile_headline(bench, a) -> dict:
         await asyncio.sleep(a.warmup + 0.5)
         proc = await asyncio.create_subprocess_exec(
             pyspy, "record", "--pid", str(bench.gateway.pid), "--duration", str(int(seconds)),
-            "--rate", str(a.profile_rate), "--format", "raw", "--function", "-o", str(raw),
+            "--rate", str(a.profile_rate), "--format", "raw", "--function", *(["--native"] if a.profile_native else []),
+            "-o", str(raw),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         out, _ = await proc.communicate()
         if proc.returncode:

@@ -7,7 +7,7 @@ import math
 from bench.bodies import SIZES
 from bench.load import CellResult
 
-__all__ = ["attach_floors", "table", "targets_report", "print_errors"]
+__all__ = ["attach_floors", "table", "targets_report", "print_errors", "comparison"]
 
 
 def attach_floors(results: list[CellResult]) -> None:
@@ -27,8 +27,9 @@ def attach_floors(results: list[CellResult]) -> None:
 # Output
 
 COLUMNS = [
-    ("mode", "mode", "{}"), ("dialect", "dialect", "{}"), ("stream", "stream", "{}"), ("body", "body", "{}"),
-    ("chunks", "chunks", "{}"), ("C", "concurrency", "{}"), ("delay", "chunk_delay_ms", "{:g}"),
+    ("mode", "mode", "{}"), ("tree", "tree", "{}"), ("dialect", "dialect", "{}"), ("stream", "stream", "{}"),
+    ("body", "body", "{}"), ("chunks", "chunks", "{}"), ("C", "concurrency", "{}"), ("W", "workers", "{}"),
+    ("delay", "chunk_delay_ms", "{:g}"),
     ("req/s", "rps", "{:.1f}"), ("%floor", "floor_rps_pct", "{:.0f}%"),
     ("est r/s", "est_rps", "{:.0f}"), ("%fl est", "floor_est_pct", "{:.0f}%"),
     ("ttfb50", "ttfb_p50_ms", "{:.2f}"), ("ttfb99", "ttfb_p99_ms", "{:.2f}"),
@@ -37,8 +38,11 @@ COLUMNS = [
     ("gwCPU/req", "gw_cpu_ms_per_req", "{:.2f}"), ("gwRSS MB", "gw_peak_rss_mb", "{:.0f}"),
     ("fakeCPU", "fake_cpu_ms_per_req", "{:.2f}"), ("lgCPU", "lg_cpu_ms_per_req", "{:.2f}"),
     ("busy", "busy_cores", "{:.2f}"), ("other", "other_cores", "{:.2f}"),
+    ("gc0", "gc0", "{}"), ("gc1", "gc1", "{}"), ("gc2", "gc2", "{}"), ("gcms", "gc_ms", "{:.0f}"),
+    ("fds", "fds_after", "{}"), ("tasks", "tasks_after", "{}"),
     ("n", "requests", "{}"), ("err", "errors", "{}"),
 ]
+_NUMERIC_FROM = 5  # columns from "chunks" on are right-aligned
 
 
 def _fmt(fmt: str, v) -> str:
@@ -52,14 +56,40 @@ def _fmt(fmt: str, v) -> str:
 def table(results: list[CellResult]) -> str:
     rows = [[h for h, _, _ in COLUMNS]]
     for r in results:
-        rows.append([_fmt(f, getattr(r, k)) for _, k, f in COLUMNS])
+        row = [_fmt(f, getattr(r, k)) for _, k, f in COLUMNS]
+        if r.team:
+            row[7] += "t"  # team mode (Redis)
+        rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     lines = []
     for j, row in enumerate(rows):
-        lines.append("  ".join(c.rjust(w) if i >= 4 else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        lines.append("  ".join(c.rjust(w) if i >= _NUMERIC_FROM else c.ljust(w)
+                               for i, (c, w) in enumerate(zip(row, widths, strict=True))))
         if j == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def comparison(results: list[CellResult]) -> list[str]:
+    """Baseline vs this tree, cell by cell: gateway CPU per request, req/s, full collections."""
+    base = {_cell_key(r): r for r in results if r.mode == "gateway" and r.tree == "base"}
+    out = []
+    for r in results:
+        b = base.get(_cell_key(r))
+        if r.mode != "gateway" or r.tree == "base" or b is None:
+            continue
+        cpu = (f"{b.gw_cpu_ms_per_req:.2f} -> {r.gw_cpu_ms_per_req:.2f} ms "
+               f"({100 * (r.gw_cpu_ms_per_req / b.gw_cpu_ms_per_req - 1):+.0f}%)"
+               if b.gw_cpu_ms_per_req and r.gw_cpu_ms_per_req else "-")
+        gc = f"gc2 {_fmt('{}', b.gc2)} -> {_fmt('{}', r.gc2)}"
+        out.append(f"  {r.dialect:16s} {'stream' if r.stream else 'whole ':6s} {r.body:>4s} {r.chunks:>5d} ch "
+                   f"C={r.concurrency:<4d} W={r.workers}{'t' if r.team else ' '} d={r.chunk_delay_ms:<4g} "
+                   f"CPU/req {cpu:28s} req/s {b.rps:7.1f} -> {r.rps:7.1f}  {gc}  err {b.errors}/{r.errors}")
+    return out
+
+
+def _cell_key(r: CellResult) -> tuple:
+    return (r.dialect, r.stream, r.body, r.chunks, r.concurrency, r.chunk_delay_ms, r.workers, r.team)
 
 
 def _find(results, **kw) -> CellResult | None:
@@ -148,6 +178,54 @@ def targets_report(results: list[CellResult]) -> list[str]:
                 line(cost >= 80, f"{r.dialect} {'stream' if r.stream else 'whole'} {r.body}/{r.chunks}/C={r.concurrency}: "
                      f"gateway CPU {r.gw_cpu_ms_per_req:.2f} vs Anthropic {b.gw_cpu_ms_per_req:.2f} ms/req = {cost:.0f}% "
                      f"of its per-core throughput; measured req/s {pct:.0f}% (target >= 80%)")
+    out += issue17_report(results)
+    return out
+
+
+def issue17_report(results: list[CellResult]) -> list[str]:
+    """Issue 17's targets, on this tree's cells (not a baseline's)."""
+    out = []
+
+    def line(ok, text):
+        out.append(f"  [{'PASS' if ok else 'FAIL' if ok is False else 'INFO'}] {text}")
+
+    gw = [r for r in results if r.mode == "gateway" and not r.team]
+    for delay in (0.0, 1.4):
+        r1k = _find(gw, dialect="anthropic", stream=True, body="80k", chunks=1000, concurrency=50, chunk_delay_ms=delay)
+        r100 = _find(gw, dialect="anthropic", stream=True, body="80k", chunks=100, concurrency=50, chunk_delay_ms=delay)
+        if r1k and r100 and r1k.gw_cpu_ms_per_req and r100.gw_cpu_ms_per_req:
+            slope = (r1k.gw_cpu_ms_per_req - r100.gw_cpu_ms_per_req) / 900 * 1e3
+            line(r1k.gw_cpu_ms_per_req <= 4 and slope <= 3,
+                 f"1000-chunk reply ({'paced ' + format(delay, 'g') + ' ms, one frame a read' if delay else 'unpaced'}): "
+                 f"gateway CPU {r1k.gw_cpu_ms_per_req:.2f} ms, {slope:.1f} µs per extra chunk over 100 "
+                 "(target <= 4 ms, <= 3 µs)")
+    h = _find(gw, dialect="anthropic", stream=True, body="80k", chunks=100, concurrency=50, chunk_delay_ms=0.0)
+    if h and h.gw_cpu_ms_per_req:
+        line(h.gw_cpu_ms_per_req <= 1.0, f"headline 80k/100/C=50: gateway CPU {h.gw_cpu_ms_per_req:.2f} ms/request "
+             "(target <= 1.0)")
+    p = _find(gw, dialect="anthropic", stream=True, body="80k", chunks=100, concurrency=50, chunk_delay_ms=1.4)
+    if p and p.floor_rps_pct is not None:
+        line(p.floor_rps_pct >= 90, f"headline against the paced floor: {p.floor_rps_pct:.0f}% (target >= 90%)")
+    steady = [r for r in gw if r.gc2 is not None and r.concurrency <= 500]
+    if steady:
+        full = sum(r.gc2 for r in steady)
+        line(full == 0, f"full collections (generation 2) during the measured phases of {len(steady)} steady cells: "
+             f"{full} (target 0); gen0/gen1 {sum(r.gc0 or 0 for r in steady)}/{sum(r.gc1 or 0 for r in steady)}")
+    s = _find(gw, dialect="anthropic", concurrency=5000, chunk_delay_ms=50.0)
+    if s:
+        back = (s.fds_after is not None and s.fds_before is not None and s.fds_after <= s.fds_before + 2
+                and s.tasks_after is not None and s.tasks_before is not None and s.tasks_after <= s.tasks_before + 2)
+        line(s.errors == 0 and (s.gw_peak_rss_mb or 0) <= 300 and back,
+             f"5,000 streams, 50 ms between chunks: {s.errors} errors, peak RSS {s.gw_peak_rss_mb:.0f} MB, fds "
+             f"{s.fds_before} -> {s.fds_after}, tasks {s.tasks_before} -> {s.tasks_after} (targets 0, <= 300 MB, "
+             "back to baseline); streams took "
+             f"{s.total_p50_ms / 1e3:.1f} s p50, {s.total_p99_ms / 1e3:.1f} s p99 (5 s paced)")
+    w = {r.workers: r for r in results if r.mode == "gateway" and r.team and r.chunk_delay_ms == 0}
+    if 1 in w and 2 in w and w[1].rps:
+        gain = w[2].rps / w[1].rps
+        line(gain > 1.0, f"--workers (team mode): {w[1].rps:.0f} req/s at 1, {w[2].rps:.0f} at 2 = x{gain:.2f} "
+             f"(CPU/req {w[1].gw_cpu_ms_per_req:.2f} / {w[2].gw_cpu_ms_per_req:.2f} ms; 2 cores shared with the fake "
+             "and the load generator)")
     return out
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -27,11 +29,11 @@ if __package__ in (None, ""):  # `python bench/run.py`
 import orjson
 
 from bench import procs
-from bench.bodies import SIZES, anthropic_body
+from bench.bodies import ALL_SIZES, ISSUE_SIZES, SIZES, anthropic_body
 from bench.client import make_client
 from bench.dialects import TARGETS
 from bench.load import CellResult, merge_rounds, run_cell
-from bench.report import attach_floors, print_errors, table, targets_report
+from bench.report import attach_floors, comparison, print_errors, table, targets_report
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 CHARS_PER_CHUNK = 20
@@ -53,10 +55,18 @@ class Cell:
     warmup: float | None = None
     min_requests: int | None = None
     min_duration: float | None = None
+    tree: str = ""  # "" = this tree; else the label of a --baseline tree
+    workers: int = 1
+    team: bool = False  # over Redis (always so with workers > 1)
+    settle: float = 0.0  # after the cell: wait, then compare the gateway's fds and tasks with before
 
     @property
     def config(self) -> tuple:
         return (self.size, self.chunks, self.delay, self.concurrency)
+
+    @property
+    def gateway_key(self) -> tuple:
+        return (self.tree, self.workers, self.team or self.workers > 1)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -116,6 +126,36 @@ def full_matrix(targets: list[str], sizes=SIZES, chunk_counts=(10, 1000), concs=
     return cells
 
 
+SLOW5K = dict(concurrency=5000, delay=0.05, warmup=0.0, min_requests=5000, min_duration=0.0, settle=3.0)
+
+
+def issue17_matrix(targets: list[str]) -> list[Cell]:
+    """Issue 17's table: every dialect streaming at C=50 over 10k/60k/300k bodies x 10/100/1000
+    chunks (each with its floor), the headline cell unpaced and paced, 1000 paced chunks, 5,000
+    slow streams, and --workers 1 / 2 in team mode."""
+    d = ["direct"] + targets
+    cells: list[Cell] = []
+    for size in ISSUE_SIZES:
+        for chunks in (10, 100, 1000):
+            cells += _with_floor(d, size, chunks, 50, streams=(True,))
+    cells += _with_floor(["direct", "anthropic"], "80k", 100, 50)
+    cells += _with_floor(["direct", "anthropic"], "80k", 100, 50, REFERENCE_DELAY, streams=(True,))
+    cells += _with_floor(["direct", "anthropic"], "80k", 1000, 50, REFERENCE_DELAY, streams=(True,),
+                         min_requests=100, min_duration=3.0)
+    cells += [Cell(n, True, "80k", 100, **SLOW5K) for n in ("direct", "anthropic")]  # type: ignore[arg-type]
+    cells += workers_cells()
+    return cells
+
+
+def workers_cells(sizes=("80k",)) -> list[Cell]:
+    """The headline cell against the team-mode gateway at 1 and 2 workers (Redis in both)."""
+    cells = []
+    for size in sizes:
+        cells.append(Cell("direct", True, size, 100, 50))
+        cells += [Cell("anthropic", True, size, 100, 50, team=True, workers=n) for n in (1, 2)]
+    return cells
+
+
 def parse_cells(spec: str) -> list[Cell]:
     """`TARGET:SIZE:CHUNKS:C[:DELAY_MS][:whole]`, comma separated (see --cells)."""
     cells = []
@@ -124,9 +164,9 @@ def parse_cells(spec: str) -> list[Cell]:
         whole = f[-1] == "whole"
         if whole:
             f = f[:-1]
-        if len(f) not in (4, 5) or f[0] not in TARGETS or f[1] not in SIZES:
+        if len(f) not in (4, 5) or f[0] not in TARGETS or f[1] not in ALL_SIZES:
             raise SystemExit(f"bad cell {item!r}: TARGET:SIZE:CHUNKS:C[:DELAY_MS][:whole], "
-                             f"targets {sorted(TARGETS)}, sizes {list(SIZES)}")
+                             f"targets {sorted(TARGETS)}, sizes {list(ALL_SIZES)}")
         delay = float(f[4]) / 1e3 if len(f) == 5 else 0.0
         cells.append(Cell(f[0], not whole, f[1], int(f[2]), int(f[3]), delay))
     return cells
@@ -136,46 +176,104 @@ def parse_cells(spec: str) -> list[Cell]:
 # Running
 
 
+@dataclass
+class _Gateway:
+    """One gateway process the cells run against: a tree (this one or a baseline), in solo or team mode."""
+    tree: Path
+    port: int
+    workdir: Path
+    workers: int = 1
+    state_url: str | None = None
+    proc: procs.Proc | None = None
+    fresh_rss_mb: float = 0.0
+    dirty: bool = False  # served a C>=500 cell: its RSS stays inflated
+
+
 class Bench:
     def __init__(self, args) -> None:
         self.args = args
         self.workdir = procs.workdir()
         self.fake_port = procs.free_port()
-        self.gw_port = procs.free_port()
         self.fake = None
-        self.gateway = None
         self.fake_settings: tuple | None = None
         self._prepared: dict = {}
         self._expected: dict = {}
-        self.gw_dirty = False  # the gateway served a C>=500 cell: its RSS stays inflated
-        self.fresh_rss_mb = 0.0  # RSS of a freshly started gateway
+        self.trees: dict[str, Path] = {"": procs.TREE}  # label → source tree (--baseline adds one)
+        self.gws: dict[tuple, _Gateway] = {}
+        self.current: tuple = ("", 1, False)
+        self.redis = None
+        self.redis_url: str | None = None
+        self.gw_port = procs.free_port()  # the default gateway's
 
-    def restart_gateway(self) -> None:
+    @property
+    def gateway(self) -> procs.Proc:
+        """The gateway of the cell last run (the default one before any): profile, memprobe."""
+        gw = self._gw(self.current)
+        assert gw.proc is not None
+        return gw.proc
+
+    @gateway.setter
+    def gateway(self, proc: procs.Proc) -> None:
+        self._gw(self.current).proc = proc
+
+    def _gw(self, key: tuple) -> _Gateway:
+        if key not in self.gws:
+            tree, workers, team = key
+            name = "-".join(str(x) for x in ("gw", tree or "this", workers, "team" if team else "solo"))
+            port = self.gw_port if key == ("", 1, False) else procs.free_port()
+            if team and self.redis_url is None:
+                self.redis, self.redis_url = procs.start_redis(self.workdir)
+            self.gws[key] = _Gateway(self.trees[tree], port, self.workdir / name, workers,
+                                     self.redis_url if team else None)
+        return self.gws[key]
+
+    def _launch(self, gw: _Gateway) -> None:
+        gw.proc = procs.start_gateway(gw.workdir, gw.port, f"http://127.0.0.1:{self.fake_port}",
+                                      self.args.gateway_log_level, tree=gw.tree, workers=gw.workers,
+                                      state_url=gw.state_url)
+        if gw.workers > 1:
+            _wait_workers(gw.proc.pid, gw.workers)
+        for pid in procs.tree_pids(gw.proc.pid):
+            self._nice(pid)
+        gw.fresh_rss_mb = procs.tree_rss_kb(gw.proc.pid) / 1024
+        gw.dirty = False
+
+    def restart_gateway(self, key: tuple | None = None) -> None:
         """A fresh gateway process, so that peak RSS is not inherited from an earlier cell."""
-        self.gateway.stop()
-        self.gateway = procs.start_gateway(self.workdir, self.gw_port, f"http://127.0.0.1:{self.fake_port}",
-                                           self.args.gateway_log_level)
-        self._nice(self.gateway.pid)
-        self.fresh_rss_mb = procs.rss_kb(self.gateway.pid) / 1024
-        self.gw_dirty = False
+        gw = self._gw(self.current if key is None else key)
+        if gw.proc is not None:
+            gw.proc.stop()
+        self._launch(gw)
 
     def start(self, gateway: bool = True) -> None:
         self.fake = procs.start_fake(self.workdir, self.fake_port)
         self._nice(self.fake.pid)
         if gateway:
-            self.gateway = procs.start_gateway(self.workdir, self.gw_port, f"http://127.0.0.1:{self.fake_port}",
-                                               self.args.gateway_log_level)
-            self._nice(self.gateway.pid)
-            self.fresh_rss_mb = procs.rss_kb(self.gateway.pid) / 1024
+            self._launch(self._gw(self.current))
+
+    def add_baseline(self, ref: str) -> str:
+        """Register the baseline tree (a git ref, exported; or a directory); its label."""
+        path = Path(ref)
+        if (path / "kiro_gateway").is_dir():
+            self.trees["base"] = path.resolve()
+        else:
+            self.trees["base"] = procs.export_tree(ref, self.workdir / "baseline")
+        sha = subprocess.run(["git", "-C", str(procs.TREE), "rev-parse", "--short", ref], capture_output=True,
+                             text=True).stdout.strip() if not path.is_dir() else str(path)
+        print(f"baseline: {ref} ({sha}) from {self.trees['base']}; this tree: {procs.TREE}", flush=True)
+        return "base"
 
     def _nice(self, pid: int) -> None:
         if self.args.nice:
             procs.renice(pid, self.args.nice)
 
     def stop(self) -> None:
-        for p in (self.gateway, self.fake):
+        for p in [g.proc for g in self.gws.values()] + [self.fake]:
             if p is not None:
                 p.stop()
+        if self.redis is not None:
+            self.redis.terminate()
+            self.redis.wait(10)
         if not self.args.keep_workdir:
             procs.remove_workdir(self.workdir)
 
@@ -190,14 +288,20 @@ class Bench:
         t = TARGETS[cell.target]
         self.configure_fake(cell.chunks, cell.delay)
         direct = t.mode == "direct"
-        port = self.fake_port if direct else self.gw_port
-        if not direct and not a.no_restart and (
-                self.gw_dirty or cell.concurrency >= 500
-                # grown (e.g. a dialect's response store): memory and GC cost would carry over
-                or procs.rss_kb(self.gateway.pid) / 1024 > self.fresh_rss_mb + RSS_SLACK_MB):
-            self.restart_gateway()
-        if not direct and cell.concurrency >= 500:
-            self.gw_dirty = True
+        gw = None
+        if not direct:
+            self.current = cell.gateway_key
+            gw = self._gw(cell.gateway_key)
+            if gw.proc is None:
+                self._launch(gw)
+            elif not a.no_restart and (
+                    gw.dirty or cell.concurrency >= 500
+                    # grown (e.g. a dialect's response store): memory and GC cost would carry over
+                    or procs.tree_rss_kb(gw.proc.pid) / 1024 > gw.fresh_rss_mb + RSS_SLACK_MB):
+                self.restart_gateway()
+            if cell.concurrency >= 500:
+                gw.dirty = True
+        port = self.fake_port if gw is None else gw.port
         client = make_client(client_kind or a.client, "127.0.0.1", port)
         body_src = anthropic_body(cell.size)
         key = (cell.target, cell.stream, cell.size)
@@ -209,7 +313,8 @@ class Bench:
             self._expected[ekey] = t.expected(body_src, cell.stream, CHARS_PER_CHUNK * cell.chunks, cell.chunks)
         prepared = client.prepare(t.path(cell.stream, body_src), t.headers(procs.API_KEY), body)
         res = CellResult(t.mode, "kiro" if direct else t.name, cell.stream, cell.size, len(body), cell.chunks,
-                         cell.delay * 1e3, cell.concurrency, client.name)
+                         cell.delay * 1e3, cell.concurrency, client.name, tree="" if direct else cell.tree or "this",
+                         workers=cell.workers, team=cell.team or cell.workers > 1)
         conc = cell.concurrency
         min_req = cell.min_requests if cell.min_requests is not None else max(a.requests, 2 * conc if conc > 50 else 0)
         try:
@@ -217,13 +322,34 @@ class Bench:
                            min_requests=min_req,
                            min_duration=a.duration if cell.min_duration is None else cell.min_duration,
                            warmup=a.warmup if cell.warmup is None else cell.warmup,
-                           gateway_pid=None if direct else self.gateway.pid, fake_pid=self.fake.pid)
+                           gateway_pid=None if gw is None else gw.proc.pid, fake_pid=self.fake.pid,
+                           gateway_port=None if gw is None else gw.port, settle=0.0 if gw is None else cell.settle)
         finally:
             await client.close()
-        for p in (self.fake, self.gateway):
+        for p in (self.fake, None if gw is None else gw.proc):
             if p is not None and not p.alive():
                 raise RuntimeError(f"{p.name} died during the run:\n{p.log_tail()}")
         return res
+
+
+def _wait_workers(pid: int, n: int, timeout: float = 30.0) -> None:
+    """uvicorn answers as soon as one worker listens: wait for all of them (and their start-up)."""
+    deadline = time.monotonic() + timeout
+    while len(procs.tree_pids(pid)) < n + 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(2.0)
+
+
+def with_baseline(cells: list[Cell], label: str) -> list[Cell]:
+    """Each gateway cell twice, the baseline tree's run first, then this tree's, back to back;
+    floors once."""
+    out = []
+    for c in cells:
+        if TARGETS[c.target].mode == "direct":
+            out.append(c)
+        else:
+            out += [dataclasses.replace(c, tree=label), c]
+    return out
 
 
 # -------------------------------------------------------------------------------------------------
@@ -253,6 +379,15 @@ def parse_args(argv):
                    help="run just these cells: comma list of TARGET:SIZE:CHUNKS:C[:DELAY_MS][:whole], "
                         "e.g. direct:80k:100:50,anthropic:80k:100:50 (give the floor as a 'direct' cell)")
     p.add_argument("--compare-clients", action="store_true", help="raw vs aiohttp load generator on the floor")
+    p.add_argument("--issue17", action="store_true",
+                   help="issue 17's table: each dialect streaming at C=50 over 10k/60k/300k bodies x 10/100/1000 "
+                        "chunks, the headline unpaced and paced, 1000 paced chunks, 5,000 slow streams, workers 1/2")
+    p.add_argument("--slow5k", action="store_true", help="only 5,000 concurrent streams, 50 ms between chunks")
+    p.add_argument("--workers-scaling", action="store_true",
+                   help="only the headline cell against --workers 1 and 2 (team mode, a throwaway redis-server)")
+    p.add_argument("--baseline", metavar="REF", default=None,
+                   help="also run every gateway cell against the gateway at git REF (or a directory holding a "
+                        "kiro_gateway/ tree), interleaved cell by cell with this tree's: the before/after table")
     p.add_argument("--json", metavar="FILE", help="write all results (and the run's settings) as JSON")
     p.add_argument("--show", metavar="FILE", help="print the table and targets of a saved --json file; run nothing")
     p.add_argument("--targets", default=None,
@@ -268,6 +403,8 @@ def parse_args(argv):
     p.add_argument("--full-check", action="store_true", help="parse and compare every reply (no canonical cache)")
     p.add_argument("--profile-seconds", type=float, default=20.0)
     p.add_argument("--profile-rate", type=int, default=200, help="py-spy samples per second")
+    p.add_argument("--profile-native", action="store_true",
+                   help="py-spy --native: C frames too (orjson, the GC, the event loop) under their Python callers")
     p.add_argument("--gateway-log-level", default="info")
     p.add_argument("--nice", type=int, default=0,
                    help="run fake, gateway and load generator at this niceness (e.g. -10 on a shared "
@@ -339,6 +476,12 @@ async def main_async(a) -> int:
                           flush=True)
         elif a.cells:
             cells = parse_cells(a.cells)
+        elif a.issue17:
+            cells = issue17_matrix(names)
+        elif a.slow5k:
+            cells = [Cell(n, True, "80k", 100, **SLOW5K) for n in ("direct", "anthropic")]  # type: ignore[arg-type]
+        elif a.workers_scaling:
+            cells = workers_cells()
         elif a.slow:
             cells = slow_cells(names, rounds=2, size=a.slow_size)
         elif a.quick:
@@ -347,10 +490,15 @@ async def main_async(a) -> int:
             split = lambda s: [x for x in s.split(",") if x]  # noqa: E731
             cells = full_matrix(names, tuple(split(a.sizes)), tuple(int(x) for x in split(a.chunks)),
                                 tuple(int(x) for x in split(a.conc)), a.slow_size)
+        if a.baseline:
+            cells = with_baseline(cells, bench.add_baseline(a.baseline))
         cells = cells * a.rounds
         for i, cell in enumerate(cells, 1):
+            extra_label = (f" [{cell.tree or 'this'}]" if a.baseline and TARGETS[cell.target].mode != "direct" else "") + (
+                f" workers={cell.workers}{' team' if cell.team else ''}" if cell.team or cell.workers > 1 else "")
             print(f"[{i}/{len(cells)}] {cell.target} {'stream' if cell.stream else 'whole'} {cell.size} "
-                  f"{cell.chunks} chunks C={cell.concurrency} delay={cell.delay * 1e3:g}ms", end=" ", flush=True)
+                  f"{cell.chunks} chunks C={cell.concurrency} delay={cell.delay * 1e3:g}ms{extra_label}", end=" ",
+                  flush=True)
             r = await bench.run(cell)
             results.append(r)
             print(f"-> {r.rps:.1f} req/s, {r.errors} errors", flush=True)
@@ -365,10 +513,14 @@ async def main_async(a) -> int:
         print(f"kiro-gateway benchmark ({len(results)} cells{rounds}, {time.time() - started:.0f} s, client {a.client}, "
               f"{os.cpu_count()} CPUs); times in ms, CPU in ms per request, RSS in MB")
         print(table(results))
-        rep = targets_report(results)
+        rep = targets_report([r for r in results if r.tree in ("", "this")])
         if rep:
-            print("\nTargets:")
+            print("\nTargets (this tree):")
             print("\n".join(rep))
+        cmp = comparison(results)
+        if cmp:
+            print("\nBaseline -> this tree (interleaved, cell by cell):")
+            print("\n".join(cmp))
         print_errors(results)
     if a.json:
         Path(a.json).write_bytes(orjson.dumps({
