@@ -112,8 +112,16 @@ def serve(argv: list[str]) -> int:
         return 0
     from .app import create_app
 
-    uvicorn.run(create_app(settings, paths.credentials, paths.config), **common)
+    uvicorn.run(create_app(settings, paths.credentials, paths.config, _gc_thresholds()), **common)
     return 0
+
+
+def _gc_thresholds() -> tuple[int, int, int]:
+    """The collector's thresholds once the gateway is up (util/heap.py); KIRO_GATEWAY_GC_THRESHOLDS=a,b,c
+    overrides them (700,10,10 is CPython's own)."""
+    from .util.heap import parse_thresholds
+
+    return parse_thresholds(os.environ.get("KIRO_GATEWAY_GC_THRESHOLDS"))
 
 
 def _prepare(args: argparse.Namespace, paths) -> tuple:
@@ -162,7 +170,7 @@ def worker_app():
     from .app import create_app
 
     config, creds = Path(os.environ[_WORKER_CONFIG]), Path(os.environ[_WORKER_CREDENTIALS])
-    return create_app(load_settings(config), creds, config)
+    return create_app(load_settings(config), creds, config, _gc_thresholds())
 
 
 def demo(argv: list[str]) -> int:

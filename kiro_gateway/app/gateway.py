@@ -47,6 +47,7 @@ from ..state.base import Events
 from ..state.writer import StateWriter
 from ..upstream.catalog import ModelCatalog
 from ..upstream.relay import Upstream
+from ..util.heap import WATCH, settle
 from ..web.browser_guard import BrowserGuard
 from .auth import ClientAuth
 from .handler import Handler
@@ -147,14 +148,21 @@ class Gateway:
 
 
 def create_app(settings: Settings, credentials_path: Path | None = None,
-               config_path: Path | None = None) -> Starlette:
+               config_path: Path | None = None, gc_thresholds: tuple[int, int, int] | None = None) -> Starlette:
+    """`gc_thresholds`: this process is the gateway's own (the command line's): once started, its
+    heap is frozen and the collector's thresholds set to these (util/heap.py). In-process users
+    (the tests) leave their interpreter's collector alone."""
     gw = Gateway(settings, credentials_path, config_path)
     refresher = BackgroundRefresher(gw.pool)
+    WATCH.install()
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
         await gw.start()
         refresher.start()
+        if gc_thresholds is not None:
+            frozen = settle(gc_thresholds)
+            log.debug("start-up heap frozen: %d objects; GC thresholds %s", frozen, gc_thresholds)
         yield
         await refresher.stop()
         await gw.stop()

@@ -23,6 +23,7 @@ from starlette.requests import Request
 
 from ..pool.pool import CredentialPool
 from ..state.base import StateStore
+from ..util.heap import WATCH
 from ..util.tasks import ERRORS
 from .requestlog import RequestLog
 from ..state.base import AGG_FIELDS, AGG_SIZE, LATENCY_BUCKETS, LATENCY_HIST, add_vector, split_agg_key
@@ -121,7 +122,14 @@ class _Snapshot:
                                              labels=["credential", "reason"])
         for (cid, reason), n in sorted(pool.alerts.counts.items()):
             account_alerts.add_metric([cid, reason], n)
-        yield from (state, in_flight, remaining, waiting, dropped, background, tasks, account_alerts)
+        gc_pause = CounterMetricFamily("kiro_gateway_gc_pause_seconds", "time spent in garbage collections, by "
+                                       "generation (this process, since it started)", labels=["generation"])
+        for gen, seconds in enumerate(WATCH.seconds):
+            gc_pause.add_metric([str(gen)], seconds)
+        gc_longest = GaugeMetricFamily("kiro_gateway_gc_pause_max_seconds", "the longest garbage collection "
+                                       "pause of this process", value=WATCH.longest)
+        yield from (state, in_flight, remaining, waiting, dropped, background, tasks, account_alerts, gc_pause,
+                    gc_longest)
 
 
 async def render_metrics(store: StateStore, pool: CredentialPool, requests: RequestLog) -> bytes:
