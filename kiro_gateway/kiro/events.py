@@ -33,7 +33,7 @@ from ..core.conversation import (
 )
 from ..core.tokencount import estimate
 from .eventstream import EventStreamError, EventStreamDecoder, Frame
-from .thinking import ThinkingSplitter
+from .thinking import TEXT, ThinkingSplitter
 from .tools import ToolNames
 
 __all__ = ["ReplyMapper", "signature_for"]
@@ -104,16 +104,26 @@ class ReplyMapper:
         return _coalesce(out) if len(out) > 1 else out
 
     def _frame(self, msg: Frame, out: list[ReplyEvent]) -> None:
-        mtype = msg.message_type
+        headers = msg.headers
+        mtype = headers.get(":message-type", "event")
         if mtype == "event":
-            etype = msg.event_type
+            etype = headers.get(":event-type")
             try:
                 data = orjson.loads(msg.payload) if msg.payload else {}
             except orjson.JSONDecodeError:
                 return
-            if not isinstance(data, dict):
+            if type(data) is not dict:
                 return
             if etype == "assistantResponseEvent":
+                splitter = self.splitter
+                content = data.get("content")
+                # The answer's text once thinking is settled (most frames): straight to a delta.
+                if splitter.state == TEXT and not splitter.strip_lead and type(content) is str and content \
+                        and "followupPrompt" not in data and not self._thinking_text:
+                    self.had_text = True
+                    self.out_tokens += estimate(content)
+                    out.append(TextDelta(content))
+                    return
                 self._text(data, out)
             elif etype == "toolUseEvent":
                 self._tool(data, out)

@@ -7,8 +7,9 @@ A message on the wire:
 all big-endian, CRC32 as zlib computes it. Kiro streams its reply as a sequence of such messages.
 
 `EventStreamDecoder` is incremental: feed it whatever the socket gave (any split, any size) and it
-returns the whole messages it now holds. It keeps one buffer and a read offset, compacting only when
-the consumed prefix is large, so decoding is linear in the bytes received. Corruption is recovered
+returns the whole messages it now holds. It decodes straight from the chunk when nothing is held
+back (the usual case), else from one buffer and a read offset, compacting only when the consumed
+prefix is large, so decoding is linear in the bytes received. Corruption is recovered
 from the way AWS's own decoders and kiro.rs do: a bad prelude skips one byte and resynchronises, a
 bad message CRC skips the whole message. Either may lose a message — one skipped whole, or a
 skipped run of bytes long enough to have held one — and `lost` counts those: the reply mapper
@@ -169,18 +170,29 @@ class EventStreamDecoder:
 
     def feed(self, chunk: bytes) -> list[Frame]:
         """Add bytes from the wire; return every complete message they finish."""
-        buf = self._buf
-        if self._pos and (self._pos > 65536 or self._pos == len(buf)):
-            del buf[: self._pos]  # compact rarely: amortised O(1) per byte
-            self._pos = 0
-        buf += chunk
+        if self._pos == len(self._buf):
+            # Nothing held back (the usual case): decode straight from the chunk; only an
+            # incomplete tail is copied into the buffer.
+            if self._pos:
+                self._buf.clear()
+                self._pos = 0
+            data: bytes | bytearray = chunk
+        else:
+            buf = self._buf
+            if self._pos > 65536:
+                del buf[: self._pos]  # compact rarely: amortised O(1) per byte
+                self._pos = 0
+            buf += chunk
+            data = buf
         out: list[Frame] = []
-        pos = self._pos
-        end = len(buf)
+        pos = self._pos if data is self._buf else 0
+        end = len(data)
+        cache = _HEADER_CACHE
+        append = out.append
         while end - pos >= PRELUDE:
-            total, hlen, prelude_crc = _PRELUDE.unpack_from(buf, pos)
+            total, hlen, prelude_crc = _PRELUDE.unpack_from(data, pos)
             if (
-                crc32(buf[pos : pos + 8]) != prelude_crc
+                crc32(data[pos : pos + 8]) != prelude_crc
                 or total < MIN_MESSAGE
                 or total > self.max_message
                 or hlen > total - MIN_MESSAGE
@@ -197,15 +209,16 @@ class EventStreamDecoder:
             if end - pos < total:
                 break  # wait for the rest of this message
             body_end = pos + total - 4
-            (msg_crc,) = _U32.unpack_from(buf, body_end)
-            if crc32(buf[pos:body_end]) != msg_crc:
+            if crc32(data[pos:body_end]) != _U32.unpack_from(data, body_end)[0]:
                 pos += total
                 self.lost += 1
                 self._error()
                 continue
             hstart = pos + PRELUDE
-            raw_headers = bytes(buf[hstart : hstart + hlen])
-            headers = _HEADER_CACHE.get(raw_headers)
+            raw_headers = data[hstart : hstart + hlen]
+            if type(raw_headers) is not bytes:  # a slice of the buffer (a bytearray) has no hash
+                raw_headers = bytes(raw_headers)
+            headers = cache.get(raw_headers)
             if headers is None:
                 try:
                     headers = _parse_headers(raw_headers)
@@ -214,12 +227,16 @@ class EventStreamDecoder:
                     self.lost += 1
                     self._error()
                     continue
-                if len(_HEADER_CACHE) < _HEADER_CACHE_SIZE:
-                    _HEADER_CACHE[raw_headers] = headers
-            out.append(Frame(headers, bytes(buf[hstart + hlen : body_end])))
+                if len(cache) < _HEADER_CACHE_SIZE:
+                    cache[raw_headers] = headers
+            append(Frame(headers, bytes(data[hstart + hlen : body_end])))
             self._errors = 0
             pos += total
-        self._pos = pos
+        if data is self._buf:
+            self._pos = pos
+        elif pos < end:  # an incomplete message: kept for the next chunk
+            self._buf += chunk[pos:]
+            self._pos = 0
         # Bound what is kept, not the size of one read: a single chunk holding many whole
         # messages is fine. What remains is at most one incomplete message (< max_message).
         if end - pos > self.max_buffer:

@@ -27,7 +27,7 @@ _HOLD = len(CLOSE) + 1  # a closing tag plus one char of its "\n\n" may straddle
 
 PRE, THINK, TEXT = 0, 1, 2
 
-__all__ = ["ThinkingSplitter"]
+__all__ = ["ThinkingSplitter", "PRE", "THINK", "TEXT"]
 
 
 class ThinkingSplitter:

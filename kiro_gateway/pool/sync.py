@@ -40,6 +40,9 @@ class PoolSync:
     def __init__(self, store: StateStore, health: dict[str, Health], sticky: Sticky,
                  adopt: Callable[[str], Awaitable[None]]) -> None:
         self.store = store
+        # The store's kind, asked once: a runtime-checkable Protocol's isinstance walks its members,
+        # and lookup/bind run on every request.
+        self.sessions: SessionStore | None = store if isinstance(store, SessionStore) else None
         self.health = health
         self.bindings = sticky
         self.adopt = adopt
@@ -72,8 +75,8 @@ class PoolSync:
 
     async def lookup(self, session: str) -> None:
         """A session this process has no binding for: take the store's, if any."""
-        store = self.store
-        if not isinstance(store, SessionStore) or self.bindings.get(session) is not None:
+        store = self.sessions
+        if store is None or self.bindings.get(session) is not None:
             return
         try:
             hit = await store.sticky_get(session)
@@ -88,8 +91,8 @@ class PoolSync:
         expires = self.bindings.expires(session)
         if not expires:
             return
-        store = self.store
-        if isinstance(store, SessionStore) and before != cid:
+        store = self.sessions
+        if store is not None and before != cid:
             # A new binding: written now, so the next request finds it on any process.
             try:
                 await store.sticky_put(session, cid, expires)
