@@ -74,6 +74,7 @@ class CellResult:
     tree: str = ""  # which gateway source: "" (this tree), or a baseline's label (--baseline)
     workers: int = 1  # gateway processes (>1, or team: team mode over Redis)
     team: bool = False
+    server: str = "uvicorn"
     # garbage collections in the gateway during the measured phase, by generation (its /metrics)
     gc0: int | None = None
     gc1: int | None = None
@@ -100,7 +101,7 @@ def merge_rounds(results: list[CellResult]) -> list[CellResult]:
     groups: dict[tuple, list[CellResult]] = {}
     for r in results:
         key = (r.mode, r.dialect, r.stream, r.body, r.chunks, r.chunk_delay_ms, r.concurrency, r.client, r.tree,
-               r.workers, r.team)
+               r.workers, r.team, r.server)
         groups.setdefault(key, []).append(r)
     out = []
     for rs in groups.values():

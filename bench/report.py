@@ -59,6 +59,8 @@ def table(results: list[CellResult]) -> str:
         row = [_fmt(f, getattr(r, k)) for _, k, f in COLUMNS]
         if r.team:
             row[7] += "t"  # team mode (Redis)
+        if r.server != "uvicorn":
+            row[1] = (row[1] + "/" if row[1] else "") + r.server
         rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     lines = []

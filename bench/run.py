@@ -59,6 +59,7 @@ class Cell:
     workers: int = 1
     team: bool = False  # over Redis (always so with workers > 1)
     settle: float = 0.0  # after the cell: wait, then compare the gateway's fds and tasks with before
+    server: str = "uvicorn"  # or "granian" (bench/granian_serve.py)
 
     @property
     def config(self) -> tuple:
@@ -66,7 +67,7 @@ class Cell:
 
     @property
     def gateway_key(self) -> tuple:
-        return (self.tree, self.workers, self.team or self.workers > 1)
+        return (self.tree, self.workers, self.team or self.workers > 1, self.server)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -184,6 +185,7 @@ class _Gateway:
     workdir: Path
     workers: int = 1
     state_url: str | None = None
+    server: str = "uvicorn"
     proc: procs.Proc | None = None
     fresh_rss_mb: float = 0.0
     dirty: bool = False  # served a C>=500 cell: its RSS stays inflated
@@ -200,7 +202,7 @@ class Bench:
         self._expected: dict = {}
         self.trees: dict[str, Path] = {"": procs.TREE}  # label → source tree (--baseline adds one)
         self.gws: dict[tuple, _Gateway] = {}
-        self.current: tuple = ("", 1, False)
+        self.current: tuple = ("", 1, False, "uvicorn")
         self.redis = None
         self.redis_url: str | None = None
         self.gw_port = procs.free_port()  # the default gateway's
@@ -218,19 +220,21 @@ class Bench:
 
     def _gw(self, key: tuple) -> _Gateway:
         if key not in self.gws:
-            tree, workers, team = key
-            name = "-".join(str(x) for x in ("gw", tree or "this", workers, "team" if team else "solo"))
-            port = self.gw_port if key == ("", 1, False) else procs.free_port()
+            tree, workers, team, server = key
+            name = "-".join(str(x) for x in ("gw", tree or "this", workers, "team" if team else "solo", server))
+            port = self.gw_port if key == ("", 1, False, "uvicorn") else procs.free_port()
             if team and self.redis_url is None:
                 self.redis, self.redis_url = procs.start_redis(self.workdir)
             self.gws[key] = _Gateway(self.trees[tree], port, self.workdir / name, workers,
-                                     self.redis_url if team else None)
+                                     self.redis_url if team else None, server)
         return self.gws[key]
 
     def _launch(self, gw: _Gateway) -> None:
         gw.proc = procs.start_gateway(gw.workdir, gw.port, f"http://127.0.0.1:{self.fake_port}",
                                       self.args.gateway_log_level, tree=gw.tree, workers=gw.workers,
-                                      state_url=gw.state_url)
+                                      state_url=gw.state_url,
+                                      launcher=[sys.executable, "-m", "bench.granian_serve"] if gw.server == "granian"
+                                      else None)
         if gw.workers > 1:
             _wait_workers(gw.proc.pid, gw.workers)
         for pid in procs.tree_pids(gw.proc.pid):
@@ -314,7 +318,7 @@ class Bench:
         prepared = client.prepare(t.path(cell.stream, body_src), t.headers(procs.API_KEY), body)
         res = CellResult(t.mode, "kiro" if direct else t.name, cell.stream, cell.size, len(body), cell.chunks,
                          cell.delay * 1e3, cell.concurrency, client.name, tree="" if direct else cell.tree or "this",
-                         workers=cell.workers, team=cell.team or cell.workers > 1)
+                         workers=cell.workers, team=cell.team or cell.workers > 1, server=cell.server)
         conc = cell.concurrency
         min_req = cell.min_requests if cell.min_requests is not None else max(a.requests, 2 * conc if conc > 50 else 0)
         try:
@@ -385,6 +389,9 @@ def parse_args(argv):
     p.add_argument("--slow5k", action="store_true", help="only 5,000 concurrent streams, 50 ms between chunks")
     p.add_argument("--workers-scaling", action="store_true",
                    help="only the headline cell against --workers 1 and 2 (team mode, a throwaway redis-server)")
+    p.add_argument("--servers", default=None, metavar="LIST",
+                   help="run every gateway cell under each of these ASGI servers, interleaved: uvicorn,granian "
+                        "(granian must be importable; bench/granian_serve.py)")
     p.add_argument("--baseline", metavar="REF", default=None,
                    help="also run every gateway cell against the gateway at git REF (or a directory holding a "
                         "kiro_gateway/ tree), interleaved cell by cell with this tree's: the before/after table")
@@ -490,11 +497,16 @@ async def main_async(a) -> int:
             split = lambda s: [x for x in s.split(",") if x]  # noqa: E731
             cells = full_matrix(names, tuple(split(a.sizes)), tuple(int(x) for x in split(a.chunks)),
                                 tuple(int(x) for x in split(a.conc)), a.slow_size)
+        if a.servers:
+            servers = [x.strip() for x in a.servers.split(",") if x.strip()]
+            cells = [dataclasses.replace(c, server=sv) if TARGETS[c.target].mode != "direct" else c
+                     for c in cells for sv in (servers if TARGETS[c.target].mode != "direct" else [None])]
         if a.baseline:
             cells = with_baseline(cells, bench.add_baseline(a.baseline))
         cells = cells * a.rounds
         for i, cell in enumerate(cells, 1):
             extra_label = (f" [{cell.tree or 'this'}]" if a.baseline and TARGETS[cell.target].mode != "direct" else "") + (
+                f" [{cell.server}]" if a.servers and TARGETS[cell.target].mode != "direct" else "") + (
                 f" workers={cell.workers}{' team' if cell.team else ''}" if cell.team or cell.workers > 1 else "")
             print(f"[{i}/{len(cells)}] {cell.target} {'stream' if cell.stream else 'whole'} {cell.size} "
                   f"{cell.chunks} chunks C={cell.concurrency} delay={cell.delay * 1e3:g}ms{extra_label}", end=" ",
