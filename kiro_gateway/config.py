@@ -70,6 +70,9 @@ class Settings(BaseModel):
     # full, falling back to trim if that fails); trim is deterministic; error hands it to the client.
     overflow_policy: Literal["compact", "trim", "error"] = "compact"
     ping_interval: float = Field(10.0, gt=0)  # seconds of upstream silence before a keep-alive
+    # A streamed reply's chunks that come within this many ms of the last write go out together
+    # at the end of it (the same bytes, fewer writes: web/http.py StreamedReply); 0 writes each.
+    stream_write_window_ms: float = Field(5.0, ge=0, le=1000)
     connect_timeout: float = Field(10.0, gt=0)
     first_token_timeout: float = Field(90.0, gt=0)
     read_timeout: float = Field(300.0, gt=0)

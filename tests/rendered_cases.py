@@ -202,17 +202,18 @@ def _request(dialect: str, stream: bool) -> Request:
 
 
 class _Content:
-    def __init__(self, reads: list[bytes]) -> None:
+    def __init__(self, reads: list[bytes], pace: float) -> None:
         self.reads = reads
+        self.pace = pace
 
     async def readany(self) -> bytes:
-        await asyncio.sleep(0)
+        await asyncio.sleep(self.pace)
         return self.reads.pop(0) if self.reads else b""
 
 
 class _Resp:
-    def __init__(self, reads: list[bytes]) -> None:
-        self.content = _Content(reads)
+    def __init__(self, reads: list[bytes], pace: float = 0.0) -> None:
+        self.content = _Content(reads, pace)
 
     def release(self) -> None:
         pass
@@ -240,7 +241,7 @@ async def _with_ping(batches: AsyncIterator[list[ReplyEvent]]) -> AsyncIterator[
             yield [Ping()]
 
 
-async def _render(case: str) -> bytes:
+async def _render(case: str, window: float = 0.0, pace: float = 0.0, writes: list[int] | None = None) -> bytes:
     name, scenario, kind = case.split("/")
     stream = kind == "stream"
     frames, cut, think, stop = _SCENARIOS[scenario]
@@ -250,7 +251,7 @@ async def _render(case: str) -> bytes:
     conv = dialect.parse(build(stream, think, stop), req)
     kiro = build_request(conv, ModelMapper(), RequestOptions())
     mapper = ReplyMapper(kiro.tool_names, kiro.thinking, kiro.model.context_window, max(1, kiro.size // 4))
-    resp = _Resp(_reads(_frames(frames), cut))
+    resp = _Resp(_reads(_frames(frames), cut), pace)
     first = await _first(resp, mapper)
     reply = ReplyStream(resp, mapper, first, Settings(), kiro, SimpleNamespace(), conv.json_mode,  # type: ignore[arg-type]
                         stop_sequences=conv.stop_sequences)
@@ -275,7 +276,9 @@ async def _render(case: str) -> bytes:
         if message["type"] == "http.response.body":
             out.append(message["body"])
 
-    await StreamedReply(guard(chunks, dialect), dialect.stream_media_type, {})({}, receive, send)
+    await StreamedReply(guard(chunks, dialect), dialect.stream_media_type, {}, window)({}, receive, send)
+    if writes is not None:
+        writes.append(len(out))
     return b"".join(out)
 
 
@@ -298,8 +301,10 @@ def normalise(data: bytes) -> bytes:
     return _IDS.sub(sub, data)
 
 
-def render(case: str) -> str:
-    return normalise(asyncio.run(_render(case))).decode()
+def render(case: str, window: float = 0.0, pace: float = 0.0, writes: list[int] | None = None) -> str:
+    """The normalised bytes of `case`; `window`: StreamedReply's write window (s); `pace`: seconds
+    before each upstream read; `writes`: gets the number of body writes appended."""
+    return normalise(asyncio.run(_render(case, window, pace, writes))).decode()
 
 
 def load_golden() -> dict[str, str]:

@@ -65,7 +65,8 @@ class Handler:
         if conv.stream:
             chunks = dialect.stream(conv, aiter(reply), reply.input_estimate)
             return StreamedReply(guard(chunks, dialect, rec.streaming(reply)),
-                                 dialect.stream_media_type, _SSE_HEADERS | served)
+                                 dialect.stream_media_type, _SSE_HEADERS | served,
+                                 self.settings.stream_write_window_ms / 1e3)
         try:
             events = await reply.collect()
             return rec.answered(reply, JSONResponse(dialect.whole(conv, events, reply.input_estimate),
