@@ -85,6 +85,7 @@ class CellResult:
     fds_after: int | None = None
     tasks_before: int | None = None
     tasks_after: int | None = None
+    rss_timeline: list[float] = field(default_factory=list)  # gateway RSS (MB) each second of the phase
     error_samples: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -217,11 +218,15 @@ async def run_cell(res: CellResult, client, prepared, check: _Checker | None = N
 
     async def sample_rss() -> None:
         nonlocal rss_peak
+        t0 = perf()
         while not stop_sampling.is_set():
             try:
-                rss_peak = max(rss_peak, gw_rss(gateway_pid))
+                rss = gw_rss(gateway_pid)
             except OSError:
                 return
+            rss_peak = max(rss_peak, rss)
+            if perf() - t0 >= len(res.rss_timeline):
+                res.rss_timeline.append(round(rss / 1024, 1))
             try:
                 await asyncio.wait_for(stop_sampling.wait(), 0.05)
             except TimeoutError:

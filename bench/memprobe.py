@@ -1,6 +1,6 @@
 """Which allocation sites hold the gateway's memory while 500 paced streams are in flight.
 
-    python -m bench.memprobe [--size 80k] [--at 3.0] [--top 25]
+    python -m bench.memprobe [--size 80k] [--at 3.0] [--top 25] [--conc 500]
 
 Runs the gateway (through its CLI) under tracemalloc, starts the slow scenario (500 Anthropic
 streams, 100 chunks 50 ms apart), and `--at` seconds in, when every stream is open, makes the
@@ -32,7 +32,9 @@ def serve(out: str, top: int, cli_args: list[str]) -> int:
     def dump(signum, frame) -> None:
         snap = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
         total = sum(s.size for s in snap.statistics("filename"))
-        lines = [f"traced: {total / 2**20:.1f} MiB in Python allocations", "", "by line:"]
+        now, peak = tracemalloc.get_traced_memory()
+        lines = [f"traced: {total / 2**20:.1f} MiB in Python allocations (peak so far {peak / 2**20:.1f} MiB)",
+                 "", "by line:"]
         for st in snap.statistics("lineno")[:top]:
             fr = st.traceback[0]
             lines.append(f"{st.size / 2**20:8.2f} MiB {st.count:8d} blocks  {_short(fr.filename)}:{fr.lineno}")
@@ -63,7 +65,7 @@ def _short(path: str) -> str:
     return path.rsplit("/lib/", 1)[-1]
 
 
-async def drive(size: str, at: float, top: int) -> None:
+async def drive(size: str, at: float, top: int, conc: int = 500) -> None:
     from bench import procs
     from bench.run import Bench, Cell, _install_loop, parse_args  # noqa: F401
 
@@ -81,7 +83,7 @@ async def drive(size: str, at: float, top: int) -> None:
             print(f"snapshot requested at {at:g} s; gateway RSS then {procs.rss_kb(bench.gateway.pid) / 1024:.0f} MB",
                   flush=True)
 
-        cell = Cell("anthropic", True, size, 100, 500, 0.05, warmup=0.0, min_requests=500, min_duration=0.0)
+        cell = Cell("anthropic", True, size, 100, conc, 0.05, warmup=0.0, min_requests=conc, min_duration=0.0)
         res, _ = await asyncio.gather(bench.run(cell), poke())
         for _ in range(100):
             if out.exists():
@@ -106,11 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", default="80k")
     p.add_argument("--at", type=float, default=3.0, help="seconds into the run to take the snapshot")
     p.add_argument("--top", type=int, default=25)
+    p.add_argument("--conc", type=int, default=500, help="concurrent streams (5000: the --slow5k scenario)")
     args = p.parse_args(argv)
+    from bench import procs
     from bench.run import _install_loop
 
+    procs.raise_fd_limit()
     _install_loop()
-    asyncio.run(drive(args.size, args.at, args.top))
+    asyncio.run(drive(args.size, args.at, args.top, args.conc))
     return 0
 
 

@@ -221,7 +221,8 @@ def issue17_report(results: list[CellResult]) -> list[str]:
              f"5,000 streams, 50 ms between chunks: {s.errors} errors, peak RSS {s.gw_peak_rss_mb:.0f} MB, fds "
              f"{s.fds_before} -> {s.fds_after}, tasks {s.tasks_before} -> {s.tasks_after} (targets 0, <= 300 MB, "
              "back to baseline); streams took "
-             f"{s.total_p50_ms / 1e3:.1f} s p50, {s.total_p99_ms / 1e3:.1f} s p99 (5 s paced)")
+             f"{s.total_p50_ms / 1e3:.1f} s p50, {s.total_p99_ms / 1e3:.1f} s p99 (5 s paced); RSS each second: "
+             f"{' '.join(f'{x:.0f}' for x in s.rss_timeline[:40])} MB")
     w = {r.workers: r for r in results if r.mode == "gateway" and r.team and r.chunk_delay_ms == 0}
     if 1 in w and 2 in w and w[1].rps:
         gain = w[2].rps / w[1].rps

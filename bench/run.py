@@ -127,7 +127,7 @@ def full_matrix(targets: list[str], sizes=SIZES, chunk_counts=(10, 1000), concs=
     return cells
 
 
-SLOW5K = dict(concurrency=5000, delay=0.05, warmup=0.0, min_requests=5000, min_duration=0.0, settle=3.0)
+SLOW5K = dict(concurrency=5000, delay=0.05, warmup=0.0, min_requests=5000, min_duration=0.0, settle=20.0)
 
 
 def issue17_matrix(targets: list[str]) -> list[Cell]:

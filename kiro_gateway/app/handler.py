@@ -50,6 +50,7 @@ class Handler:
             if prepare is not None:
                 await prepare(body, request)
             conv = dialect.parse(body, request)
+            del body  # the parsed JSON (thousands of objects) is not kept while Kiro is waited for
             if not self.settings.log_bodies:  # (the request log reads it at the end when it records bodies)
                 request.__dict__.pop("_body", None)  # parsed: let Starlette's cached raw body go
             rec.model = conv.model

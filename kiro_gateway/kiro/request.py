@@ -76,7 +76,8 @@ class KiroRequest:
     conversation again (it is released as soon as the body exists). The body is kept, one
     exact-size copy with the last credential's profileArn, until Kiro accepts it (`release`):
     orjson's own output buffer is several times larger than its JSON (jsonbytes.py), so it is not
-    the one kept.
+    the one kept, not even while the request waits for an account (a burst of 5,000 requests
+    queued in admission held 1.3 GB of orjson buffers).
     """
 
     __slots__ = ("model", "tool_names", "thinking", "conversation_id", "dropped_turns", "size", "fixed",
@@ -94,9 +95,9 @@ class KiroRequest:
         self.budget: int | None = None  # the input token budget (window less the reply's room)
         self.byte_limit = 0
         self.size = len(body)  # without profileArn
-        self._data = body
+        self._data = bytes(memoryview(body))  # exact size (one copy, which a body sent unchanged reuses)
         self._cut = len(body) - 1  # where the closing brace is, and a profileArn goes
-        self._arn: str | None | bool = False  # the profileArn in _data; False: orjson's own buffer
+        self._arn: str | None | bool = None  # the profileArn in _data (None: none); False: orjson's own buffer
 
     @property
     def body(self) -> bytes:
