@@ -100,7 +100,7 @@ class StreamedReply(Response):
 class _Coalescer:
     """StreamedReply's writes, at most one per `window` while chunks keep coming."""
 
-    __slots__ = ("send", "loop", "window", "pending", "last", "timer", "flushing")
+    __slots__ = ("send", "loop", "window", "pending", "last", "timer", "flushing", "failed")
 
     def __init__(self, send: Any, loop: asyncio.AbstractEventLoop, window: float) -> None:
         self.send = send
@@ -110,8 +110,11 @@ class _Coalescer:
         self.last = -window  # the time of the last write
         self.timer: asyncio.TimerHandle | None = None
         self.flushing: asyncio.Task[None] | None = None  # a write of the pending chunks, under way
+        self.failed: BaseException | None = None  # what a timed write raised, for the stream's task
 
     async def write(self, chunk: bytes) -> None:
+        if self.failed is not None:
+            raise self.failed
         now = self.loop.time()
         if not self.pending and self.flushing is None and now - self.last >= self.window:
             self.last = now
@@ -132,6 +135,8 @@ class _Coalescer:
                 self.pending.clear()
                 self.last = self.loop.time()
                 await self.send({"type": "http.response.body", "body": data, "more_body": True})
+        except Exception as e:  # noqa: BLE001 - raised again in the stream's own task
+            self.failed = e
         finally:
             self.flushing = None
 
@@ -142,6 +147,8 @@ class _Coalescer:
             self.timer = None
         if self.flushing is not None:
             await self.flushing
+        if self.failed is not None:
+            raise self.failed
         data = b"".join(self.pending)
         self.pending.clear()
         await self.send({"type": "http.response.body", "body": data, "more_body": False})
