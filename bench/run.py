@@ -225,8 +225,10 @@ class Bench:
             port = self.gw_port if key == ("", 1, False, "uvicorn") else procs.free_port()
             if team and self.redis_url is None:
                 self.redis, self.redis_url = procs.start_redis(self.workdir)
-            self.gws[key] = _Gateway(self.trees[tree], port, self.workdir / name, workers,
-                                     self.redis_url if team else None, server)
+            # each team gateway its own Redis database: a baseline's state never meets this tree's
+            db = sum(1 for k in self.gws if k[2])
+            url = f"{self.redis_url.rsplit('/', 1)[0]}/{db}" if team and self.redis_url else None
+            self.gws[key] = _Gateway(self.trees[tree], port, self.workdir / name, workers, url, server)
         return self.gws[key]
 
     def _launch(self, gw: _Gateway) -> None:
