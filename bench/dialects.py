@@ -183,9 +183,11 @@ class _GatewayDialect(Target):
 
 
 class _FakeRequest:
-    """Enough of a Starlette Request for a dialect's parse(): headers, query and path params."""
+    """Enough of a Starlette Request for a dialect's parse(): headers, query and path params, and
+    the scope (where the Responses dialect finds who is asking)."""
 
     def __init__(self, path_params: dict[str, str]) -> None:
+        self.scope: dict[str, object] = {}
         self.headers: dict[str, str] = {}
         self.query_params: dict[str, str] = {}
         self.path_params = path_params
