@@ -7,7 +7,7 @@ import math
 from bench.bodies import SIZES
 from bench.load import CellResult
 
-__all__ = ["attach_floors", "table", "targets_report", "print_errors", "comparison"]
+__all__ = ["attach_floors", "table", "targets_report", "print_errors", "comparison", "comparison_markdown"]
 
 
 def attach_floors(results: list[CellResult]) -> None:
@@ -88,6 +88,26 @@ def comparison(results: list[CellResult]) -> list[str]:
                    f"C={r.concurrency:<4d} W={r.workers}{'t' if r.team else ' '} d={r.chunk_delay_ms:<4g} "
                    f"CPU/req {cpu:28s} req/s {b.rps:7.1f} -> {r.rps:7.1f}  {gc}  err {b.errors}/{r.errors}")
     return out
+
+
+def comparison_markdown(results: list[CellResult]) -> str:
+    """The baseline-vs-this comparison as a Markdown table (for bench/README.md)."""
+    base = {_cell_key(r): r for r in results if r.mode == "gateway" and r.tree == "base"}
+    rows = ["| dialect | stream | body | chunks | C | W | delay ms | CPU/req before | after | change | req/s before "
+            "| after | gen2 GCs before | after | peak RSS MB before | after | errors |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        b = base.get(_cell_key(r))
+        if r.mode != "gateway" or r.tree == "base" or b is None:
+            continue
+        change = (f"{100 * (r.gw_cpu_ms_per_req / b.gw_cpu_ms_per_req - 1):+.0f}%"
+                  if b.gw_cpu_ms_per_req and r.gw_cpu_ms_per_req else "-")
+        rows.append(f"| {r.dialect} | {'stream' if r.stream else 'whole'} | {r.body} | {r.chunks} | {r.concurrency} | "
+                    f"{r.workers}{'t' if r.team else ''} | {r.chunk_delay_ms:g} | {_fmt('{:.2f}', b.gw_cpu_ms_per_req)} | "
+                    f"{_fmt('{:.2f}', r.gw_cpu_ms_per_req)} | {change} | {b.rps:.0f} | {r.rps:.0f} | {_fmt('{}', b.gc2)} | "
+                    f"{_fmt('{}', r.gc2)} | {_fmt('{:.0f}', b.gw_peak_rss_mb)} | {_fmt('{:.0f}', r.gw_peak_rss_mb)} | "
+                    f"{b.errors} / {r.errors} |")
+    return "\n".join(rows)
 
 
 def _cell_key(r: CellResult) -> tuple:

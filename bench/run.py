@@ -33,7 +33,7 @@ from bench.bodies import ALL_SIZES, ISSUE_SIZES, SIZES, anthropic_body
 from bench.client import make_client
 from bench.dialects import TARGETS
 from bench.load import CellResult, merge_rounds, run_cell
-from bench.report import attach_floors, comparison, print_errors, table, targets_report
+from bench.report import attach_floors, comparison, comparison_markdown, print_errors, table, targets_report
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 CHARS_PER_CHUNK = 20
@@ -127,7 +127,7 @@ def full_matrix(targets: list[str], sizes=SIZES, chunk_counts=(10, 1000), concs=
     return cells
 
 
-SLOW5K = dict(concurrency=5000, delay=0.05, warmup=0.0, min_requests=5000, min_duration=0.0, settle=20.0)
+SLOW5K = dict(concurrency=5000, delay=0.05, warmup=0.0, min_requests=5000, min_duration=0.0, settle=35.0)
 
 
 def issue17_matrix(targets: list[str]) -> list[Cell]:
@@ -399,6 +399,7 @@ def parse_args(argv):
                         "kiro_gateway/ tree), interleaved cell by cell with this tree's: the before/after table")
     p.add_argument("--json", metavar="FILE", help="write all results (and the run's settings) as JSON")
     p.add_argument("--show", metavar="FILE", help="print the table and targets of a saved --json file; run nothing")
+    p.add_argument("--markdown", action="store_true", help="with --show: the baseline comparison as a Markdown table")
     p.add_argument("--targets", default=None,
                    help="comma list of gateway dialects (default: every one whose package exists)")
     p.add_argument("--sizes", default=",".join(SIZES), help="full matrix body sizes (2k,80k,400k)")
@@ -544,7 +545,7 @@ async def main_async(a) -> int:
     return 1 if any(r.errors for r in results) else 0
 
 
-def show(path: str) -> int:
+def show(path: str, markdown: bool = False) -> int:
     data = orjson.loads(Path(path).read_bytes())
     fields = set(CellResult.__dataclass_fields__)
     results = [CellResult(**{k: v for k, v in r.items() if k in fields}) for r in data["results"]]
@@ -552,8 +553,15 @@ def show(path: str) -> int:
         for k in ("ttfb_p50_ms", "ttfb_p99_ms", "total_p50_ms", "total_p99_ms"):
             if getattr(r, k) is None:
                 setattr(r, k, float("nan"))
+    if markdown:
+        print(comparison_markdown(results))
+        return 0
     print(table(results))
-    rep = targets_report(results)
+    cmp = comparison(results)
+    if cmp:
+        print("\nBaseline -> this tree (interleaved, cell by cell):")
+        print("\n".join(cmp))
+    rep = targets_report([r for r in results if r.tree in ("", "this")])
     if rep:
         print("\nTargets:")
         print("\n".join(rep))
@@ -564,7 +572,7 @@ def show(path: str) -> int:
 def main(argv=None) -> int:
     a = parse_args(sys.argv[1:] if argv is None else argv)
     if a.show:
-        return show(a.show)
+        return show(a.show, a.markdown)
     _install_loop()
     if a.nice:
         procs.renice(os.getpid(), a.nice)
