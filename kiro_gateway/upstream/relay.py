@@ -75,8 +75,9 @@ class Upstream:
 
     def prepare(self, conv: Conversation, overflow: str | None = None) -> KiroRequest:
         try:
-            return build_request(conv, self.catalog.mapper, RequestOptions(self.settings.max_payload_bytes,
-                                                                   overflow or self.settings.overflow_policy))
+            return build_request(conv, self.catalog.mapper, RequestOptions(
+                self.settings.max_payload_bytes, overflow or self.settings.overflow_policy,
+                window_of=self.catalog.window))
         except UnknownModel as e:
             raise GatewayError("invalid_request", str(e)) from e
 
