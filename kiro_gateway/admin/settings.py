@@ -19,6 +19,7 @@ from starlette.requests import Request
 from ..config import Settings
 from ..util.files import read_json, write_json_atomic
 from ..kiro.client import Proxy, ProxyError
+from ..kiro.models import UnknownModel
 from .common import AdminError, _body
 from .services import AdminServices
 
@@ -31,7 +32,9 @@ EDITABLE = {"loadBalancing": "load_balancing", "cooldownSeconds": "cooldown_seco
             "maxConcurrentPerCredential": "max_concurrent_per_credential",
             "maxRpmPerCredential": "max_rpm_per_credential", "queueTimeout": "queue_timeout",
             "proxyUrl": "proxy_url", "proxyUsername": "proxy_username", "proxyPassword": "proxy_password",
-            "modelMap": "model_map", "defaultModel": "default_model", "logBodies": "log_bodies"}
+            "modelMap": "model_map", "defaultModel": "default_model", "logBodies": "log_bodies",
+            "modelFallbacks": "model_fallbacks", "minIntervalPerCredential": "min_interval_per_credential",
+            "pacingJitter": "pacing_jitter", "overflowPolicy": "overflow_policy"}
 
 
 class SettingsUpdate(BaseModel):
@@ -52,6 +55,11 @@ class SettingsUpdate(BaseModel):
     modelMap: dict[str, str] | None = None
     defaultModel: str | None = None
     logBodies: bool | None = None
+    modelFallbacks: dict[str, list[str]] | None = Field(None, description="model -> models to try, in order, "
+                                                                   "when no account can serve it")
+    minIntervalPerCredential: float | None = Field(None, ge=0)
+    pacingJitter: float | None = Field(None, ge=0, le=1)
+    overflowPolicy: Literal["compact", "trim", "error"] | None = None
 
 
 class SettingsView(BaseModel):
@@ -71,6 +79,10 @@ class SettingsView(BaseModel):
     modelMap: dict[str, str]
     defaultModel: str | None = None
     logBodies: bool
+    modelFallbacks: dict[str, list[str]]
+    minIntervalPerCredential: float
+    pacingJitter: float
+    overflowPolicy: str
     saved: bool | None = Field(None, description="in a PUT answer: whether config.json was written")
 
 
@@ -116,6 +128,7 @@ class SettingsApi:
         view["proxyUrl"] = _masked_proxy(s.proxy_url)
         view["hasProxyPassword"] = bool(s.proxy_password)
         view["modelMap"] = dict(s.model_map)
+        view["modelFallbacks"] = {k: list(v) for k, v in s.model_fallbacks.items()}
         return view
 
     async def get_settings(self, request: Request):
@@ -129,6 +142,11 @@ class SettingsApi:
                 Proxy.parse(sent["proxyUrl"])
             except ProxyError as e:
                 raise AdminError(400, f"proxyUrl: {e}.") from None
+        for name in [n for k, chain in (sent.get("modelFallbacks") or {}).items() for n in (k, *chain)]:
+            try:
+                self.gw.catalog.map(name)
+            except UnknownModel:
+                raise AdminError(400, f"modelFallbacks: unknown model {name!r}.") from None
         s = self.gw.settings
         merged = s.model_dump()
         for key, value in sent.items():
