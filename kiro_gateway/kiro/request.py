@@ -84,7 +84,7 @@ class KiroRequest:
     """
 
     __slots__ = ("model", "tool_names", "thinking", "conversation_id", "dropped_turns", "size", "fixed",
-                 "overflowing", "budget", "byte_limit", "_data", "_cut", "_arn")
+                 "overflowing", "budget", "byte_limit", "repaired", "_data", "_cut", "_arn")
 
     def __init__(self, body: bytes, model: Resolved, tool_names: ToolNames, thinking: bool,
                  conversation_id: str, dropped_turns: int = 0, fixed: int = 0) -> None:
@@ -97,6 +97,7 @@ class KiroRequest:
         self.overflowing = False  # over the window, left for compact.py to summarise
         self.budget: int | None = None  # the input token budget (window less the reply's room)
         self.byte_limit = 0
+        self.repaired: str | None = None  # the Kiro rule the body was repaired for, after Kiro refused it
         self.size = len(body)  # without profileArn
         self._data = body
         self._cut = len(body) - 1  # where the closing brace is, and a profileArn goes

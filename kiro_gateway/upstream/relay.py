@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import hashlib
 import logging
+from collections.abc import Mapping
 
 import aiohttp
 import orjson
@@ -26,6 +27,7 @@ from ..kiro.endpoints import needs_profile
 from ..kiro.eventstream import EventStreamError
 from ..kiro.events import ReplyMapper
 from ..kiro.models import UnknownModel
+from ..kiro.repair import REPAIRABLE, repair
 from ..kiro.request import KiroRequest, RequestOptions, build_request
 from ..kiro.rules import diagnose, explain
 from ..pool.availability import ModelUnavailable, check_servable, unavailable
@@ -198,7 +200,13 @@ class Upstream:
                         continue
                     raise full from None
                 if e.kind == "invalid_request":
-                    raise self._explained(e, request) from None
+                    explained = self._explained(e, request, self.facts.known_models(cid))
+                    rule = getattr(explained, "rule", None)
+                    if rule in REPAIRABLE and request.repaired is None and self._repair(request, rule):
+                        tries[cid] -= 1  # once, on the same account, not counted
+                        attempt -= 1
+                        continue
+                    raise explained from None
                 self.pool.failed(lease, e.kind, e.reason, e.message, e.retry_after)
                 if e.kind in _SWITCH_KINDS:
                     tries[cid] = s.max_attempts_per_credential
@@ -212,13 +220,14 @@ class Upstream:
         raise self._final(last or GatewayError("upstream", "Kiro could not be reached."))
 
     @staticmethod
-    def _explained(err: UpstreamStatus, request: KiroRequest) -> GatewayError:
-        """Kiro's bare "Improperly formed request.": our copy of its rules, run on what was sent,
-        says which one broke and where (and the rule goes into the request log)."""
+    def _explained(err: UpstreamStatus, request: KiroRequest, models: Mapping[str, object] | None) -> GatewayError:
+        """Kiro's bare "Improperly formed request.": our copy of its rules, run on what was sent
+        (with the account's model list, where known), says which one broke and where (and the
+        rule goes into the request log)."""
         if "Improperly formed" not in err.body:
             return err
         try:
-            found = diagnose(orjson.loads(request.body), request.size)
+            found = diagnose(orjson.loads(request.body), request.size, models.keys() if models else None)
         except Exception:  # noqa: BLE001 - the explanation is a courtesy; Kiro's answer still stands
             found = None
         if found is None:
@@ -226,6 +235,24 @@ class Upstream:
         out = GatewayError("invalid_request", explain(*found))
         out.rule = found[0]  # type: ignore[attr-defined]
         return out
+
+    @staticmethod
+    def _repair(request: KiroRequest, rule: str) -> bool:
+        """Kiro refused the body for a rule we can repair (kiro/repair.py): the body repaired for
+        one more try — for that rule and any other repairable one our copy of the rules then finds
+        — unless it would still break one."""
+        body = orjson.loads(request.body)
+        done: list[str] = []
+        found: tuple[str, str] | None = (rule, "")
+        while found is not None:
+            if found[0] in done or not repair(body, found[0]):
+                return False
+            done.append(found[0])
+            data = orjson.dumps(body)
+            found = diagnose(body, len(data))
+        request.replace(data, 0)
+        request.repaired = ",".join(done)
+        return True
 
     async def _ask(self, model: str, text: str, session: str) -> str:
         """One question to the model on the normal path, its whole answer's text (a summary for
