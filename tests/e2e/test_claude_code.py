@@ -127,3 +127,34 @@ def test_claude_code_takes_kiros_overflow_as_prompt_too_long(claude_bin, gateway
     proc, _ = run_claude(claude_bin, gateway.base_url, gateway.api_key, tmp_path, "the long one")
     result = json.loads(proc.stdout)
     assert result["is_error"] is True and result["terminal_reason"] == "prompt_too_long", result
+
+
+def test_claude_code_compacts_on_the_overflow_error_and_its_next_request_is_smaller(claude_bin, clean_fake, tmp_path):
+    """overflowPolicy error, four tool rounds in, Kiro says the input is too long: Claude Code gets
+    "prompt is too long", summarises the conversation through the gateway (its reactive compact),
+    and sends the turn again, smaller — the session goes on without the user doing anything."""
+    from support import own_account, start_gateway
+    (tmp_path / "gw").mkdir()
+    gw = start_gateway(clean_fake, tmp_path / "gw", own_account(clean_fake), overflow_policy="error")
+    try:
+        for i in range(4):
+            clean_fake.add_script({"match": "make the marker" if i == 0 else f"marker-{i - 1}-out", "times": 1, "steps": [
+                {"text": f"Step {i}."},
+                {"tool": {"name": "Bash", "input": {"command": f"echo marker-{i}-out", "description": f"step {i}"}}}]})
+        clean_fake.add_script({"match": "marker-3-out", "times": 1, "status": 400, "body": {
+            "message": "Input is too long.", "reason": "CONTENT_LENGTH_EXCEEDS_THRESHOLD"}})
+        proc, _ = run_claude(claude_bin, gw.base_url, gw.api_key, tmp_path, "make the marker file please",
+                             "--allowedTools", "Bash")
+    finally:
+        gw.server.stop()
+    result = json.loads(proc.stdout)
+    assert result["is_error"] is False, result
+    reqs = kiro_requests(clean_fake)
+    statuses = [r["status"] for r in reqs]
+    assert statuses[:5] == [200, 200, 200, 200, 400] and all(s == 200 for s in statuses[5:]), statuses
+    refused = reqs[4]["body"]["conversationState"]
+    summary = reqs[5]["body"]["conversationState"]["currentMessage"]["userInputMessage"]["content"]
+    assert "TEXT ONLY" in summary and "summary" in summary.lower(), summary[:300]
+    again = reqs[-1]["body"]["conversationState"]
+    assert len(again["history"]) < len(refused["history"]), (len(again["history"]), len(refused["history"]))
+    assert len(json.dumps(again)) < len(json.dumps(refused))
