@@ -20,6 +20,7 @@ from ..config import Settings
 from ..util.files import read_json, write_json_atomic
 from ..kiro.client import Proxy, ProxyError
 from ..kiro.models import UnknownModel
+from ..pool.credential import Credential
 from .common import AdminError, _body
 from .services import AdminServices
 
@@ -122,6 +123,9 @@ class SettingsApi:
     def config_path(self) -> Path | None:  # (AdminApi's own wins; here for type checkers)
         raise NotImplementedError
 
+    def _cred(self, request: Request) -> Credential:  # (AdminApi's own wins; here for type checkers)
+        raise NotImplementedError
+
     def _settings_view(self) -> dict[str, Any]:
         s = self.gw.settings
         view = {k: getattr(s, attr) for k, attr in EDITABLE.items() if k not in ("proxyPassword",)}
@@ -167,7 +171,7 @@ class SettingsApi:
         return {**self._settings_view(), "saved": path is not None}
 
     async def set_name(self, request: Request):
-        cred = self._cred(request)  # type: ignore[attr-defined]
+        cred = self._cred(request)
         body: SetName = await _body(request, SetName)
         name = (body.name or "").strip()
         cred.set_name(name)

@@ -228,6 +228,7 @@ class GatewayError(Exception):
         self.status = status or self.STATUS[kind]
         self.retry_after = retry_after  # seconds until capacity returns, when known: a Retry-After header
         self.close = close  # the connection cannot be reused (a body left unread): Connection: close
+        self.rule: str | None = None  # the upstream's request rule this broke, for the request log
 
 
 class ContextOverflow(GatewayError):

@@ -201,7 +201,7 @@ class Upstream:
                     raise full from None
                 if e.kind == "invalid_request":
                     explained = self._explained(e, request, self.facts.known_models(cid))
-                    rule = getattr(explained, "rule", None)
+                    rule = explained.rule
                     if rule in REPAIRABLE and request.repaired is None and self._repair(request, rule):
                         tries[cid] -= 1  # once, on the same account, not counted
                         attempt -= 1
@@ -233,7 +233,7 @@ class Upstream:
         if found is None:
             return err
         out = GatewayError("invalid_request", explain(*found))
-        out.rule = found[0]  # type: ignore[attr-defined]
+        out.rule = found[0]
         return out
 
     @staticmethod
