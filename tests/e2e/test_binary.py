@@ -9,6 +9,7 @@ Python can be found, and the test checks that the Python it runs on is the one i
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import json
 import os
 import re
@@ -148,8 +149,17 @@ def demo(binary, place):
     d.run.stop()
 
 
+def _release_build():
+    spec = importlib.util.spec_from_file_location("release_build", ROOT / "release" / "build.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_the_name_and_version_carry_the_release(binary, place):
-    assert binary.name.startswith(f"kiro-gateway-{__version__}-{sys.platform}-")
+    assert binary.name == _release_build().binary_path().name  # kiro-gateway-<version>-<os>-<arch>
+    assert binary.name.startswith(f"kiro-gateway-{__version__}-")
     done = subprocess.run([str(binary), "--version"], env=place.env(), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == f"kiro-gateway {__version__}", done
 
@@ -160,6 +170,7 @@ def test_the_demo_starts_and_health_shows_the_version(demo):
     assert body["status"] == "ok" and body["version"] == __version__ and body["credentials"] == 1
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_it_runs_on_the_python_it_carries(demo, place):
     """No file of the Python this test runs on (nor of its venv) is loaded; libpython is the one the
     binary unpacked into its TMPDIR."""
@@ -176,6 +187,12 @@ def test_it_runs_on_the_python_it_carries(demo, place):
     for root in {sys.prefix, sys.base_prefix, sys.exec_prefix}:
         assert not [f for f in files if f.startswith(root + "/")], (root, sorted(files))
     assert all(f.startswith(str(place.tmp) + "/") for f in libpython), libpython
+
+
+def test_status_reads_the_demo(binary, place, demo):
+    done = subprocess.run([str(binary), "status", "--url", demo.url, "--admin-key", ADMIN], env=place.env(),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "1/1 credentials active" in done.stdout, done
 
 
 def test_the_anthropic_sdk_streams_through_the_demo(demo):
