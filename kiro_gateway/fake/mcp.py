@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -104,6 +105,7 @@ class McpRoutes:
     refusal as chat's are): `POST /mcp` and `POST /runtime/mcp`."""
 
     state: FakeState
+    _fail: Callable[[Any, int, bytes, str], web.Response]
 
     async def mcp(self, request: web.BaseRequest, host: str = "legacy") -> web.Response:
         st = self.state

@@ -35,6 +35,8 @@ from ..pool.facts import AccountFacts
 from ..pool.pool import CredentialPool, Lease
 from ..util.ids import jitter
 from .catalog import ModelCatalog
+from .search import Searcher
+from .searching import Reply, Searching
 from .stream import ReplyStream
 
 __all__ = ["Upstream", "ReplyStream"]
@@ -74,6 +76,7 @@ class Upstream:
         self.facts = facts
         self.catalog = catalog
         self.compactor = Compactor()
+        self.searching = Searching(settings, Searcher(settings, pool, http, facts), self.prepare, self._chat)
 
     def prepare(self, conv: Conversation, overflow: str | None = None) -> KiroRequest:
         try:
@@ -83,7 +86,14 @@ class Upstream:
         except UnknownModel as e:
             raise GatewayError("invalid_request", str(e)) from e
 
-    async def open(self, conv: Conversation, release: bool = False) -> ReplyStream:
+    async def open(self, conv: Conversation, release: bool = False) -> Reply:
+        """The reply to the conversation: a chat with Kiro, or, for a request that declares a web
+        search (`webSearch: on`), a search answer or a chat that searches (searching.py)."""
+        if conv.web_search is not None and self.settings.web_search == "on":
+            return await self.searching.open(conv, session_key(conv))  # keeps the content: it may go on
+        return await self._chat(conv, release)
+
+    async def _chat(self, conv: Conversation, release: bool = False) -> ReplyStream:
         """Send the conversation, failing over between credentials until one answers.
 
         At most `max_attempts_per_credential` tries on one credential and `max_attempts` in all;
