@@ -122,3 +122,109 @@ def test_anthropic_search_only_request(gateway, clean, stream):
     check_anthropic_search(msg, "kiro gateway 2026")
     assert_searched(clean, "kiro gateway 2026")
     assert chats(clean) == []  # no model was asked
+
+
+# -- OpenAI Chat Completions ----------------------------------------------------------------------
+
+
+def openai_client(gw):
+    import openai
+
+    return openai.OpenAI(base_url=gw.base_url + "/v1", api_key=gw.api_key, max_retries=0)
+
+
+def check_url_citations(text: str, annotations: list, query: str) -> None:
+    hits = expected(query)
+    assert [(a.url, a.title) for a in annotations] == [(h["url"], h["title"]) for h in hits]
+    for a, h in zip(annotations, hits):
+        cited = text[a.start_index:a.end_index]
+        assert h["url"] in cited and h["snippet"] in cited
+
+
+def test_chat_search_options_non_streamed(gateway, clean):
+    msg = openai_client(gateway).chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "latest python release"}], web_search_options={})
+    choice = msg.choices[0]
+    assert choice.finish_reason == "stop"
+    text = choice.message.content
+    assert text.startswith('Web search results for "latest python release"')
+    check_url_citations(text, [a.url_citation for a in choice.message.annotations], "latest python release")
+    assert all(a.type == "url_citation" for a in choice.message.annotations)
+    assert_searched(clean, "latest python release")
+    assert chats(clean) == []
+
+
+def test_chat_search_tool_streamed(gateway, clean):
+    with openai_client(gateway).chat.completions.stream(
+            model=MODEL, messages=[{"role": "user", "content": "kiro ide changelog"}],
+            tools=[{"type": "web_search"}]) as s:
+        for _ in s:
+            pass
+        final = s.get_final_completion()
+    message = final.choices[0].message
+    check_url_citations(message.content, [a.url_citation for a in message.annotations], "kiro ide changelog")
+    assert_searched(clean, "kiro ide changelog")
+
+
+# -- OpenAI Responses -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_responses_search_only(gateway, clean, stream):
+    client = openai_client(gateway)
+    kw = dict(model=MODEL, input="what is new in aiohttp", tools=[{"type": "web_search"}])
+    if stream:
+        with client.responses.stream(**kw) as s:
+            types = [e.type for e in s]
+            resp = s.get_final_response()
+        assert types.index("response.web_search_call.in_progress") < types.index("response.web_search_call.searching") \
+            < types.index("response.web_search_call.completed") < types.index("response.output_text.annotation.added")
+    else:
+        resp = client.responses.create(**kw)
+    call, message = resp.output
+    assert call.type == "web_search_call" and call.status == "completed" and call.id.startswith("ws_")
+    assert call.action.type == "search" and call.action.query == "what is new in aiohttp"
+    hits = expected("what is new in aiohttp")
+    assert [src.url for src in call.action.sources] == [h["url"] for h in hits]
+    text = message.content[0]
+    assert message.type == "message" and text.type == "output_text"
+    check_url_citations(text.text, text.annotations, "what is new in aiohttp")
+    assert resp.output_text == text.text
+    assert_searched(clean, "what is new in aiohttp")
+
+
+# -- Gemini ---------------------------------------------------------------------------------------
+
+
+def gemini_client(gw):
+    from google import genai
+    from google.genai import types
+
+    return genai.Client(vertexai=False, api_key=gw.api_key,
+                        http_options=types.HttpOptions(base_url=gw.base_url, api_version="v1beta"))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_gemini_google_search(gateway, clean, stream):
+    from google.genai import types
+
+    client = gemini_client(gateway)
+    config = types.GenerateContentConfig(tools=[types.Tool(google_search=types.GoogleSearch())])
+    kw = dict(model="gemini-2.5-pro", contents="weather in lisbon", config=config)
+    if stream:
+        chunks = list(client.models.generate_content_stream(**kw))
+        text = "".join(c.text or "" for c in chunks)
+        final = chunks[-1]
+    else:
+        final = client.models.generate_content(**kw)
+        text = final.text
+    meta = final.candidates[0].grounding_metadata
+    hits = expected("weather in lisbon")
+    assert meta.web_search_queries == ["weather in lisbon"]
+    assert [(c.web.uri, c.web.title) for c in meta.grounding_chunks] == [(h["url"], h["title"]) for h in hits]
+    raw = text.encode()
+    for i, support in enumerate(meta.grounding_supports):
+        seg = support.segment
+        assert raw[seg.start_index:seg.end_index].decode() == seg.text
+        assert support.grounding_chunk_indices == [i] and hits[i]["url"] in seg.text
+    assert_searched(clean, "weather in lisbon")

@@ -189,7 +189,7 @@ def _tools(tools: Any) -> tuple[list[Tool], WebSearchTool | None]:
             raise bad(f"tools.{i}", "Input should be an object")
         kind = t.get("type")
         if isinstance(kind, str) and _WEB_SEARCH.match(kind):
-            search = search_tool(t, f"tools.{i}")  # served through Kiro's MCP web_search (upstream/searching.py)
+            search = search_tool(t, f"tools.{i}")  # served through Kiro's MCP web_search (docs/kiro-protocol.md)
             continue
         if kind not in (None, "custom") and (_NON_FUNCTION.match(str(kind)) or "input_schema" not in t):
             continue  # other server / Anthropic-defined tools have no Kiro equivalent: dropped
