@@ -135,7 +135,7 @@ class McpRoutes:
         if query is not None and "fake:throttle" in query:
             return self._fail(rec, 429, THROTTLED, "throttled")
         if rec is not None:
-            rec["query"] = query
+            rec["search"] = query
             rec["rpc_error"] = answer.get("error")
         verdict = "ok" if "result" in answer else "rpc"
         st.statuses[200] += 1

@@ -70,7 +70,7 @@ def expected(query: str) -> list[dict]:
 
 def assert_searched(fake, *queries: str) -> None:
     calls = mcp_calls(fake)
-    assert [c["query"] for c in calls] == list(queries)
+    assert [c["search"] for c in calls] == list(queries)
     acct = fake.account_info
     for c in calls:
         assert (c["host"], c["status"], c["verdict"]) == ("runtime", 200, "ok"), c
@@ -228,3 +228,162 @@ def test_gemini_google_search(gateway, clean, stream):
         assert raw[seg.start_index:seg.end_index].decode() == seg.text
         assert support.grounding_chunk_indices == [i] and hits[i]["url"] in seg.text
     assert_searched(clean, "weather in lisbon")
+
+
+# -- A web search among other tools: the model calls it, the gateway answers it -----------------
+
+
+def script_search(fake, match: str, *queries: str, text: str = "Let me look that up.", extra: list | None = None):
+    steps = [{"text": text}] + [{"tool": {"name": "web_search", "input": {"query": q}}} for q in queries]
+    fake.add_script({"match": match, "times": 1, "steps": steps + (extra or [])})
+
+
+def follow_up(fake) -> dict:
+    """The chat request that carried the search results back to the model."""
+    first, second = chats(fake)
+    spec = {t["toolSpecification"]["name"] for t in first["body"]["conversationState"]["currentMessage"][
+        "userInputMessage"]["userInputMessageContext"]["tools"]}
+    assert "web_search" in spec
+    state = second["body"]["conversationState"]
+    assert all(r["rule"] is None and r["status"] == 200 for r in (first, second))
+    return state
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_anthropic_model_searches_then_answers(gateway, clean, stream):
+    script_search(clean, "what changed in kiro", "kiro changes")
+    client = anthropic_client(gateway)
+    kw = dict(model=MODEL, max_tokens=1024, tools=[WEATHER_TOOL, SEARCH_TOOL],
+              messages=[{"role": "user", "content": "what changed in kiro this year?"}])
+    if stream:
+        with client.messages.stream(**kw) as s:
+            msg = s.get_final_message()
+    else:
+        msg = client.messages.create(**kw)
+    assert [b.type for b in msg.content] == ["text", "server_tool_use", "web_search_tool_result", "text"]
+    assert msg.content[0].text == "Let me look that up."
+    assert msg.content[1].input == {"query": "kiro changes"}
+    assert [r.url for r in msg.content[2].content] == [h["url"] for h in expected("kiro changes")]
+    assert msg.content[3].text.startswith('Received 1 tool result(s): Web search results for "kiro changes"')
+    assert msg.stop_reason == "end_turn" and msg.usage.server_tool_use.web_search_requests == 1
+    assert_searched(clean, "kiro changes")
+    state = follow_up(clean)
+    use = state["history"][-1]["assistantResponseMessage"]
+    assert use["content"] == "Let me look that up." and use["toolUses"][0]["name"] == "web_search"
+    result = state["currentMessage"]["userInputMessage"]["userInputMessageContext"]["toolResults"][0]
+    assert result["toolUseId"] == use["toolUses"][0]["toolUseId"] and result["status"] == "success"
+    assert expected("kiro changes")[0]["url"] in result["content"][0]["text"]
+
+
+def test_anthropic_search_and_a_client_tool_in_one_turn(gateway, clean):
+    script_search(clean, "weather and news", "paris news",
+                  extra=[{"tool": {"name": "get_weather", "input": {"city": "Paris"}}}])
+    msg = anthropic_client(gateway).messages.create(
+        model=MODEL, max_tokens=1024, tools=[WEATHER_TOOL, SEARCH_TOOL],
+        messages=[{"role": "user", "content": "weather and news for Paris"}])
+    # The client's call streams as it comes; the search is run and shown once the model's turn ended.
+    assert [b.type for b in msg.content] == ["text", "tool_use", "server_tool_use", "web_search_tool_result"]
+    assert msg.content[1].name == "get_weather" and msg.stop_reason == "tool_use"
+    assert len(chats(clean)) == 1 and [c["search"] for c in mcp_calls(clean)] == ["paris news"]
+    # The client sends the whole turn back with its tool's result: the search reaches the model as text.
+    history = [{"role": "user", "content": "weather and news for Paris"},
+               {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in msg.content]},
+               {"role": "user", "content": [{"type": "tool_result", "tool_use_id": msg.content[1].id,
+                                             "content": "18 C"}]}]
+    again = anthropic_client(gateway).messages.create(model=MODEL, max_tokens=1024,
+                                                      tools=[WEATHER_TOOL, SEARCH_TOOL], messages=history)
+    assert again.stop_reason == "end_turn"
+    last = chats(clean)[-1]
+    assert last["rule"] is None
+    echoed = last["body"]["conversationState"]["history"][-1]["assistantResponseMessage"]["content"]
+    assert "[web search results]" in echoed and expected("paris news")[0]["snippet"] in echoed
+
+
+def test_anthropic_max_uses(gateway, clean):
+    script_search(clean, "two searches", "first query", "second query")
+    msg = anthropic_client(gateway).messages.create(
+        model=MODEL, max_tokens=1024, tools=[WEATHER_TOOL, SEARCH_TOOL | {"max_uses": 1}],
+        messages=[{"role": "user", "content": "two searches please"}])
+    results = [b for b in msg.content if b.type == "web_search_tool_result"]
+    assert isinstance(results[0].content, list)
+    assert results[1].content.type == "web_search_tool_result_error"
+    assert results[1].content.error_code == "max_uses_exceeded"
+    assert [c["search"] for c in mcp_calls(clean)] == ["first query"]
+    state = follow_up(clean)
+    current = state["currentMessage"]["userInputMessage"]
+    assert current["content"].endswith("[Do not call any tools in this reply; answer in text.]")
+    assert msg.usage.server_tool_use.web_search_requests == 1
+
+
+def test_chat_model_searches_then_answers(gateway, clean):
+    script_search(clean, "python news", "python 3.15")
+    with openai_client(gateway).chat.completions.stream(
+            model=MODEL, messages=[{"role": "user", "content": "python news?"}], web_search_options={},
+            tools=[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]) as s:
+        for _ in s:
+            pass
+        final = s.get_final_completion()
+    message = final.choices[0].message
+    assert message.content.startswith("Let me look that up.Received 1 tool result(s)")
+    assert not message.tool_calls and final.choices[0].finish_reason == "stop"
+    assert_searched(clean, "python 3.15")
+    follow_up(clean)
+
+
+def test_responses_model_searches_then_answers(gateway, clean):
+    script_search(clean, "codex news", "codex release")
+    resp = openai_client(gateway).responses.create(
+        model=MODEL, input="codex news?", tools=[{"type": "web_search"}, {
+            "type": "function", "name": "shell", "parameters": {"type": "object"}}])
+    assert [o.type for o in resp.output] == ["message", "web_search_call", "message"]
+    assert resp.output[1].action.query == "codex release" and resp.output[1].status == "completed"
+    assert resp.output[2].content[0].text.startswith("Received 1 tool result(s)")
+    assert_searched(clean, "codex release")
+    follow_up(clean)
+
+
+def test_gemini_model_searches_then_answers(gateway, clean):
+    from google.genai import types
+
+    script_search(clean, "gemini news", "gemini cli release")
+    weather = types.FunctionDeclaration(name="get_weather", parameters=types.Schema(type="OBJECT"))
+    config = types.GenerateContentConfig(tools=[types.Tool(google_search=types.GoogleSearch()),
+                                                types.Tool(function_declarations=[weather])])
+    client = gemini_client(gateway)  # a collected Client closes its HTTP client
+    resp = client.models.generate_content(model="gemini-2.5-pro", contents="gemini news?", config=config)
+    assert resp.text.startswith("Let me look that up.Received 1 tool result(s)")
+    meta = resp.candidates[0].grounding_metadata
+    assert meta.web_search_queries == ["gemini cli release"]
+    assert [c.web.uri for c in meta.grounding_chunks] == [h["url"] for h in expected("gemini cli release")]
+    assert not resp.function_calls
+    follow_up(clean)
+
+
+# -- webSearch: off ---------------------------------------------------------------------------------
+
+
+def test_off_drops_the_search_tools_as_before(gateway_off, clean):
+    """Every dialect's search tool is left out; the model answers; Kiro's MCP is never called."""
+    from google.genai import types
+
+    a = anthropic_client(gateway_off).messages.create(
+        model=MODEL, max_tokens=100, tools=[SEARCH_TOOL],
+        messages=[{"role": "user", "content": "Perform a web search for the query: off mode"}])
+    assert [b.type for b in a.content] == ["text"] and a.usage.server_tool_use is None
+    oa = openai_client(gateway_off)
+    c = oa.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "off chat"}],
+                                   web_search_options={}, tools=[{"type": "function", "function": {
+                                       "name": "get_weather", "parameters": {"type": "object"}}}])
+    assert c.choices[0].message.annotations is None
+    r = oa.responses.create(model=MODEL, input="off responses", tools=[{"type": "web_search"}])
+    assert [o.type for o in r.output] == ["message"]
+    client = gemini_client(gateway_off)
+    g = client.models.generate_content(model="gemini-2.5-pro", contents="off gemini", config=types.GenerateContentConfig(
+        tools=[types.Tool(google_search=types.GoogleSearch())]))
+    assert g.candidates[0].grounding_metadata is None
+    assert mcp_calls(clean) == []
+    sent = chats(clean)
+    assert len(sent) == 4 and all(r["status"] == 200 and r["rule"] is None for r in sent)
+    tools = [[t["toolSpecification"]["name"] for t in (r["body"]["conversationState"]["currentMessage"][
+        "userInputMessage"].get("userInputMessageContext") or {}).get("tools", [])] for r in sent]
+    assert tools == [[], ["get_weather"], [], []]

@@ -61,7 +61,7 @@ async def test_a_search_answers_with_deterministic_results(fake, http, accounts)
     other = results_of(await post(http, fake, "/mcp", call("something else"), s["access_token"], arn))
     assert other["results"][0]["url"] != first["url"]
     rec = [q for q in fake.requests if q["path"] == "/mcp"][0]
-    assert rec["host"] == "legacy" and rec["query"] == "kiro gateway" and rec["account"] == "social"
+    assert rec["host"] == "legacy" and rec["search"] == "kiro gateway" and rec["account"] == "social"
 
 
 async def test_arn_rules_per_host(fake, http, accounts):
