@@ -1,8 +1,8 @@
 """Admin endpoints for the console's Settings page and credential names.
 
 GET/PUT /config/settings read and change the live routing settings (load balancing, cooldown,
-retries, stickiness, pacing, proxy, model map). A change is validated as a whole Settings, applied to
-the running gateway at once, and saved to config.json atomically (0600). The proxy password is
+retries, stickiness, pacing, proxy, model map, web search). A change is validated as a whole
+Settings, applied to the running gateway at once, and saved to config.json atomically (0600). The proxy password is
 write-only: answers say only whether one is set. PUT /credentials/{id}/name sets a credential's
 human label, kept in credentials.json.
 """
@@ -35,7 +35,8 @@ EDITABLE = {"loadBalancing": "load_balancing", "cooldownSeconds": "cooldown_seco
             "proxyUrl": "proxy_url", "proxyUsername": "proxy_username", "proxyPassword": "proxy_password",
             "modelMap": "model_map", "defaultModel": "default_model", "logBodies": "log_bodies",
             "modelFallbacks": "model_fallbacks", "minIntervalPerCredential": "min_interval_per_credential",
-            "pacingJitter": "pacing_jitter", "overflowPolicy": "overflow_policy"}
+            "pacingJitter": "pacing_jitter", "overflowPolicy": "overflow_policy",
+            "webSearch": "web_search"}
 
 
 class SettingsUpdate(BaseModel):
@@ -61,6 +62,7 @@ class SettingsUpdate(BaseModel):
     minIntervalPerCredential: float | None = Field(None, ge=0)
     pacingJitter: float | None = Field(None, ge=0, le=1)
     overflowPolicy: Literal["compact", "trim", "error"] | None = None
+    webSearch: Literal["on", "off"] | None = Field(None, description="web search tools answered through Kiro (on) or left out")
 
 
 class SettingsView(BaseModel):
@@ -84,6 +86,7 @@ class SettingsView(BaseModel):
     minIntervalPerCredential: float
     pacingJitter: float
     overflowPolicy: str
+    webSearch: str
     saved: bool | None = Field(None, description="in a PUT answer: whether config.json was written")
 
 

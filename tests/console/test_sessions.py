@@ -253,3 +253,15 @@ def test_settings_cover_the_anti_ban_and_long_session_keys(gw):
     httpx.put(url, headers=h, json={"loadBalancing": "priority", "minIntervalPerCredential": 0, "overflowPolicy": "compact",
                                     "modelFallbacks": {}})
     assert live.model_fallbacks == {}
+
+
+def test_web_search_setting_is_live_and_saved(gw):
+    h = {"x-api-key": ADMIN}
+    assert httpx.get(gw.base_url + "/api/admin/config/settings", headers=h).json()["webSearch"] == "on"
+    assert httpx.put(gw.base_url + "/api/admin/config/settings", headers=h, json={"webSearch": "maybe"}).status_code == 400
+    r = httpx.put(gw.base_url + "/api/admin/config/settings", headers=h, json={"webSearch": "off"})
+    assert r.status_code == 200 and r.json()["webSearch"] == "off"
+    assert gw.app.state.gateway.settings.web_search == "off"
+    assert json.loads((gw.credentials_path.parent / "config.json").read_text())["webSearch"] == "off"
+    httpx.put(gw.base_url + "/api/admin/config/settings", headers=h, json={"webSearch": "on"})
+    assert gw.app.state.gateway.settings.web_search == "on"
