@@ -357,5 +357,5 @@ class Searching:
         events += [CitedText(entry, hit) for entry, hit in zip(entries, hits, strict=True)]
         input_estimate = max(1, request.size // 4)
         out = estimate(lead + "".join(entries))
-        events += [Usage(input_estimate, out, None, 0 if error else 1), Stop("end_turn")]
+        events += [Usage(input_estimate, out, None, 1 if query else 0), Stop("end_turn")]  # searches Kiro ran
         return SearchAnswer(events, input_estimate)
