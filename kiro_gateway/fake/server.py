@@ -80,6 +80,8 @@ class FakeKiroHandler(McpRoutes, LoginRoutes):
             ("POST", "/__fake/reset"): self.ctl_reset,
             **self.login_routes(),
         }
+        self.runtime_routes = {("POST", "/generateAssistantResponse"): self.generate,
+                               ("GET", "/getUsageLimits"): self.get_usage_limits, ("POST", "/mcp"): self.mcp}
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         path = request.path
@@ -91,12 +93,9 @@ class FakeKiroHandler(McpRoutes, LoginRoutes):
         if isinstance(operation, bytes):  # an unknown target: the error body
             return _json(400, operation)
         path = operation
-        if host == "runtime" and path == "/generateAssistantResponse":
-            return await self.generate(request, "runtime")
-        if host == "runtime" and path == "/getUsageLimits" and request.method == "GET":
-            return await self.get_usage_limits(request, "runtime")
-        if host == "runtime" and path == "/mcp" and request.method == "POST":
-            return await self.mcp(request, "runtime")
+        branded = self.runtime_routes.get((request.method, path)) if host == "runtime" else None
+        if branded is not None:  # the operations the branded host serves, with its own rules
+            return await branded(request, "runtime")
         route = self.routes.get((request.method, path))
         if route is None:
             if not path.startswith("/__fake/accounts/"):
