@@ -8,8 +8,8 @@ import uuid
 
 from ..util.ids import random_uuid
 
-__all__ = ["machine_id_for", "chat_headers", "cli_headers", "CLI_TARGETS", "refresh_headers", "idc_refresh_headers", "usage_headers",
-           "mcp_headers"]
+__all__ = ["machine_id_for", "chat_headers", "cli_headers", "CLI_TARGETS", "refresh_headers", "idc_refresh_headers",
+           "usage_headers", "mcp_headers"]
 
 SDK = "1.0.34"
 NODE = "22.22.0"

@@ -155,7 +155,8 @@ def _tools(tools: Any, search_options: Any) -> tuple[list[Tool], WebSearchTool |
             search = WebSearchTool()
             continue
         if kind != "function":
-            continue  # custom / other built-in tools have no Kiro equivalent (docs/kiro-protocol.md, “Server tools, MCP and web search”)
+            # custom / other built-in tools: no Kiro equivalent (docs/kiro-protocol.md, “Server tools, MCP and web search”)
+            continue
         fn = t.get("function")
         if not isinstance(fn, dict):
             raise bad(f"{w}.function", "Field required")
