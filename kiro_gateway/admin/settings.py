@@ -2,9 +2,9 @@
 
 GET/PUT /config/settings read and change the live routing settings (load balancing, cooldown,
 retries, stickiness, pacing, proxy, model map, web search). A change is validated as a whole
-Settings, applied to the running gateway at once, and saved to config.json atomically (0600). The proxy password is
-write-only: answers say only whether one is set. PUT /credentials/{id}/name sets a credential's
-human label, kept in credentials.json.
+Settings, applied to the running gateway at once, and saved to config.json atomically (0600). The
+proxy password is write-only: answers say only whether one is set. PUT /credentials/{id}/name sets
+a credential's human label, kept in credentials.json.
 """
 
 from __future__ import annotations
