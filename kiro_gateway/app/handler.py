@@ -59,8 +59,8 @@ class Handler:
         except GatewayError as e:
             return rec.failed(e, error_response(dialect, e))
         served = {"x-kiro-model": reply.served_model}  # which Kiro model answered (a fallback's?)
-        if reply.dropped_turns:  # the oldest turns were left out to fit the window
-            rec.trimmed = reply.dropped_turns
+        if reply.request.dropped_turns:  # the oldest turns were left out to fit the window
+            rec.trimmed = reply.request.dropped_turns
             served["x-kiro-trimmed-messages"] = str(rec.trimmed)
         if reply.request.repaired:  # Kiro refused the body for a rule the gateway then repaired
             rec.rule = reply.request.repaired

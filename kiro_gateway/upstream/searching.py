@@ -143,9 +143,9 @@ class SearchAnswer:
     """A search-only request's reply: the search and its results, one batch."""
 
     served_model = SEARCH_TOOL  # no model answered: Kiro's web_search did
-    dropped_turns = 0
 
-    def __init__(self, events: list[ReplyEvent], input_estimate: int) -> None:
+    def __init__(self, request: KiroRequest, events: list[ReplyEvent], input_estimate: int) -> None:
+        self.request = request  # the chat request it stands for (never sent)
         self.events = events
         self.input_estimate = input_estimate
         self.mapper = Tally(input_estimate)
@@ -174,7 +174,7 @@ class SearchLoop:
         self.cap = cap
         self.input_estimate = first.input_estimate
         self.served_model = first.served_model
-        self.dropped_turns = first.dropped_turns
+        self.request = first.request  # the first round's, as the client's request was sent
         self.mapper = Tally(first.input_estimate)
         self.searches = 0
 
@@ -356,6 +356,7 @@ class Searching:
                                     TextDelta(lead)]
         events += [CitedText(entry, hit) for entry, hit in zip(entries, hits, strict=True)]
         input_estimate = max(1, request.size // 4)
+        request.release()  # built to check the model and size the input; never sent
         out = estimate(lead + "".join(entries))
         events += [Usage(input_estimate, out, None, 1 if query else 0), Stop("end_turn")]  # searches Kiro ran
-        return SearchAnswer(events, input_estimate)
+        return SearchAnswer(request, events, input_estimate)

@@ -48,11 +48,6 @@ class ReplyStream:
         self.served_model = request.model.kiro_id  # the Kiro model that answers (a fallback's, maybe)
         self.fallback = False
 
-    @property
-    def dropped_turns(self) -> int:
-        """History messages left out to fit the window (kiro/fit.py)."""
-        return self.request.dropped_turns
-
     def close(self) -> None:
         """Let go of the response and the account when the reply will not be read to its end."""
         self.resp.release()
