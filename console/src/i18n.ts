@@ -180,6 +180,7 @@ const ZH: Record<string, string> = {
   "Model map (JSON: client model → Kiro model)": "模型映射（JSON：客户端模型 → Kiro 模型）",
   "Default model": "默认模型",
   "Log request bodies (redacted)": "记录请求内容（已脱敏）",
+  "Answer web search tools through Kiro's web search": "通过 Kiro 的网页搜索回答联网搜索工具",
   "a password is set; type to replace, clear to remove": "已设置密码；输入以替换，清空以删除",
   "Saved to config.json and applied.": "已保存到 config.json 并生效。",
   "Gateway URL": "网关地址",

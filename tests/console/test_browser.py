@@ -191,10 +191,12 @@ def test_console_flows_in_chromium(world):
         page.select_option("select[name=overflowPolicy]", "trim")
         page.fill("input[name=minIntervalPerCredential]", "0.2")
         page.fill("textarea[name=modelFallbacks]", '{"claude-opus-4-8": ["claude-sonnet-4-6"]}')
+        page.uncheck("input[name=webSearch]")
         page.click("form.settings button[type=submit]")
         expect(page.locator(".notice.ok")).to_be_visible()
         saved = json.loads((gw.credentials_path.parent / "config.json").read_text())
         assert (saved["loadBalancing"], saved["overflowPolicy"], saved["minIntervalPerCredential"]) == ("random", "trim", 0.2)
+        assert saved["webSearch"] == "off" and gw.app.state.gateway.settings.web_search == "off"
         assert saved["modelFallbacks"] == {"claude-opus-4-8": ["claude-sonnet-4-6"]}
         live = gw.app.state.gateway.settings
         assert (live.load_balancing, live.min_interval_per_credential) == ("random", 0.2)
@@ -204,11 +206,13 @@ def test_console_flows_in_chromium(world):
         page.fill("textarea[name=modelFallbacks]", "{}")
         page.fill("input[name=minIntervalPerCredential]", "0")
         page.select_option("select[name=loadBalancing]", "balanced")
+        page.check("input[name=webSearch]")
         page.click("form.settings button[type=submit]")
         expect(page.locator(".notice.ok")).to_be_visible()
         saved = json.loads((gw.credentials_path.parent / "config.json").read_text())
         assert saved["loadBalancing"] == "balanced"
         assert gw.app.state.gateway.settings.load_balancing == "balanced"
+        assert gw.app.state.gateway.settings.web_search == "on"
         shot("settings")
 
         # -- log in by device code through the dialog (Builder ID, then IdC), approved at the fake ----

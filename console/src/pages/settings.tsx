@@ -55,6 +55,7 @@ export function Settings() {
             modelMap,
             modelFallbacks,
             logBodies: s.logBodies,
+            webSearch: s.webSearch,
             defaultModel: s.defaultModel || "",
           };
           for (const [k] of NUMBERS) body[k] = Number(s[k]);
@@ -130,6 +131,15 @@ export function Settings() {
           </label>
           <label class="check">
             <input type="checkbox" checked={s.logBodies} onChange={(e) => set("logBodies", e.currentTarget.checked)} /> {t("Log request bodies (redacted)")}
+          </label>
+          <label class="check">
+            <input
+              type="checkbox"
+              name="webSearch"
+              checked={s.webSearch === "on"}
+              onChange={(e) => set("webSearch", e.currentTarget.checked ? "on" : "off")}
+            />{" "}
+            {t("Answer web search tools through Kiro's web search")}
           </label>
         </div>
         <Notice msg={msg?.text || null} kind={msg?.kind} />
