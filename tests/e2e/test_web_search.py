@@ -330,11 +330,16 @@ def test_chat_model_searches_then_answers(gateway, clean):
     follow_up(clean)
 
 
-def test_responses_model_searches_then_answers(gateway, clean):
+@pytest.mark.parametrize("stream", [False, True])
+def test_responses_model_searches_then_answers(gateway, clean, stream):
     script_search(clean, "codex news", "codex release")
-    resp = openai_client(gateway).responses.create(
-        model=MODEL, input="codex news?", tools=[{"type": "web_search"}, {
-            "type": "function", "name": "shell", "parameters": {"type": "object"}}])
+    kw = dict(model=MODEL, input="codex news?", tools=[{"type": "web_search"}, {
+        "type": "function", "name": "shell", "parameters": {"type": "object"}}])
+    if stream:
+        with openai_client(gateway).responses.stream(**kw) as s:
+            resp = s.get_final_response()
+    else:
+        resp = openai_client(gateway).responses.create(**kw)
     assert [o.type for o in resp.output] == ["message", "web_search_call", "message"]
     assert resp.output[1].action.query == "codex release" and resp.output[1].status == "completed"
     assert resp.output[2].content[0].text.startswith("Received 1 tool result(s)")
