@@ -88,7 +88,8 @@ def _md(text: str) -> str:
 
 
 def listing(query: str, hits: list[SearchHit], error: SearchError | None) -> tuple[str, list[str]]:
-    """The results as text: a lead line, then one markdown entry per result."""
+    """The results as text: a lead line, then one markdown entry per result (to be joined by
+    newlines: a citation marker a client puts after an entry then ends its last line)."""
     if error is not None:
         return f'The web search for "{query}" failed ({error}).\n', []
     if not hits:
@@ -97,7 +98,7 @@ def listing(query: str, hits: list[SearchHit], error: SearchError | None) -> tup
     for i, h in enumerate(hits, 1):
         date = f" ({h.published[:10]})" if h.published else ""
         snippet = f"\n   {' '.join(h.snippet.split())}" if h.snippet else ""
-        entries.append(f"{i}. [{_md(h.title)}]({h.url}){date}{snippet}\n")
+        entries.append(f"{i}. [{_md(h.title)}]({h.url}){date}{snippet}")
     return f'Web search results for "{query}":\n\n', entries
 
 
@@ -105,7 +106,7 @@ def _results_for_model(query: str, hits: list[SearchHit], error: SearchError | N
     lead, entries = listing(query, hits, error)
     if error == "max_uses_exceeded":
         return lead + "No more web searches are allowed in this reply: answer with what you have."
-    return lead + "".join(entries) + ("\nCite the sources you use as markdown links." if entries else "")
+    return lead + "\n".join(entries) + ("\n\nCite the sources you use as markdown links." if entries else "")
 
 
 class Tally:
@@ -354,9 +355,10 @@ class Searching:
         lead, entries = listing(query, hits, error)
         events: list[ReplyEvent] = [WebSearchCall(sid, query), WebSearchResults(sid, query, hits, error),
                                     TextDelta(lead)]
-        events += [CitedText(entry, hit) for entry, hit in zip(entries, hits, strict=True)]
+        for i, (entry, hit) in enumerate(zip(entries, hits, strict=True)):
+            events += [TextDelta("\n"), CitedText(entry, hit)] if i else [CitedText(entry, hit)]
         input_estimate = max(1, request.size // 4)
         request.release()  # built to check the model and size the input; never sent
-        out = estimate(lead + "".join(entries))
+        out = estimate(lead + "\n".join(entries))
         events += [Usage(input_estimate, out, None, 1 if query else 0), Stop("end_turn")]  # searches Kiro ran
         return SearchAnswer(request, events, input_estimate)

@@ -31,7 +31,7 @@ def test_listing():
             SearchHit("B", "https://b.example/2")]
     lead, entries = listing("q", hits, None)
     assert lead == 'Web search results for "q":\n\n'
-    assert entries == ["1. [A \\[x\\]](https://a.example/1) (2025-04-30)\n   one two\n", "2. [B](https://b.example/2)\n"]
+    assert entries == ["1. [A \\[x\\]](https://a.example/1) (2025-04-30)\n   one two", "2. [B](https://b.example/2)"]
     assert listing("q", [], None) == ('The web search for "q" found nothing.\n', [])
     assert listing("q", hits, "unavailable") == ('The web search for "q" failed (unavailable).\n', [])
 
