@@ -113,3 +113,11 @@ def test_no_account_can_search_is_an_error_in_the_clients_shape(fake, gateways):
         search(gw, "fake:throttle now")
     assert caught.value.body["error"]["type"] == "rate_limit_error"
     assert [s[1] for s in searches(fake)] == [429]
+
+
+@pytest.mark.parametrize("endpoint,host", [("legacy", "legacy"), ("runtime", "runtime")])
+def test_the_credentials_endpoint_chooses_the_host_as_for_chat(fake, gateways, endpoint, host):
+    acct = fake.add_account(id="e")
+    gw = gateways([credential("social", acct) | {"endpoint": endpoint}])
+    search(gw, "where")
+    assert searches(fake) == [(host, 200, "e", None, acct["profile_arn"])]
