@@ -121,3 +121,36 @@ def test_the_credentials_endpoint_chooses_the_host_as_for_chat(fake, gateways, e
     gw = gateways([credential("social", acct) | {"endpoint": endpoint}])
     search(gw, "where")
     assert searches(fake) == [(host, 200, "e", None, acct["profile_arn"])]
+
+
+def test_leaving_in_the_round_after_a_search_closes_its_kiro_stream(fake, gateways):
+    import time
+
+    import httpx
+
+    acct = fake.add_account(id="l")
+    gw = gateways([credential("social", acct)], admin_api_key="admin-ws", ping_interval=30.0)
+    fake.add_script({"match": "slow search", "times": 1, "steps": [
+        {"text": "Looking."}, {"tool": {"name": "web_search", "input": {"query": "slow"}}}]})
+    steps = [{"text": "first words"}] + [s for i in range(40) for s in ({"delay": 0.1}, {"text": f" w{i}"})]
+    fake.add_script({"match": "Web search results for", "times": 1, "steps": steps})
+    body = {**SEARCH_ONLY, "stream": True, "tools": SEARCH_ONLY["tools"] + [{
+        "name": "f", "input_schema": {"type": "object"}}], "messages": [{"role": "user", "content": "slow search"}]}
+    with httpx.Client(timeout=10) as client:
+        with client.stream("POST", gw.base_url + "/v1/messages", json=body, headers={"x-api-key": gw.api_key}) as r:
+            seen = b""
+            for chunk in r.iter_raw():
+                seen += chunk
+                if b"first words" in seen:
+                    break
+            assert b"web_search_tool_result" in seen
+    deadline = time.time() + 3
+    in_flight = None
+    while time.time() < deadline:
+        creds = httpx.get(gw.base_url + "/api/admin/credentials", headers={"x-api-key": "admin-ws"}).json()
+        in_flight = sum(c["inFlight"] for c in creds["credentials"])
+        chats = [x for x in fake.requests if x["path"].endswith("/generateAssistantResponse")]
+        if len(chats) == 2 and chats[-1].get("ended") and in_flight == 0:
+            break
+        time.sleep(0.05)
+    assert chats[-1].get("ended") == "client_gone" and in_flight == 0
