@@ -70,9 +70,6 @@ class Reply:
     def tools(self) -> list[Block]:
         return [b for b in self.blocks if b.kind == "tool"]
 
-    def searches(self) -> list[Block]:
-        return [b for b in self.blocks if b.kind == "search"]
-
     def citations(self) -> list[Citation]:
         """Where the answer text cites a search result: (start, end) in `text()`, in characters."""
         out: list[Citation] = []
