@@ -3,8 +3,8 @@ a reply shows a search in (`server_tool_use`, `web_search_tool_result` and text 
 and those blocks when a client sends them back in its history.
 
 A result's `encrypted_content` and a citation's `encrypted_index` are opaque to clients. Ours
-carry the result's snippet (base64, behind a version prefix), so that results sent back in the
-history reach the model as readable text again.
+carry the result's snippet and URL (base64, behind a version prefix), so that results sent back
+in the history reach the model as readable text again.
 """
 
 from __future__ import annotations
