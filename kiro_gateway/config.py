@@ -69,6 +69,9 @@ class Settings(BaseModel):
     # compact by default: a session keeps its meaning (one extra model call every ~20 turns once
     # full, falling back to trim if that fails); trim is deterministic; error hands it to the client.
     overflow_policy: Literal["compact", "trim", "error"] = "compact"
+    # Web search tools of the client APIs (Anthropic's web_search_*, OpenAI's web_search, Gemini's
+    # googleSearch): answered through Kiro's MCP web_search (on), or left out of the request (off).
+    web_search: Literal["on", "off"] = "on"
     ping_interval: float = Field(10.0, gt=0)  # seconds of upstream silence before a keep-alive
     # A streamed reply's chunks that come within this many ms of the last write go out together
     # at the end of it (the same bytes, fewer writes: web/http.py StreamedReply); 0 writes each.
@@ -120,6 +123,11 @@ class Settings(BaseModel):
     # machine's name (checked when there is no apiKey, or when set); web origins allowed by CORS.
     allowed_hosts: list[str] = Field(default_factory=list)
     cors_origins: list[str] = Field(default_factory=list)
+
+    @field_validator("web_search", mode="before")
+    @classmethod
+    def _web_search(cls, v: Any) -> Any:
+        return {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v
 
     @field_validator("state_url")
     @classmethod

@@ -26,12 +26,15 @@ from . import __version__
 from .config import ConfigError, Settings, ensure_files, load_settings, locate
 from .util.files import read_json, write_json_atomic
 
-__all__ = ["desktop_command", "NOT_INSTALLED"]
+__all__ = ["desktop_command", "NOT_INSTALLED", "NOT_IN_BINARY"]
 
 log = logging.getLogger("kiro_gateway.desktop")
 
 NOT_INSTALLED = ("kiro-gateway desktop needs the desktop extra: pip install 'kiro-gateway[desktop]' / "
                  "桌面窗口需要 desktop 扩展：pip install 'kiro-gateway[desktop]'")
+NOT_IN_BINARY = ("kiro-gateway desktop is not part of the one-file binary: run `kiro-gateway` and open /admin/ in a "
+                 "browser, or install from source with the desktop extra / 单文件可执行程序不含桌面窗口：请运行 "
+                 "`kiro-gateway` 并用浏览器打开 /admin/，或从源码安装 desktop 扩展")
 TITLE = "kiro-gateway"
 START_TIMEOUT = 20.0
 
@@ -108,7 +111,7 @@ def desktop_command(argv: list[str]) -> int:
     try:
         import webview  # the desktop extra; never imported by the server
     except ImportError:
-        _say(NOT_INSTALLED)
+        _say(NOT_IN_BINARY if getattr(sys, "frozen", False) else NOT_INSTALLED)
         return 2
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         _say("no display to open a window on (DISPLAY is not set); on a server run `kiro-gateway` and open "

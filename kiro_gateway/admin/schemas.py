@@ -190,7 +190,7 @@ class LogEntry(BaseModel):
     status: int
     retries: int
     trimmedMessages: int = 0  # history messages left out to fit the window
-    kiroRule: str | None = None  # the Kiro request rule broken, when Kiro said "Improperly formed"
+    kiroRule: str | None = None  # the Kiro request rule broken, when Kiro said "Improperly formed" (repaired and retried when the status is 200)
     ttfbMs: float | None = None
     totalMs: float
     tokensIn: int

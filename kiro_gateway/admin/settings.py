@@ -1,10 +1,10 @@
 """Admin endpoints for the console's Settings page and credential names.
 
 GET/PUT /config/settings read and change the live routing settings (load balancing, cooldown,
-retries, stickiness, pacing, proxy, model map). A change is validated as a whole Settings, applied to
-the running gateway at once, and saved to config.json atomically (0600). The proxy password is
-write-only: answers say only whether one is set. PUT /credentials/{id}/name sets a credential's
-human label, kept in credentials.json.
+retries, stickiness, pacing, proxy, model map, web search). A change is validated as a whole
+Settings, applied to the running gateway at once, and saved to config.json atomically (0600). The
+proxy password is write-only: answers say only whether one is set. PUT /credentials/{id}/name sets
+a credential's human label, kept in credentials.json.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from starlette.requests import Request
 from ..config import Settings
 from ..util.files import read_json, write_json_atomic
 from ..kiro.client import Proxy, ProxyError
+from ..kiro.models import UnknownModel
+from ..pool.credential import Credential
 from .common import AdminError, _body
 from .services import AdminServices
 
@@ -31,7 +33,10 @@ EDITABLE = {"loadBalancing": "load_balancing", "cooldownSeconds": "cooldown_seco
             "maxConcurrentPerCredential": "max_concurrent_per_credential",
             "maxRpmPerCredential": "max_rpm_per_credential", "queueTimeout": "queue_timeout",
             "proxyUrl": "proxy_url", "proxyUsername": "proxy_username", "proxyPassword": "proxy_password",
-            "modelMap": "model_map", "defaultModel": "default_model", "logBodies": "log_bodies"}
+            "modelMap": "model_map", "defaultModel": "default_model", "logBodies": "log_bodies",
+            "modelFallbacks": "model_fallbacks", "minIntervalPerCredential": "min_interval_per_credential",
+            "pacingJitter": "pacing_jitter", "overflowPolicy": "overflow_policy",
+            "webSearch": "web_search"}
 
 
 class SettingsUpdate(BaseModel):
@@ -52,6 +57,12 @@ class SettingsUpdate(BaseModel):
     modelMap: dict[str, str] | None = None
     defaultModel: str | None = None
     logBodies: bool | None = None
+    modelFallbacks: dict[str, list[str]] | None = Field(None, description="model -> models to try, in order, "
+                                                                   "when no account can serve it")
+    minIntervalPerCredential: float | None = Field(None, ge=0)
+    pacingJitter: float | None = Field(None, ge=0, le=1)
+    overflowPolicy: Literal["compact", "trim", "error"] | None = None
+    webSearch: Literal["on", "off"] | None = Field(None, description="web search tools answered through Kiro (on) or left out")
 
 
 class SettingsView(BaseModel):
@@ -71,6 +82,11 @@ class SettingsView(BaseModel):
     modelMap: dict[str, str]
     defaultModel: str | None = None
     logBodies: bool
+    modelFallbacks: dict[str, list[str]]
+    minIntervalPerCredential: float
+    pacingJitter: float
+    overflowPolicy: str
+    webSearch: str
     saved: bool | None = Field(None, description="in a PUT answer: whether config.json was written")
 
 
@@ -110,12 +126,16 @@ class SettingsApi:
     def config_path(self) -> Path | None:  # (AdminApi's own wins; here for type checkers)
         raise NotImplementedError
 
+    def _cred(self, request: Request) -> Credential:  # (AdminApi's own wins; here for type checkers)
+        raise NotImplementedError
+
     def _settings_view(self) -> dict[str, Any]:
         s = self.gw.settings
         view = {k: getattr(s, attr) for k, attr in EDITABLE.items() if k not in ("proxyPassword",)}
         view["proxyUrl"] = _masked_proxy(s.proxy_url)
         view["hasProxyPassword"] = bool(s.proxy_password)
         view["modelMap"] = dict(s.model_map)
+        view["modelFallbacks"] = {k: list(v) for k, v in s.model_fallbacks.items()}
         return view
 
     async def get_settings(self, request: Request):
@@ -129,6 +149,11 @@ class SettingsApi:
                 Proxy.parse(sent["proxyUrl"])
             except ProxyError as e:
                 raise AdminError(400, f"proxyUrl: {e}.") from None
+        for name in [n for k, chain in (sent.get("modelFallbacks") or {}).items() for n in (k, *chain)]:
+            try:
+                self.gw.catalog.map(name)
+            except UnknownModel:
+                raise AdminError(400, f"modelFallbacks: unknown model {name!r}.") from None
         s = self.gw.settings
         merged = s.model_dump()
         for key, value in sent.items():
@@ -149,7 +174,7 @@ class SettingsApi:
         return {**self._settings_view(), "saved": path is not None}
 
     async def set_name(self, request: Request):
-        cred = self._cred(request)  # type: ignore[attr-defined]
+        cred = self._cred(request)
         body: SetName = await _body(request, SetName)
         name = (body.name or "").strip()
         cred.set_name(name)

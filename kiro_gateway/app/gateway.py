@@ -90,12 +90,13 @@ class Gateway:
             source.wake = self.writer.wake
         self.watcher = FileWatcher(settings, config_path, credentials_path, self.pool.reload_file,
                                    self.settings_changed)
+        self.anthropic, self.openai_chat, self.gemini = AnthropicDialect(), OpenAIChatDialect(), GeminiDialect()
         self.responses = OpenAIResponsesDialect(backing=self.store)
         self.dialects: dict[str, Dialect] = {
-            "anthropic": AnthropicDialect(),
-            "openai_chat": OpenAIChatDialect(),
+            "anthropic": self.anthropic,
+            "openai_chat": self.openai_chat,
             "openai_responses": self.responses,
-            "gemini": GeminiDialect(),
+            "gemini": self.gemini,
         }
         self.auth = ClientAuth(settings, self.keys, self.limits)
         self.front = Handler(settings, self.auth, self.requests, self.upstream)
@@ -119,10 +120,10 @@ class Gateway:
             *core.ops(),
             *console_routes(self, self.console),  # before the dialects: their /{prefix}/v1/… would take /admin/try/v1/…
             # before /v1/models: its GET /v1/models… answers Gemini clients only
-            *gemini_routes.routes(front, self.dialects["gemini"], self.catalog),  # type: ignore[arg-type]
+            *gemini_routes.routes(front, self.gemini, self.catalog),
             *core.listing(),
-            *anthropic_routes.routes(front, self.dialects["anthropic"]),  # type: ignore[arg-type]
-            *openai_chat_routes.routes(front, self.dialects["openai_chat"]),  # type: ignore[arg-type]
+            *anthropic_routes.routes(front, self.anthropic),
+            *openai_chat_routes.routes(front, self.openai_chat),
             *openai_responses_routes.routes(front, self.responses),
             *admin_routes(self),
         ]

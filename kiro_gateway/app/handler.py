@@ -63,6 +63,9 @@ class Handler:
         if reply.request.dropped_turns:  # the oldest turns were left out to fit the window
             rec.trimmed = reply.request.dropped_turns
             served["x-kiro-trimmed-messages"] = str(rec.trimmed)
+        if reply.request.repaired:  # Kiro refused the body for a rule the gateway then repaired
+            rec.rule = reply.request.repaired
+            served["x-kiro-repaired"] = reply.request.repaired
         if conv.stream:
             chunks = dialect.stream(conv, aiter(reply), reply.input_estimate)
             return StreamedReply(guard(chunks, dialect, rec.streaming(reply)),

@@ -87,6 +87,18 @@ class Thinking:
 
 
 @dataclass(slots=True)
+class WebSearchTool:
+    """A web search the client's API runs on its own servers (Anthropic's `web_search_*` tool,
+    OpenAI's `web_search`, Gemini's `googleSearch`). Kiro's chat has no such tool; the gateway
+    answers it through Kiro's MCP `web_search`, or leaves it out (`webSearch: off`). `max_uses`
+    caps the searches of one reply; the domain lists filter what a search returns."""
+
+    max_uses: int | None = None
+    allowed_domains: list[str] = field(default_factory=list)
+    blocked_domains: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class Conversation:
     """One request in neutral form.
 
@@ -112,6 +124,7 @@ class Conversation:
     json_schema: dict[str, Any] | None = None
     session_id: str | None = None
     stream: bool = False
+    web_search: WebSearchTool | None = None  # the request declared a web search (never in `tools`)
 
     @property
     def json_mode(self) -> bool:
@@ -162,10 +175,50 @@ class ToolCallEnd:
 
 
 @dataclass(slots=True)
+class SearchHit:
+    """One web search result."""
+
+    title: str
+    url: str
+    snippet: str = ""
+    published: str | None = None  # when the page was published, ISO 8601 in UTC, if known
+
+
+@dataclass(slots=True)
+class WebSearchCall:
+    """The gateway searches the web; its WebSearchResults, with the same id, follow."""
+
+    id: str
+    query: str
+
+
+# Why a search gave no results (the codes of Anthropic's web_search_tool_result_error).
+SearchError = Literal["unavailable", "invalid_tool_input", "query_too_long", "max_uses_exceeded",
+                      "too_many_requests"]
+
+
+@dataclass(slots=True)
+class WebSearchResults:
+    id: str
+    query: str
+    hits: list[SearchHit]
+    error: SearchError | None = None
+
+
+@dataclass(slots=True)
+class CitedText:
+    """Answer text that comes from one search result: a TextDelta with its source."""
+
+    text: str
+    source: SearchHit
+
+
+@dataclass(slots=True)
 class Usage:
     input_tokens: int | None = None  # from Kiro's context usage when it says
     output_tokens: int = 0
     credits: float | None = None
+    web_searches: int = 0  # searches the gateway ran for this reply
 
 
 StopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence", "context_window_exceeded"]
@@ -202,7 +255,7 @@ class ErrorEvent:
 
 
 ReplyEvent = (TextDelta | ThinkingDelta | ThinkingEnd | ToolCallStart | ToolCallDelta | ToolCallEnd | Usage
-              | Stop | Ping | ErrorEvent)
+              | Stop | Ping | ErrorEvent | WebSearchCall | WebSearchResults | CitedText)
 
 
 class GatewayError(Exception):
@@ -228,6 +281,7 @@ class GatewayError(Exception):
         self.status = status or self.STATUS[kind]
         self.retry_after = retry_after  # seconds until capacity returns, when known: a Retry-After header
         self.close = close  # the connection cannot be reused (a body left unread): Connection: close
+        self.rule: str | None = None  # the upstream's request rule this broke, for the request log
 
 
 class ContextOverflow(GatewayError):

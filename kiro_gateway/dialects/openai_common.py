@@ -1,7 +1,7 @@
 """What the two OpenAI dialects (Chat Completions, Responses) share: the error shape and its
 statuses, field validation in OpenAI's `messages[0].content` style, data-URL images, tool-call
 argument decoding, `tool_choice` and the JSON output format, reasoning effort → neutral Thinking,
-and ids.
+`url_citation` annotations, and ids.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from typing import Any
 
 import orjson
 
-from ..core.conversation import ContextOverflow, GatewayError, ImagePart, Thinking, ToolCallPart, ToolChoice
+from ..core.conversation import ContextOverflow, GatewayError, ImagePart, SearchHit, Thinking, ToolCallPart, ToolChoice
 from ..util.ids import random_hex
 from .blocks import Wording
 
 __all__ = [
     "bad", "req_str", "opt_str", "opt_int", "opt_number", "image_from_url", "tool_call",
     "thinking_for_effort", "error_status", "error_body", "error_payload", "new_id", "is_list",
-    "tool_choice", "json_format", "WORDING",
+    "tool_choice", "json_format", "WORDING", "url_citation",
 ]
 
 # Neutral kind → (OpenAI error type, code). 401 and 404 are "invalid_request_error" in OpenAI too.
@@ -224,6 +224,13 @@ def error_payload(err: GatewayError) -> dict:
 
 def error_body(err: GatewayError) -> bytes:
     return orjson.dumps({"error": error_payload(err)})
+
+
+def url_citation(start: int, end: int, source: SearchHit, nested: bool) -> dict:
+    """A `url_citation` annotation of characters start..end of the text. Chat nests its details
+    under `url_citation`, `nested`; Responses has them at the top."""
+    details = {"start_index": start, "end_index": end, "url": source.url, "title": source.title}
+    return {"type": "url_citation", "url_citation": details} if nested else {"type": "url_citation", **details}
 
 
 def new_id(prefix: str) -> str:

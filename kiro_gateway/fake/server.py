@@ -27,6 +27,7 @@ from .catalog import INVALID_MODEL, named_error, window_of
 from .hosts import PROFILES_PREFIX, arn_verdict, list_profiles, resolve
 from .login import DEVICE_GRANT
 from .login_routes import LoginRoutes, answer
+from .mcp import McpRoutes
 from .wire import json_body as _json_body
 from .wire import json_response as _json
 from .replies import DROP, Reply, Settings, default_reply, error_reply, script_reply
@@ -53,13 +54,14 @@ _REQUEST_ID_PREFIX = str(uuid.uuid4())[:24]
 _request_ids = itertools.count(1)
 
 
-class FakeKiroHandler(LoginRoutes):
+class FakeKiroHandler(McpRoutes, LoginRoutes):
     """The aiohttp request handler: Kiro routes and the /__fake/ control API."""
 
     def __init__(self, state: FakeState) -> None:
         self.state = state
         self.routes = {
             ("POST", "/generateAssistantResponse"): self.generate,
+            ("POST", "/mcp"): self.mcp,
             ("POST", "/refreshToken"): self.refresh_social,
             ("POST", "/token"): self.refresh_idc,
             ("GET", "/getUsageLimits"): self.get_usage_limits,
@@ -78,6 +80,8 @@ class FakeKiroHandler(LoginRoutes):
             ("POST", "/__fake/reset"): self.ctl_reset,
             **self.login_routes(),
         }
+        self.runtime_routes = {("POST", "/generateAssistantResponse"): self.generate,
+                               ("GET", "/getUsageLimits"): self.get_usage_limits, ("POST", "/mcp"): self.mcp}
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         path = request.path
@@ -89,10 +93,9 @@ class FakeKiroHandler(LoginRoutes):
         if isinstance(operation, bytes):  # an unknown target: the error body
             return _json(400, operation)
         path = operation
-        if host == "runtime" and path == "/generateAssistantResponse":
-            return await self.generate(request, "runtime")
-        if host == "runtime" and path == "/getUsageLimits" and request.method == "GET":
-            return await self.get_usage_limits(request, "runtime")
+        branded = self.runtime_routes.get((request.method, path)) if host == "runtime" else None
+        if branded is not None:  # the operations the branded host serves, with its own rules
+            return await branded(request, "runtime")
         route = self.routes.get((request.method, path))
         if route is None:
             if not path.startswith("/__fake/accounts/"):

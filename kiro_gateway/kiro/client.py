@@ -151,7 +151,7 @@ class KiroHttp:
         if cli:
             url = base_url + "/"
             headers = cli_headers(headers, cli)
-            body = body.replace(b'"origin":"AI_EDITOR"', b'"origin":"KIRO_CLI"')  # never inside a string
+            body = as_cli_body(body)
         else:
             url = base_url + "/generateAssistantResponse"
         session, options = self.via(proxy)
@@ -162,6 +162,17 @@ class KiroHttp:
         except aiohttp.ClientError as e:
             detail = proxy.redact(str(e)) if proxy else str(e)
             raise GatewayError("upstream", f"Could not reach Kiro: {type(e).__name__}: {detail}") from e
+
+
+def as_cli_body(body: bytes) -> bytes:
+    """The IDE's body as kiro-cli sends it: every message's origin KIRO_CLI.
+
+    The body is built once per request, for the IDE; which identity an attempt presents depends on
+    its credential. The origin fields are swapped in the bytes — one copy of the body instead of
+    building it again per attempt. Inside a JSON string a quote is always escaped, so this exact
+    byte run only ever matches an "origin" key and its value.
+    """
+    return body.replace(b'"origin":"AI_EDITOR"', b'"origin":"KIRO_CLI"')
 
 
 async def get_usage_limits(http: KiroHttp, base_url: str, token: str, kiro_version: str, machine_id: str,

@@ -8,7 +8,8 @@ import uuid
 
 from ..util.ids import random_uuid
 
-__all__ = ["machine_id_for", "chat_headers", "cli_headers", "CLI_TARGETS", "refresh_headers", "idc_refresh_headers", "usage_headers"]
+__all__ = ["machine_id_for", "chat_headers", "cli_headers", "CLI_TARGETS", "refresh_headers", "idc_refresh_headers",
+           "usage_headers", "mcp_headers"]
 
 SDK = "1.0.34"
 NODE = "22.22.0"
@@ -49,9 +50,14 @@ def cli_headers(headers: dict[str, str], host_kind: str) -> dict[str, str]:
     """The IDE's chat headers turned into kiro-cli's: JSON 1.0 with the operation as a target."""
     headers["content-type"] = "application/x-amz-json-1.0"
     headers["x-amz-target"] = CLI_TARGETS[host_kind]
+    headers.pop("x-amzn-kiro-agent-mode", None)
+    return _as_cli(headers)
+
+
+def _as_cli(headers: dict[str, str]) -> dict[str, str]:
+    """kiro-cli's user agents in place of the IDE's."""
     for key in ("x-amz-user-agent", "user-agent"):
         headers[key] = headers[key].replace(" KiroIDE-", " KiroCLI-")
-    headers.pop("x-amzn-kiro-agent-mode", None)
     return headers
 
 
@@ -81,6 +87,17 @@ def chat_headers(token: str, kiro_version: str, machine_id: str, host: str, api_
             "x-amzn-kiro-agent-mode": "vibe"}
     return _sdk_headers(lead, SDK, "codewhispererstreaming", "E", f"KiroIDE-{kiro_version}-{machine_id}",
                         machine_id, host, 3, token, api_key_auth)
+
+
+def mcp_headers(token: str, kiro_version: str, machine_id: str, host: str, api_key_auth: bool = False,
+                profile_arn: str | None = None, cli: bool = False) -> dict[str, str]:
+    """An MCP call's headers: chat's without the opt-out and the agent mode, and the account's
+    profile ARN as `x-amzn-kiro-profile-arn` (docs/kiro-protocol.md, “Server tools, MCP and web search”)."""
+    h = chat_headers(token, kiro_version, machine_id, host, api_key_auth)
+    del h["x-amzn-codewhisperer-optout"], h["x-amzn-kiro-agent-mode"]
+    if profile_arn:
+        h["x-amzn-kiro-profile-arn"] = profile_arn
+    return _as_cli(h) if cli else h
 
 
 def usage_headers(token: str, kiro_version: str, machine_id: str, host: str, api_key_auth: bool = False) -> dict[str, str]:

@@ -12,7 +12,8 @@ the body is kept under Kiro's size limit by dropping the oldest turns.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -66,6 +67,9 @@ class RequestOptions:
     max_body_bytes: int = 1_080_000
     overflow: str = "trim"  # "trim" | "compact" | "error": what fit.py does when it does not fit
     check_tokens: bool = True  # also keep the tokens under the model's window (less the reply's room)
+    # Kiro model id -> the window the accounts report for it (ListAvailableModels' tokenLimits),
+    # None where no account said; the built-in table's window is used then.
+    window_of: Callable[[str], int | None] | None = None
 
 
 class KiroRequest:
@@ -81,7 +85,7 @@ class KiroRequest:
     """
 
     __slots__ = ("model", "tool_names", "thinking", "conversation_id", "dropped_turns", "size", "fixed",
-                 "overflowing", "budget", "byte_limit", "_data", "_cut", "_arn")
+                 "overflowing", "budget", "byte_limit", "repaired", "_data", "_cut", "_arn")
 
     def __init__(self, body: bytes, model: Resolved, tool_names: ToolNames, thinking: bool,
                  conversation_id: str, dropped_turns: int = 0, fixed: int = 0) -> None:
@@ -94,6 +98,7 @@ class KiroRequest:
         self.overflowing = False  # over the window, left for compact.py to summarise
         self.budget: int | None = None  # the input token budget (window less the reply's room)
         self.byte_limit = 0
+        self.repaired: str | None = None  # the Kiro rule the body was repaired for, after Kiro refused it
         self.size = len(body)  # without profileArn
         self._data = bytes(memoryview(body))  # exact size (one copy, which a body sent unchanged reuses)
         self._cut = len(body) - 1  # where the closing brace is, and a profileArn goes
@@ -162,6 +167,9 @@ def thinking_prefix(conv: Conversation, forced: bool) -> str:
 
 def build_request(conv: Conversation, mapper: ModelMapper, opts: RequestOptions) -> KiroRequest:
     resolved = mapper.resolve(conv.model)
+    served = opts.window_of(resolved.kiro_id) if opts.window_of else None
+    if served and served != resolved.context_window:
+        resolved = replace(resolved, context_window=served)
     prefix = thinking_prefix(conv, resolved.force_thinking)
     names = ToolNames()
     tools, long_docs = kiro_tool_specs(conv.tools, names)

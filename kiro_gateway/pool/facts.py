@@ -50,6 +50,7 @@ class AccountFacts:
         self._ask_after: dict[str, float] = {}  # discovery that found no answer: not before then
         self._models_after: dict[str, float] = {}  # a model list fetch failed: not before then
         self._refreshing: dict[str, asyncio.Task[dict[str, list[int]] | None]] = {}
+        self.generation = 0  # counts changes to what is known, for readers that keep a derived view
 
     async def get(self, cid: str) -> dict[str, Any]:
         facts = self._facts.get(cid)
@@ -59,12 +60,14 @@ class AccountFacts:
             except (StoreError, AttributeError):
                 facts = {}
             self._facts[cid] = facts
+            self.generation += 1
         return facts
 
     async def learn(self, cid: str, **changes: Any) -> None:
         facts = dict(await self.get(cid))
         facts.update(changes)
         self._facts[cid] = facts
+        self.generation += 1
         try:
             await self.store.put_account_facts(cid, facts)
         except (StoreError, AttributeError) as e:
@@ -72,6 +75,7 @@ class AccountFacts:
 
     def forget(self, cid: str) -> None:
         self._facts.pop(cid, None)
+        self.generation += 1
 
     # -- models ----------------------------------------------------------------------------------
 

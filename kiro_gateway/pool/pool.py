@@ -63,7 +63,7 @@ class CredentialPool:
         self.alerts = Alerts()
         self.sync = PoolSync(self.store, self.health, self.sticky, adopt=self._adopt)
         self.pacer = Pacer(settings, self.store)
-        self.interval = MinInterval(settings)
+        self.interval = MinInterval(settings, self.store)
         self.authority = TokenAuthority(settings, http, self.store, self.leases, self._health, self.sync.touch,
                                         self.file.save, self._unstick)
         tokens = self.authority.token_for

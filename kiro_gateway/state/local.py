@@ -25,6 +25,7 @@ class LocalCoordination:
         self._locks: dict[str, tuple[asyncio.Lock, list[float]]] = {}
         self._slots: dict[str, dict[str, float]] = {}  # scope → lease → expires
         self._rates: dict[str, deque[float]] = {}
+        self._starts: dict[str, float] = {}  # scope → when the next start may be (monotonic)
 
     @asynccontextmanager
     async def _lock(self, name: str, ttl: float, wait: float) -> AsyncIterator[None]:
@@ -64,6 +65,14 @@ class LocalCoordination:
             held = self._slots.get(scope)
             if held is not None and lease in held:
                 held[lease] = until
+
+    async def reserve_start(self, scope: str, gap: float) -> float:
+        now = time.monotonic()
+        start = max(now, self._starts.get(scope, 0.0))
+        self._starts[scope] = start + gap
+        if len(self._starts) > 4096:  # scopes long past: nothing to remember
+            self._starts = {k: v for k, v in self._starts.items() if v > now}
+        return start - now
 
     async def take_rate(self, scope: str, cap: int, window: float) -> float:
         times = self._rates.setdefault(scope, deque())

@@ -117,6 +117,11 @@ class Leases(Protocol):
         seconds until one would be."""
         ...
 
+    async def reserve_start(self, scope: str, gap: float) -> float:
+        """Reserve the next start in `scope`, `gap` s after the one reserved before it (or now, if
+        that is later): the seconds to wait for it, 0 meaning now."""
+        ...
+
 
 @runtime_checkable
 class RequestLogStore(Protocol):

@@ -76,6 +76,14 @@ end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return tostring(tonumber(oldest[2]) + window - now)
 """
+_START = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local start = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
+local gap = tonumber(ARGV[1])
+redis.call('SET', KEYS[1], tostring(start + gap), 'PX', math.ceil((start - now + gap) * 1000) + 1000)
+return tostring(start - now)
+"""
 _FSEP = "\x1e"  # between an aggregate's label key and the vector index in a hash field
 _AGG_TTL = 26 * 3600
 _KEY_USAGE_TTL = 40 * 86400
@@ -112,6 +120,7 @@ class RedisStore(StateStore, SessionStore, TokenStore, Events):
         self._slot = self.r.register_script(_SLOT)
         self._renew = self.r.register_script(_RENEW)
         self._rate = self.r.register_script(_RATE)
+        self._start = self.r.register_script(_START)
         self._callbacks: list[EventHandler] = []
         self._listener: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -331,6 +340,10 @@ class RedisStore(StateStore, SessionStore, TokenStore, Events):
     async def take_rate(self, scope: str, cap: int, window: float) -> float:
         wait = await self._rate(keys=[self._k("rate", scope)], args=[cap, window, secrets.token_hex(8)])
         return float(wait)
+
+    @_unavailable
+    async def reserve_start(self, scope: str, gap: float) -> float:
+        return float(await self._start(keys=[self._k("start", scope)], args=[gap]))
 
     # -- request log, aggregates ------------------------------------------------------------------------
 

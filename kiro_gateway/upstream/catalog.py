@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from ..config import Settings
 from ..core.conversation import GatewayError
@@ -61,6 +62,8 @@ class ModelCatalog:
         self.model_map: dict[str, str] = dict(settings.model_map)
         self.mapper = build_mapper(settings)
         self._learning: set[asyncio.Task[None]] = set()
+        self._windows: dict[str, tuple[int, int]] = {}
+        self._windows_at = (-1.0, -1)
 
     def rebuild(self, settings: Settings) -> None:
         """config.json changed: the name table is made anew from the new settings."""
@@ -82,6 +85,17 @@ class ModelCatalog:
         return ModelEntry(name, name, info.created, resolved.context_window, info.max_output, resolved.kiro_id)
 
     # -- what the accounts serve ---------------------------------------------------------------------
+
+    def window(self, kiro_id: str) -> int | None:
+        """The context window the pool serves for a model: the largest any usable account reports
+        in its model list (the built-in figure for accounts not asked yet). Read for every request's
+        size check, so the walk over the accounts is kept for a second, or until an account's
+        list changes."""
+        now, generation = time.monotonic(), self.facts.generation
+        if now - self._windows_at[0] > 1.0 or generation != self._windows_at[1]:
+            self._windows, self._windows_at = served_models(self.pool, self.facts), (now, generation)
+        limits = self._windows.get(kiro_id)
+        return limits[0] if limits and limits[0] else None
 
     async def served(self) -> dict[str, tuple[int, int]]:
         """Kiro model id -> (context window, output limit) the pool can serve; accounts whose

@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import hashlib
 import logging
+from collections.abc import Mapping
 
 import aiohttp
 import orjson
@@ -26,6 +27,7 @@ from ..kiro.endpoints import needs_profile
 from ..kiro.eventstream import EventStreamError
 from ..kiro.events import ReplyMapper
 from ..kiro.models import UnknownModel
+from ..kiro.repair import REPAIRABLE, repair
 from ..kiro.request import KiroRequest, RequestOptions, build_request
 from ..kiro.rules import diagnose, explain
 from ..pool.availability import ModelUnavailable, check_servable, unavailable
@@ -33,6 +35,8 @@ from ..pool.facts import AccountFacts
 from ..pool.pool import CredentialPool, Lease
 from ..util.ids import jitter
 from .catalog import ModelCatalog
+from .search import Searcher
+from .searching import Reply, Searching
 from .stream import ReplyStream
 
 __all__ = ["Upstream", "ReplyStream"]
@@ -72,15 +76,24 @@ class Upstream:
         self.facts = facts
         self.catalog = catalog
         self.compactor = Compactor()
+        self.searching = Searching(settings, Searcher(settings, pool, http, facts), self.prepare, self._chat)
 
     def prepare(self, conv: Conversation, overflow: str | None = None) -> KiroRequest:
         try:
-            return build_request(conv, self.catalog.mapper, RequestOptions(self.settings.max_payload_bytes,
-                                                                   overflow or self.settings.overflow_policy))
+            return build_request(conv, self.catalog.mapper, RequestOptions(
+                self.settings.max_payload_bytes, overflow or self.settings.overflow_policy,
+                window_of=self.catalog.window))
         except UnknownModel as e:
             raise GatewayError("invalid_request", str(e)) from e
 
-    async def open(self, conv: Conversation, release: bool = False) -> ReplyStream:
+    async def open(self, conv: Conversation, release: bool = False) -> Reply:
+        """The reply to the conversation: a chat with Kiro, or, for a request that declares a web
+        search (`webSearch: on`), a search answer or a chat that searches (searching.py)."""
+        if conv.web_search is not None and self.settings.web_search == "on":
+            return await self.searching.open(conv, session_key(conv))  # keeps the content: it may go on
+        return await self._chat(conv, release)
+
+    async def _chat(self, conv: Conversation, release: bool = False) -> ReplyStream:
         """Send the conversation, failing over between credentials until one answers.
 
         At most `max_attempts_per_credential` tries on one credential and `max_attempts` in all;
@@ -197,7 +210,13 @@ class Upstream:
                         continue
                     raise full from None
                 if e.kind == "invalid_request":
-                    raise self._explained(e, request) from None
+                    explained = self._explained(e, request, self.facts.known_models(cid))
+                    rule = explained.rule
+                    if rule in REPAIRABLE and request.repaired is None and self._repair(request, rule):
+                        tries[cid] -= 1  # once, on the same account, not counted
+                        attempt -= 1
+                        continue
+                    raise explained from None
                 self.pool.failed(lease, e.kind, e.reason, e.message, e.retry_after)
                 if e.kind in _SWITCH_KINDS:
                     tries[cid] = s.max_attempts_per_credential
@@ -211,20 +230,39 @@ class Upstream:
         raise self._final(last or GatewayError("upstream", "Kiro could not be reached."))
 
     @staticmethod
-    def _explained(err: UpstreamStatus, request: KiroRequest) -> GatewayError:
-        """Kiro's bare "Improperly formed request.": our copy of its rules, run on what was sent,
-        says which one broke and where (and the rule goes into the request log)."""
+    def _explained(err: UpstreamStatus, request: KiroRequest, models: Mapping[str, object] | None) -> GatewayError:
+        """Kiro's bare "Improperly formed request.": our copy of its rules, run on what was sent
+        (with the account's model list, where known), says which one broke and where (and the
+        rule goes into the request log)."""
         if "Improperly formed" not in err.body:
             return err
         try:
-            found = diagnose(orjson.loads(request.body), request.size)
+            found = diagnose(orjson.loads(request.body), request.size, models.keys() if models else None)
         except Exception:  # noqa: BLE001 - the explanation is a courtesy; Kiro's answer still stands
             found = None
         if found is None:
             return err
         out = GatewayError("invalid_request", explain(*found))
-        out.rule = found[0]  # type: ignore[attr-defined]
+        out.rule = found[0]
         return out
+
+    @staticmethod
+    def _repair(request: KiroRequest, rule: str) -> bool:
+        """Kiro refused the body for a rule we can repair (kiro/repair.py): the body repaired for
+        one more try — for that rule and any other repairable one our copy of the rules then finds
+        — unless it would still break one."""
+        body = orjson.loads(request.body)
+        done: list[str] = []
+        found: tuple[str, str] | None = (rule, "")
+        while found is not None:
+            if found[0] in done or not repair(body, found[0]):
+                return False
+            done.append(found[0])
+            data = orjson.dumps(body)
+            found = diagnose(body, len(data))
+        request.replace(data, 0)
+        request.repaired = ",".join(done)
+        return True
 
     async def _ask(self, model: str, text: str, session: str) -> str:
         """One question to the model on the normal path, its whole answer's text (a summary for

@@ -48,6 +48,13 @@ class ReplyStream:
         self.served_model = request.model.kiro_id  # the Kiro model that answers (a fallback's, maybe)
         self.fallback = False
 
+    def close(self) -> None:
+        """Let go of the response and the account when the reply will not be read to its end."""
+        self.resp.release()
+        if self.on_close is not None:
+            self.on_close(self.lease)
+            self.on_close = None
+
     def __aiter__(self) -> AsyncIterator[list[ReplyEvent]]:
         batches = self._batches()
         if self.stop_sequences:  # Kiro has none: the gateway cuts the answer (stops.py)
@@ -61,10 +68,7 @@ class ReplyStream:
             async for batch in _read(self.resp, self.mapper, self.ping_interval, self.read_timeout):
                 yield batch
         finally:
-            self.resp.release()
-            if self.on_close is not None:
-                self.on_close(self.lease)
-                self.on_close = None
+            self.close()
 
     async def collect(self) -> list[ReplyEvent]:
         """Every event of the reply (for non-streaming answers), without keep-alives."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 
-__all__ = ["random_uuid", "random_hex", "jitter"]
+__all__ = ["random_uuid", "random_hex", "random_chars", "jitter"]
 
 _bits = random.SystemRandom().getrandbits(64)
 _rng = random.Random(_bits)
@@ -22,6 +22,11 @@ def random_uuid() -> str:
 
 def random_hex(chars: int) -> str:
     return f"{_getrandbits(chars * 4):0{chars}x}"
+
+
+def random_chars(n: int, alphabet: str) -> str:
+    """`n` characters drawn from `alphabet`."""
+    return "".join(_rng.choices(alphabet, k=n))
 
 
 def jitter(low: float, high: float) -> float:

@@ -187,12 +187,32 @@ def test_console_flows_in_chromium(world):
 
         # -- Settings: the load-balancing mode reaches config.json ---------------------------------
         page.click("nav a[data-page=settings]")
+        page.select_option("select[name=loadBalancing]", "random")
+        page.select_option("select[name=overflowPolicy]", "trim")
+        page.fill("input[name=minIntervalPerCredential]", "0.2")
+        page.fill("textarea[name=modelFallbacks]", '{"claude-opus-4-8": ["claude-sonnet-4-6"]}')
+        page.uncheck("input[name=webSearch]")
+        page.click("form.settings button[type=submit]")
+        expect(page.locator(".notice.ok")).to_be_visible()
+        saved = json.loads((gw.credentials_path.parent / "config.json").read_text())
+        assert (saved["loadBalancing"], saved["overflowPolicy"], saved["minIntervalPerCredential"]) == ("random", "trim", 0.2)
+        assert saved["webSearch"] == "off" and gw.app.state.gateway.settings.web_search == "off"
+        assert saved["modelFallbacks"] == {"claude-opus-4-8": ["claude-sonnet-4-6"]}
+        live = gw.app.state.gateway.settings
+        assert (live.load_balancing, live.min_interval_per_credential) == ("random", 0.2)
+        page.fill("textarea[name=modelFallbacks]", '{"claude-opus-4-8": ["not-a-model-q"]}')
+        page.click("form.settings button[type=submit]")
+        expect(page.locator(".notice.error")).to_contain_text("not-a-model-q")
+        page.fill("textarea[name=modelFallbacks]", "{}")
+        page.fill("input[name=minIntervalPerCredential]", "0")
         page.select_option("select[name=loadBalancing]", "balanced")
+        page.check("input[name=webSearch]")
         page.click("form.settings button[type=submit]")
         expect(page.locator(".notice.ok")).to_be_visible()
         saved = json.loads((gw.credentials_path.parent / "config.json").read_text())
         assert saved["loadBalancing"] == "balanced"
         assert gw.app.state.gateway.settings.load_balancing == "balanced"
+        assert gw.app.state.gateway.settings.web_search == "on"
         shot("settings")
 
         # -- log in by device code through the dialog (Builder ID, then IdC), approved at the fake ----
@@ -268,10 +288,13 @@ def test_console_flows_in_chromium(world):
             shot(name)
         page.click("nav a[data-page=keys]")
         page.fill("input[name=keyName]", "browser key")
+        page.select_option("select[name=keyCredential]", str(social_id))  # pinned to the social login's account
         page.click("form.inline-form button[type=submit]")
         expect(page.locator(".modal pre.secret")).to_contain_text("")
         shot("keys-created")
         page.click(".modal button.primary")
+        pinned = [k for k in gw.app.state.gateway.keys.all() if k.name == "browser key"]
+        assert pinned and pinned[0].credential == str(social_id), pinned
 
         # -- 中文 switches the labels, and is remembered ----------------------------------------------
         page.click("button:has-text('中文')")

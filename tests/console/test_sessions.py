@@ -230,3 +230,38 @@ def test_settings_endpoint_applies_and_saves(gw, tmp_path):
     httpx.put(gw.base_url + "/api/admin/config/settings", headers=h,
               json={"loadBalancing": "priority", "proxyUrl": "", "proxyPassword": ""})
     assert live.proxy_url is None and live.proxy_password is None
+
+
+def test_settings_cover_the_anti_ban_and_long_session_keys(gw):
+    h = {"x-api-key": ADMIN}
+    url = gw.base_url + "/api/admin/config/settings"
+    unknown = httpx.put(url, headers=h, json={"modelFallbacks": {"claude-opus-4-8": ["no-such-model-x"]}})
+    assert unknown.status_code == 400 and "no-such-model-x" in unknown.text, unknown.text
+    assert httpx.put(url, headers=h, json={"pacingJitter": 2}).status_code == 400
+    r = httpx.put(url, headers=h, json={"loadBalancing": "random", "minIntervalPerCredential": 0.5, "pacingJitter": 0.1,
+                                        "overflowPolicy": "trim",
+                                        "modelFallbacks": {"claude-opus-4-8": ["claude-sonnet-4-6"]}})
+    assert r.status_code == 200, r.text
+    view = r.json()
+    assert (view["loadBalancing"], view["minIntervalPerCredential"], view["pacingJitter"], view["overflowPolicy"]) \
+        == ("random", 0.5, 0.1, "trim")
+    assert view["modelFallbacks"] == {"claude-opus-4-8": ["claude-sonnet-4-6"]}
+    live = gw.app.state.gateway.settings
+    assert live.model_fallbacks == {"claude-opus-4-8": ["claude-sonnet-4-6"]} and live.min_interval_per_credential == 0.5
+    saved = json.loads((gw.credentials_path.parent / "config.json").read_text())
+    assert saved["modelFallbacks"] == {"claude-opus-4-8": ["claude-sonnet-4-6"]} and saved["overflowPolicy"] == "trim"
+    httpx.put(url, headers=h, json={"loadBalancing": "priority", "minIntervalPerCredential": 0, "overflowPolicy": "compact",
+                                    "modelFallbacks": {}})
+    assert live.model_fallbacks == {}
+
+
+def test_web_search_setting_is_live_and_saved(gw):
+    h = {"x-api-key": ADMIN}
+    assert httpx.get(gw.base_url + "/api/admin/config/settings", headers=h).json()["webSearch"] == "on"
+    assert httpx.put(gw.base_url + "/api/admin/config/settings", headers=h, json={"webSearch": "maybe"}).status_code == 400
+    r = httpx.put(gw.base_url + "/api/admin/config/settings", headers=h, json={"webSearch": "off"})
+    assert r.status_code == 200 and r.json()["webSearch"] == "off"
+    assert gw.app.state.gateway.settings.web_search == "off"
+    assert json.loads((gw.credentials_path.parent / "config.json").read_text())["webSearch"] == "off"
+    httpx.put(gw.base_url + "/api/admin/config/settings", headers=h, json={"webSearch": "on"})
+    assert gw.app.state.gateway.settings.web_search == "on"

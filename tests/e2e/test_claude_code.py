@@ -127,3 +127,77 @@ def test_claude_code_takes_kiros_overflow_as_prompt_too_long(claude_bin, gateway
     proc, _ = run_claude(claude_bin, gateway.base_url, gateway.api_key, tmp_path, "the long one")
     result = json.loads(proc.stdout)
     assert result["is_error"] is True and result["terminal_reason"] == "prompt_too_long", result
+
+
+def test_claude_code_compacts_on_the_overflow_error_and_its_next_request_is_smaller(claude_bin, clean_fake, tmp_path):
+    """overflowPolicy error, four tool rounds in, Kiro says the input is too long: Claude Code gets
+    "prompt is too long", summarises the conversation through the gateway (its reactive compact),
+    and sends the turn again, smaller — the session goes on without the user doing anything."""
+    from support import own_account, start_gateway
+    (tmp_path / "gw").mkdir()
+    gw = start_gateway(clean_fake, tmp_path / "gw", own_account(clean_fake), overflow_policy="error")
+    try:
+        for i in range(4):
+            clean_fake.add_script({"match": "make the marker" if i == 0 else f"marker-{i - 1}-out", "times": 1, "steps": [
+                {"text": f"Step {i}."},
+                {"tool": {"name": "Bash", "input": {"command": f"echo marker-{i}-out", "description": f"step {i}"}}}]})
+        clean_fake.add_script({"match": "marker-3-out", "times": 1, "status": 400, "body": {
+            "message": "Input is too long.", "reason": "CONTENT_LENGTH_EXCEEDS_THRESHOLD"}})
+        proc, _ = run_claude(claude_bin, gw.base_url, gw.api_key, tmp_path, "make the marker file please",
+                             "--allowedTools", "Bash")
+    finally:
+        gw.server.stop()
+    result = json.loads(proc.stdout)
+    assert result["is_error"] is False, result
+    reqs = kiro_requests(clean_fake)
+    statuses = [r["status"] for r in reqs]
+    assert statuses[:5] == [200, 200, 200, 200, 400] and all(s == 200 for s in statuses[5:]), statuses
+    refused = reqs[4]["body"]["conversationState"]
+    summary = reqs[5]["body"]["conversationState"]["currentMessage"]["userInputMessage"]["content"]
+    assert "TEXT ONLY" in summary and "summary" in summary.lower(), summary[:300]
+    again = reqs[-1]["body"]["conversationState"]
+    assert len(again["history"]) < len(refused["history"]), (len(again["history"]), len(refused["history"]))
+    assert len(json.dumps(again)) < len(json.dumps(refused))
+
+
+@pytest.fixture
+def searching_gateway(fake, tmp_path):
+    """A gateway with a branded host (the fake's /runtime), where web search needs the profile ARN."""
+    from support import own_account, start_gateway
+
+    (tmp_path / "gw").mkdir()
+    gw = start_gateway(fake, tmp_path / "gw", own_account(fake), runtime_base_url=fake.base_url + "/runtime",
+                       usage_on_start=False)
+    yield gw
+    gw.server.stop()
+
+
+def test_claude_code_web_search(claude_bin, searching_gateway, clean_fake, tmp_path):
+    """The model calls WebSearch; Claude Code asks its search-only sub-request (the web_search server
+    tool alone), which the gateway answers from Kiro's MCP web_search; the results reach the model."""
+    from kiro_gateway.fake.mcp import search_results
+
+    (tmp_path / "cc").mkdir()
+    clean_fake.add_script({"match": "look up the kiro release", "times": 1, "steps": [
+        {"text": "I'll search for it."},
+        {"tool": {"name": "WebSearch", "input": {"query": "kiro release notes"}}},
+    ]})
+    proc, _ = run_claude(claude_bin, searching_gateway.base_url, searching_gateway.api_key, tmp_path / "cc",
+                         "look up the kiro release", "--allowedTools", "WebSearch")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["is_error"] is False and result["num_turns"] == 2, result
+    assert result["permission_denials"] == []
+    searches = [r for r in clean_fake.requests if r["path"].endswith("/mcp")]
+    assert [(s["host"], s["status"], s["search"]) for s in searches] == [("runtime", 200, "kiro release notes")]
+    assert searches[0]["body"]["profileArn"]  # the branded host's rule: the ARN at the body's root
+    reqs = kiro_requests(clean_fake) + [r for r in clean_fake.requests if r["path"] == "/runtime/generateAssistantResponse"]
+    assert len(reqs) == 2 and all(r["rule"] is None and r["status"] == 200 for r in reqs)  # the sub-request: no chat
+    state = reqs[1]["body"]["conversationState"]
+    use = state["history"][-1]["assistantResponseMessage"]["toolUses"][0]
+    assert use["name"] == "WebSearch" and use["input"] == {"query": "kiro release notes"}
+    text = state["currentMessage"]["userInputMessage"]["userInputMessageContext"]["toolResults"][0]["content"][0]["text"]
+    assert text.startswith('Web search results for query: "kiro release notes"')
+    hits = search_results("kiro release notes")["results"]
+    assert all(h["url"] in text for h in hits) and hits[0]["snippet"] in text
+    assert result["result"].startswith("Received 1 tool result(s): Web search results for query")

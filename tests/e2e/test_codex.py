@@ -106,7 +106,9 @@ def test_codex_runs_its_shell_tool_and_the_follow_up_is_accepted(codex_bin, gate
     first, second = (r["body"]["conversationState"] for r in reqs)
     tools = {t["toolSpecification"]["name"]
              for t in first["currentMessage"]["userInputMessage"]["userInputMessageContext"]["tools"]}
-    assert {"exec_command", "multi_agent_v1__spawn_agent"} <= tools and "web_search" not in tools
+    # Codex's built-in web_search is offered as the gateway's own function (docs/kiro-protocol.md,
+    # “How a request with a web search is served”).
+    assert {"exec_command", "multi_agent_v1__spawn_agent", "web_search"} <= tools
     results = second["currentMessage"]["userInputMessage"]["userInputMessageContext"]["toolResults"]
     assert results[0]["status"] == "success" and "Process exited with code 0" in results[0]["content"][0]["text"]
     assistant = second["history"][-1]["assistantResponseMessage"]
@@ -133,3 +135,26 @@ def test_codex_namespaced_tool_call_is_dispatched(codex_bin, gateway, clean_fake
     # Codex's own agent tool answered (an unknown name would give "unsupported call: ...").
     assert "invalid agent id nope" in text and "unsupported call" not in text
     assert second["history"][-1]["assistantResponseMessage"]["toolUses"][0]["name"] == "multi_agent_v1__close_agent"
+
+
+def test_codex_web_search(codex_bin, gateway, clean_fake, tmp_path):
+    """Codex declares its built-in web_search: the model calls the gateway's web_search function, the
+    gateway searches (Kiro's MCP) and goes on; Codex sees a web_search_call, then the answer."""
+    from kiro_gateway.fake.mcp import search_results
+
+    clean_fake.add_script({"match": "find the codex release", "times": 1, "steps": [
+        {"text": "Searching."}, {"tool": {"name": "web_search", "input": {"query": "codex cli release"}}}]})
+    proc, _, events = run_codex(codex_bin, gateway.base_url, gateway.api_key, tmp_path, "find the codex release")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not [e for e in events if e["type"] in ("error", "turn.failed")], events
+    items = [e["item"] for e in events if e["type"] == "item.completed"]
+    searches = [i for i in items if i["type"] == "web_search"]
+    assert [s["query"] for s in searches] == ["codex cli release"], items
+    messages = [i["text"] for i in items if i["type"] == "agent_message"]
+    assert messages[-1].startswith('Received 1 tool result(s): Web search results for "codex cli release"')
+    assert [r["search"] for r in clean_fake.requests if r["path"].endswith("/mcp")] == ["codex cli release"]
+    reqs = kiro_requests(clean_fake)
+    assert len(reqs) == 2 and all(r["rule"] is None and r["status"] == 200 for r in reqs)
+    result = reqs[1]["body"]["conversationState"]["currentMessage"]["userInputMessage"]["userInputMessageContext"][
+        "toolResults"][0]["content"][0]["text"]
+    assert search_results("codex cli release")["results"][0]["url"] in result

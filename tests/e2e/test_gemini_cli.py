@@ -113,3 +113,24 @@ def test_gemini_cli_runs_a_tool_and_the_follow_up_is_accepted(gemini_bin, gatewa
     assert model_turn["content"].startswith("<thinking>The user wants the listing, so I call list_directory</thinking>")
     assert result["stats"]["models"]["gemini-3.5-flash-lite"]["roles"]["utility_router"]["totalRequests"] == 1
 
+
+
+def test_gemini_cli_google_web_search(gemini_bin, gateway, clean_fake, tmp_path):
+    """The model calls google_web_search; Gemini CLI asks its sub-request with googleSearch alone,
+    which the gateway answers from Kiro's MCP web search with groundingMetadata; the CLI's tool
+    result carries the sources it read from that metadata back to the model."""
+    from kiro_gateway.fake.mcp import search_results
+
+    clean_fake.add_script({"match": "You are Gemini CLI", "times": 1, "steps": [
+        {"text": "Searching."}, {"tool": {"name": "google_web_search", "input": {"query": "gemini cli release"}}}]})
+    proc, _ = run_gemini(gemini_bin, gateway.base_url, gateway.api_key, tmp_path, "search the web for the gemini cli")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["stats"]["tools"]["byName"]["google_web_search"]["success"] == 1, result["stats"]["tools"]
+    assert [r["search"] for r in clean_fake.requests if r["path"].endswith("/mcp")] == ["gemini cli release"]
+    follow_up = kiro_requests(clean_fake)[-1]["body"]["conversationState"]
+    text = follow_up["currentMessage"]["userInputMessage"]["userInputMessageContext"]["toolResults"][0]["content"][0]["text"]
+    hits = search_results("gemini cli release")["results"]
+    assert hits[0]["snippet"] in text and all(h["url"] in text for h in hits), text[:2000]
+    # The CLI put its citation markers where the grounding supports end: after each entry.
+    assert f'{hits[0]["snippet"]}[1]\n2. ' in text, text[:2000]

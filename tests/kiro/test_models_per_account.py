@@ -4,6 +4,7 @@ listings show only what some account can serve, with its limits."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import anthropic
@@ -200,3 +201,33 @@ def test_a_paged_model_list_is_followed_to_the_end(fake, tmp_path, pool_ab):
         gw.server.stop()
     lists = sum(n for p, n in fake.stats()["paths"].items() if p.endswith("ListAvailableModels"))
     assert lists == 5  # 3 pages for a, 2 for b
+
+
+def test_the_size_check_uses_the_window_the_account_reports(fake, tmp_path):
+    # The account's list gives claude-sonnet-4.5 a 20,000-token window (the built-in table says
+    # 200,000): a 40,000-token turn is refused before it is sent under `error`, and trimmed to fit
+    # under `trim`, so Kiro never sees an oversized body.
+    a = fake.add_account(id="a", models={"claude-sonnet-4.5": {"maxInputTokens": 20_000}})
+    big = "lorem ipsum dolor sit amet " * 6_000  # ~40k tokens
+    for policy in ("error", "trim"):
+        fake.clear_requests()
+        gw = start_gateway(fake, tmp_path, [cred(a)], overflow_policy=policy)
+        try:
+            assert ask(gw, "claude-sonnet-4-5").parse().content[0].text  # the account's list is learned
+            if policy == "error":
+                with pytest.raises(anthropic.BadRequestError) as e:
+                    ask(gw, "claude-sonnet-4-5", big)
+                m = re.search(r"prompt is too long: (\d+) tokens > (\d+) maximum", str(e.value))
+                assert m and int(m.group(2)) <= 20_000 < int(m.group(1)), str(e.value)
+                assert len(chats(fake)) == 1
+            else:
+                raw = client(gw).messages.with_raw_response.create(
+                    model="claude-sonnet-4-5", max_tokens=50,
+                    messages=[{"role": "user", "content": "read these"}, {"role": "assistant", "content": "sure"},
+                              {"role": "user", "content": big}, {"role": "assistant", "content": "noted"},
+                              {"role": "user", "content": big[: len(big) // 8]}, {"role": "assistant", "content": "ok"},
+                              {"role": "user", "content": "and now?"}])
+                assert raw.parse().content[0].text and int(raw.headers["x-kiro-trimmed-messages"]) >= 1
+                assert [c[1] for c in chats(fake)] == [200, 200]
+        finally:
+            gw.server.stop()

@@ -269,3 +269,16 @@ def test_a_call_kiro_cut_off_keeps_a_note_and_its_result_says_what_to_do():
         {"role": "user", "content": "go"}, {"role": "assistant", "tool_calls": [
             {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}]},
         {"role": "tool", "tool_call_id": "c1", "content": "ok"}]}).messages[1].parts[0].cut
+
+
+@given(st.text())
+def test_the_cli_origin_swap_touches_only_origin_fields(text):
+    from kiro_gateway.kiro.client import as_cli_body
+
+    sneaky = text + '"origin":"AI_EDITOR"' + text
+    body = orjson.dumps({"conversationState": {"currentMessage": {"userInputMessage": {
+        "content": sneaky, "origin": "AI_EDITOR"}}, "history": [{"userInputMessage": {
+            "content": sneaky, "origin": "AI_EDITOR"}}]}})
+    out = orjson.loads(as_cli_body(body))["conversationState"]
+    assert out["currentMessage"]["userInputMessage"] == {"content": sneaky, "origin": "KIRO_CLI"}
+    assert out["history"][0]["userInputMessage"] == {"content": sneaky, "origin": "KIRO_CLI"}

@@ -110,6 +110,35 @@ async def test_rate_window_admits_cap_then_says_how_long_to_wait(store):
     assert await store.take_rate("key:k", 3, 0.5) == 0
 
 
+async def test_starts_are_spaced_by_the_gap_asked_for(store):
+    waits = [await store.reserve_start("cred:1", 0.2) for _ in range(4)]
+    assert waits[0] == 0 and all(abs(w - 0.2 * i) < 0.05 for i, w in enumerate(waits)), waits
+    assert await store.reserve_start("cred:2", 0.2) == 0  # per scope
+    await asyncio.sleep(1.0)  # the last reservation (0.6 s ahead, 0.2 s gap) is past
+    assert await store.reserve_start("cred:1", 0.2) == 0
+
+
+async def test_two_processes_sharing_redis_keep_one_interval(redis_url):
+    # Two gateways on one Redis (team mode): their reservations on one account interleave and
+    # every start is still a gap after the one before it.
+    from kiro_gateway.config import Settings
+    from kiro_gateway.pool.interval import MinInterval
+    ns = "t-" + secrets.token_hex(4)
+    stores = [make_store(redis_url, None, ns) for _ in range(2)]
+    for s in stores:
+        await s.open()
+    try:
+        settings = Settings(min_interval_per_credential=0.1, pacing_jitter=0)
+        a, b = (MinInterval(settings, s) for s in stores)
+        t0 = time.monotonic()
+        starts = sorted(await asyncio.gather(*(iv.delay("1") for iv in (a, b) * 4)))
+        assert time.monotonic() - t0 < 0.5  # reserved, not waited for
+        assert all(abs(w - 0.1 * i) < 0.03 for i, w in enumerate(starts)), starts
+    finally:
+        for s in stores:
+            await s.close()
+
+
 async def test_log_filters_paging_and_retention(store):
     rows = [row(i) for i in range(20)]
     rows[3].update(status=429, error="rate_limit", credential="2")

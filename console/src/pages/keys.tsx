@@ -2,6 +2,24 @@ import { useEffect, useState } from "preact/hooks";
 import * as api from "../api";
 import { t } from "../i18n";
 import { CopyButton, Modal, Notice, num } from "../ui";
+import { state, useStore } from "../store";
+
+// A key may be pinned to one account: its requests are served by that account only.
+function PinSelect(props: { value: string; onChange: (v: string) => void; name?: string }) {
+  useStore((s) => s.version);
+  const creds = [...state.creds.values()];
+  return (
+    <select name={props.name} value={props.value} onChange={(e) => props.onChange(e.currentTarget.value)}>
+      <option value="">{t("any account")}</option>
+      {creds.map((c) => (
+        <option key={c.id} value={String(c.id)}>
+          #{c.id}
+          {c.name ? ` ${c.name}` : c.email ? ` ${c.email}` : ""}
+        </option>
+      ))}
+    </select>
+  );
+}
 
 export function Keys() {
   const [keys, setKeys] = useState<any[]>([]);
@@ -9,6 +27,7 @@ export function Keys() {
   const [name, setName] = useState("");
   const [rpm, setRpm] = useState("");
   const [tpd, setTpd] = useState("");
+  const [pin, setPin] = useState("");
   const [secret, setSecret] = useState<string | null>(null);
   const load = () => api.get("/keys").then((d) => setKeys(d.keys)).catch((e) => setErr(e.message));
   useEffect(() => void load(), []);
@@ -22,7 +41,7 @@ export function Keys() {
           e.preventDefault();
           setErr(null);
           try {
-            const k = await api.post("/keys", { name, requestsPerMinute: limit(rpm), tokensPerDay: limit(tpd) });
+            const k = await api.post("/keys", { name, requestsPerMinute: limit(rpm), tokensPerDay: limit(tpd), credential: pin || null });
             setSecret(k.key);
             setName("");
             load();
@@ -43,6 +62,10 @@ export function Keys() {
           {t("Tokens per day")}
           <input type="number" min={0} value={tpd} onInput={(e) => setTpd(e.currentTarget.value)} />
         </label>
+        <label>
+          {t("Served by")}
+          <PinSelect name="keyCredential" value={pin} onChange={setPin} />
+        </label>
         <button class="primary" type="submit">
           {t("Create")}
         </button>
@@ -55,6 +78,7 @@ export function Keys() {
             <th>{t("Key")}</th>
             <th>{t("Requests per minute")}</th>
             <th>{t("Tokens per day")}</th>
+            <th>{t("Served by")}</th>
             <th>{t("Usage today")}</th>
             <th>{t("Last 7 days")}</th>
             <th>{t("Created")}</th>
@@ -68,6 +92,19 @@ export function Keys() {
               <td class="mono">{k.hint}</td>
               <td>{k.requestsPerMinute ?? "∞"}</td>
               <td>{k.tokensPerDay ?? "∞"}</td>
+              <td>
+                <PinSelect
+                  value={k.credential == null ? "" : String(k.credential)}
+                  onChange={async (v) => {
+                    try {
+                      await api.patch(`/keys/${k.id}`, { credential: v || null });
+                      load();
+                    } catch (x) {
+                      setErr((x as Error).message);
+                    }
+                  }}
+                />
+              </td>
               <td>
                 {k.usageToday.requests} · {num(k.usageToday.tokensIn + k.usageToday.tokensOut)}
               </td>

@@ -25,8 +25,10 @@ from ...core.conversation import (
     ToolCallPart,
     ToolChoice,
     ToolResultPart,
+    WebSearchTool,
 )
 from ..blocks import Wording, content_parts, result_content
+from .websearch import echoed_results, echoed_use, search_tool
 
 _UNPARSED = "__unparsedToolInput"
 
@@ -36,6 +38,7 @@ _SESSION_IN_USER_ID = re.compile(r"session_([0-9a-fA-F-]{16,})")
 # Anthropic server tools and Anthropic-defined client tools: Kiro accepts only plain functions.
 _NON_FUNCTION = re.compile(r"^(web_search|web_fetch|code_execution|computer|bash|text_editor|memory|"
                            r"tool_search)_\d+")
+_WEB_SEARCH = re.compile(r"^web_search_\d+$")
 
 
 def bad(where: str, what: str) -> GatewayError:
@@ -138,7 +141,7 @@ def _block(b: dict, w: str) -> Part:
     if t == "document":
         return _document(b, w)
     if t == "server_tool_use":  # ran on the server; Kiro cannot pair it with a result
-        return TextPart(f"[{b.get('name')}: {orjson.dumps(b.get('input')).decode()}]")
+        return TextPart(echoed_use(b))
     if t == "tool_use":
         return _tool_use(b, w)
     if t == "tool_result":
@@ -148,6 +151,8 @@ def _block(b: dict, w: str) -> Part:
         return ThinkingPart(_str(b.get("thinking"), f"{w}.thinking", False), b.get("signature"))
     if t == "redacted_thinking":
         return ThinkingPart("", None, redacted=True)
+    if t == "web_search_tool_result":
+        return TextPart(echoed_results(b))
     if isinstance(t, str) and t.endswith("_tool_result"):
         # A server tool's result echoed back (e.g. web search): keep what it said as text.
         return TextPart(f"[{t}]\n{orjson.dumps(b.get('content')).decode()[:20000]}")
@@ -171,24 +176,29 @@ def _system(system: Any) -> str:
     raise bad("system", "Input should be a valid string or list of text blocks")
 
 
-def _tools(tools: Any) -> list[Tool]:
+def _tools(tools: Any) -> tuple[list[Tool], WebSearchTool | None]:
+    """The function tools, and the web search server tool if there is one."""
     if tools is None:
-        return []
+        return [], None
     if not isinstance(tools, list):
         raise bad("tools", "Input should be a valid list")
     out: list[Tool] = []
+    search = None
     for i, t in enumerate(tools):
         if not isinstance(t, dict):
             raise bad(f"tools.{i}", "Input should be an object")
         kind = t.get("type")
+        if isinstance(kind, str) and _WEB_SEARCH.match(kind):
+            search = search_tool(t, f"tools.{i}")  # served through Kiro's MCP web_search (docs/kiro-protocol.md)
+            continue
         if kind not in (None, "custom") and (_NON_FUNCTION.match(str(kind)) or "input_schema" not in t):
-            continue  # server / Anthropic-defined tools have no Kiro equivalent: dropped
+            continue  # other server / Anthropic-defined tools have no Kiro equivalent: dropped
         name = _str(t.get("name"), f"tools.{i}.name")
         schema = t.get("input_schema")
         if not isinstance(schema, dict):
             raise bad(f"tools.{i}.input_schema", "Field required" if schema is None else "Input should be an object")
         out.append(Tool(name, t.get("description") or "", schema))
-    return out
+    return out, search
 
 
 def _tool_choice(tc: Any) -> ToolChoice:
@@ -282,11 +292,12 @@ def parse_request(body: Any, session_header: str | None = None, counting: bool =
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
         # Structured output (Claude Code's title request uses it)
         json_schema = fmt.get("schema") if isinstance(fmt.get("schema"), dict) else {}
+    tools, search = _tools(body.get("tools"))
     return Conversation(
         model=model,
         messages=messages,
         system=_system(body.get("system")),
-        tools=_tools(body.get("tools")),
+        tools=tools,
         tool_choice=_tool_choice(body.get("tool_choice")),
         thinking=_thinking(body.get("thinking"), body.get("output_config")),
         max_tokens=max_tokens,
@@ -294,4 +305,5 @@ def parse_request(body: Any, session_header: str | None = None, counting: bool =
         json_schema=json_schema,
         session_id=session_id_from(body.get("metadata"), session_header),
         stream=_stream_flag(body.get("stream")),
+        web_search=search,
     )

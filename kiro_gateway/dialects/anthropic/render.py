@@ -16,6 +16,7 @@ from .. import sse
 from ...util.ids import random_hex
 from ...core.reply import collect
 from ...core.conversation import (
+    CitedText,
     ErrorEvent,
     GatewayError,
     Ping,
@@ -28,7 +29,10 @@ from ...core.conversation import (
     ToolCallEnd,
     ToolCallStart,
     Usage,
+    WebSearchCall,
+    WebSearchResults,
 )
+from .websearch import citation, result_block, server_tool_usage, server_tool_use
 
 __all__ = ["stream_message", "whole_message", "error_body", "ERROR_TYPES", "message_id"]
 
@@ -60,12 +64,13 @@ def error_body(err: GatewayError) -> bytes:
                                                     "message": err.message}})
 
 
-def _usage(input_tokens: int, output_tokens: int) -> dict:
+def _usage(input_tokens: int, output_tokens: int, web_searches: int = 0) -> dict:
     return {
         "input_tokens": input_tokens,
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": 0,
         "output_tokens": output_tokens,
+        **server_tool_usage(web_searches),
     }
 
 
@@ -76,7 +81,7 @@ class _Blocks:
 
     def __init__(self) -> None:
         self.index = -1
-        self.open: str | None = None  # "text" | "thinking" | "tool_use"
+        self.open: str | None = None  # "text" | "cited" (text with a citation) | "thinking" | "tool_use"
         self._head = b""
 
     def start(self, kind: str, block: dict, out: list[bytes]) -> None:
@@ -132,6 +137,18 @@ async def stream_message(batches: AsyncIterator[list[ReplyEvent]], model: str, i
             elif type(ev) is ToolCallEnd:
                 if blocks.open == "tool_use":
                     blocks.stop(out)
+            elif type(ev) is WebSearchCall:
+                use = server_tool_use(ev.id, ev.query)
+                blocks.start("server_tool_use", {**use, "input": {}}, out)
+                out.append(blocks.delta({"type": "input_json_delta", "partial_json": orjson.dumps(use["input"]).decode()}))
+                blocks.stop(out)
+            elif type(ev) is WebSearchResults:
+                blocks.start("web_search_tool_result", result_block(ev.id, ev.hits, ev.error), out)
+                blocks.stop(out)
+            elif type(ev) is CitedText:  # a text block of its own, its citation first
+                blocks.start("cited", {"type": "text", "text": ""}, out)
+                out.append(blocks.delta({"type": "citations_delta", "citation": citation(ev.source)}))
+                out.append(blocks.text_delta(b"text", ev.text))
             elif type(ev) is Usage:
                 usage = ev
             elif type(ev) is Stop:
@@ -141,7 +158,7 @@ async def stream_message(batches: AsyncIterator[list[ReplyEvent]], model: str, i
                     "delta": {"stop_reason": _STOP.get(ev.reason, ev.reason), "stop_sequence": ev.stop_sequence},
                     # The input figure message_start announced: clients (Claude Code's meter) read
                     # both events, and Kiro's end-of-stream context usage also counts its own prompt.
-                    "usage": _usage(input_estimate, usage.output_tokens)}))
+                    "usage": _usage(input_estimate, usage.output_tokens, usage.web_searches)}))
                 out.append(_MESSAGE_STOP)
             elif type(ev) is Ping:
                 out.append(_PING)
@@ -161,7 +178,10 @@ def whole_message(events: Iterable[ReplyEvent], model: str, input_estimate: int)
     content: list[dict] = []
     for b in reply.blocks:
         if b.kind == "text":
-            content.append({"type": "text", "text": b.text})
+            text = {"type": "text", "text": b.text}
+            content.append(text if b.source is None else {**text, "citations": [citation(b.source)]})
+        elif b.kind == "search":
+            content += [server_tool_use(b.id, b.text), result_block(b.id, b.hits, b.error)]
         elif b.kind == "thinking":
             content.append({"type": "thinking", "thinking": b.text, "signature": b.signature})
         else:
@@ -174,5 +194,6 @@ def whole_message(events: Iterable[ReplyEvent], model: str, input_estimate: int)
         "content": content,
         "stop_reason": _STOP.get(reply.stop.reason, reply.stop.reason),
         "stop_sequence": reply.stop.stop_sequence,
-        "usage": _usage(reply.usage.input_tokens or input_estimate, reply.usage.output_tokens),
+        "usage": _usage(reply.usage.input_tokens or input_estimate, reply.usage.output_tokens,
+                        reply.usage.web_searches),
     }

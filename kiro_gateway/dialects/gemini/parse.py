@@ -28,6 +28,7 @@ from ...core.conversation import (
     ToolCallPart,
     ToolChoice,
     ToolResultPart,
+    WebSearchTool,
 )
 from ..blocks import Wording, entries
 from .schema import to_json_schema
@@ -320,12 +321,28 @@ def _system(raw: Any) -> str:
     return "\n".join(t for t in texts if t)
 
 
-def _tools(raw: Any) -> list[Tool]:
+def _search(t: dict, where: str) -> WebSearchTool | None:
+    """A `googleSearch` (or the older `googleSearchRetrieval`) tool: answered through Kiro's MCP
+    web_search (docs/kiro-protocol.md, “Server tools, MCP and web search”)."""
+    for key in ("googleSearch", "googleSearchRetrieval"):
+        found = _get(t, key)
+        if found is not None:
+            exclude = _list(_get(_obj(found, f"{where}.{key}"), "excludeDomains"), f"{where}.{key}.excludeDomains")
+            if not all(isinstance(d, str) for d in exclude):
+                raise bad(f"{where}.{key}.excludeDomains", "must be a list of strings")
+            return WebSearchTool(blocked_domains=list(exclude))
+    return None
+
+
+def _tools(raw: Any) -> tuple[list[Tool], WebSearchTool | None]:
+    """The function declarations, and Google Search if a tool asks for it."""
     out: list[Tool] = []
+    search = None
     for i, t in enumerate(_list(raw, "tools")):
         if not isinstance(t, dict):
             raise bad(f"tools[{i}]", "must be an object")
-        # googleSearch, codeExecution, urlContext…: Google-hosted tools Kiro cannot run; dropped.
+        search = _search(t, f"tools[{i}]") or search
+        # codeExecution, urlContext…: Google-hosted tools Kiro cannot run; dropped.
         for j, fd in enumerate(_list(_get(t, "functionDeclarations"), f"tools[{i}].functionDeclarations")):
             w = f"tools[{i}].functionDeclarations[{j}]"
             fd = _obj(fd, w, required=True)
@@ -342,7 +359,7 @@ def _tools(raw: Any) -> list[Tool]:
             if schema is not None and not isinstance(schema, dict):
                 raise bad(where, "must be an object")
             out.append(Tool(name, desc or "", to_json_schema(schema) if schema else dict(_EMPTY_SCHEMA)))
-    return out
+    return out, search
 
 
 def _tool_choice(raw: Any, tools: list[Tool]) -> tuple[ToolChoice, list[Tool]]:
@@ -426,7 +443,7 @@ def parse_request(body: Any, model: str, stream: bool = False, counting: bool = 
     if schema is not None and not isinstance(schema, dict):
         raise bad(f"generationConfig.{schema_field}", "must be an object")
     thinking, include_thoughts = _thinking(cfg)
-    tools = _tools(body.get("tools"))
+    tools, search = _tools(body.get("tools"))
     choice, tools = _tool_choice(_get(body, "toolConfig"), tools)
     return GeminiConversation(
         model=model,
@@ -440,4 +457,5 @@ def parse_request(body: Any, model: str, stream: bool = False, counting: bool = 
         json_schema=(to_json_schema(schema) if schema else {}) if json_mode else None,
         stream=stream,
         include_thoughts=include_thoughts,
+        web_search=search,
     )

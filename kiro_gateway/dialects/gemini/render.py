@@ -5,6 +5,10 @@ are complete (Gemini never streams partial arguments). Thought parts are sent on
 request asked for them (`includeThoughts`); the thought signature rides on the first part after
 the reasoning (a functionCall or text part), where Gemini CLI picks it up and echoes it.
 
+The gateway's web searches show as the candidate's `groundingMetadata` (the queries, the results
+as grounding chunks, and each cited stretch of text as a grounding support, in UTF-8 bytes of the
+answer text), on the last chunk.
+
 Keep-alives are a bare newline: both google-genai SDKs skip blank lines, while an SSE comment
 would stall the JS SDK's `^\\s*data:` parser (and would break a JSON array).
 """
@@ -20,6 +24,7 @@ import orjson
 
 from .. import sse
 from ...core.conversation import (
+    CitedText,
     ContextOverflow,
     Conversation,
     ErrorEvent,
@@ -33,7 +38,10 @@ from ...core.conversation import (
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
+    SearchHit,
     Usage,
+    WebSearchCall,
+    WebSearchResults,
 )
 from ...core.reply import Block, collect
 from ...core.tokencount import estimate
@@ -77,7 +85,7 @@ class _Reply:
     """Per-response state: open function calls, the pending thought signature, token counts."""
 
     __slots__ = ("include_thoughts", "calls", "thinking", "signature", "thought_tokens", "usage", "stop",
-                 "model", "rid", "input_estimate")
+                 "model", "rid", "input_estimate", "grounding", "sources", "bytes")
 
     def __init__(self, conv: Conversation, input_estimate: int) -> None:
         # a GeminiConversation says whether thoughts are shown; any other conversation hides them
@@ -91,6 +99,9 @@ class _Reply:
         self.model = strip_model(conv.model)
         self.rid = _response_id()
         self.input_estimate = input_estimate
+        self.grounding: dict[str, list] | None = None  # groundingMetadata, once a search was made
+        self.sources: dict[str, int] = {}  # a result's URL → its index in groundingChunks
+        self.bytes = 0  # UTF-8 bytes of answer text so far (where a grounding support starts)
 
     def signed(self, part: dict) -> dict:
         if self.signature is not None:
@@ -116,16 +127,52 @@ class _Reply:
         if self.signature is not None and self.include_thoughts:
             parts.append(self.signed({"text": "", "thought": True}))
 
+    def text(self, text: str, parts: list[dict], source: SearchHit | None = None) -> None:
+        """Answer text into this chunk's parts (merging runs of it); cited text also grounds."""
+        last = parts[-1] if parts else None
+        if last is not None and "text" in last and not last.get("thought"):
+            last["text"] += text
+        else:
+            parts.append(self.signed({"text": text}))
+        start = self.bytes
+        self.bytes += len(text) if text.isascii() else len(text.encode())
+        if source is not None:
+            self._grounding()["groundingSupports"].append({
+                "segment": {"startIndex": start, "endIndex": self.bytes, "text": text},
+                "groundingChunkIndices": [self._source(source)]})
+
+    def _grounding(self) -> dict[str, list]:
+        if self.grounding is None:
+            self.grounding = {"webSearchQueries": [], "groundingChunks": [], "groundingSupports": []}
+        return self.grounding
+
+    def _source(self, hit: SearchHit) -> int:
+        index = self.sources.get(hit.url)
+        if index is None:
+            chunks = self._grounding()["groundingChunks"]
+            index = self.sources[hit.url] = len(chunks)
+            host = hit.url.split("://", 1)[-1].split("/", 1)[0]
+            chunks.append({"web": {"uri": hit.url, "title": hit.title, "domain": host}})
+        return index
+
+    def searched(self, query: str | None, hits: list[SearchHit]) -> None:
+        grounding = self._grounding()
+        if query is not None and query not in grounding["webSearchQueries"]:
+            grounding["webSearchQueries"].append(query)
+        for hit in hits:
+            self._source(hit)
+
     def feed(self, ev: ReplyEvent, parts: list[dict]) -> None:
         """Add `ev`'s contribution to this chunk's parts (merging runs of text)."""
         if type(ev) is TextDelta:
-            if not ev.text:
-                return
-            last = parts[-1] if parts else None
-            if last is not None and "text" in last and not last.get("thought"):
-                last["text"] += ev.text
-            else:
-                parts.append(self.signed({"text": ev.text}))
+            if ev.text:
+                self.text(ev.text, parts)
+        elif type(ev) is CitedText:
+            self.text(ev.text, parts, ev.source)
+        elif type(ev) is WebSearchCall:
+            self.searched(ev.query, [])
+        elif type(ev) is WebSearchResults:
+            self.searched(ev.query, ev.hits)
         elif type(ev) is ThinkingDelta:
             self.thinking.append(ev.text)
             if self.include_thoughts and ev.text:
@@ -159,6 +206,8 @@ class _Reply:
         out: dict[str, Any] = {"candidates": [cand]}
         if final and self.stop is not None:
             cand["finishReason"] = _FINISH.get(self.stop.reason, "STOP")
+            if self.grounding is not None:
+                cand["groundingMetadata"] = self.grounding
             out["usageMetadata"] = self.usage_metadata()
         out["modelVersion"] = self.model
         out["responseId"] = self.rid
@@ -236,7 +285,9 @@ def whole_response(conv: Conversation, events: Iterable[ReplyEvent], input_estim
             reply.thought(b.text)
         elif b.kind == "text":
             if b.text:
-                parts.append(reply.signed({"text": b.text}))
+                reply.text(b.text, parts, b.source)
+        elif b.kind == "search":
+            reply.searched(b.text, b.hits)
         else:
             parts.append(reply.call_part(b))
     reply.close(parts)

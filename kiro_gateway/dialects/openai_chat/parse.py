@@ -18,6 +18,7 @@ from ...core.conversation import (
     ThinkingPart,
     Tool,
     ToolResultPart,
+    WebSearchTool,
 )
 from ..blocks import content_parts
 from ..openai_common import (
@@ -134,9 +135,14 @@ def _messages(msgs: Any) -> tuple[str, list[Message]]:
     return "\n\n".join(s for s in system if s), out
 
 
-def _tools(tools: Any) -> list[Tool]:
+def _tools(tools: Any, search_options: Any) -> tuple[list[Tool], WebSearchTool | None]:
+    """The function tools, and the web search: `web_search_options` (what search models take) or
+    a `web_search` tool (docs/kiro-protocol.md, “Server tools, MCP and web search”)."""
+    if search_options is not None and not isinstance(search_options, dict):
+        raise bad("web_search_options", "Expected an object.")
+    search = WebSearchTool() if search_options is not None else None
     if tools is None:
-        return []
+        return [], search
     if not isinstance(tools, list):
         raise bad("tools", "Expected an array.")
     out: list[Tool] = []
@@ -144,8 +150,13 @@ def _tools(tools: Any) -> list[Tool]:
         w = f"tools[{i}]"
         if not isinstance(t, dict):
             raise bad(w, "Expected an object.")
-        if t.get("type", "function") != "function":
-            continue  # custom / built-in tools have no Kiro equivalent (docs/kiro-protocol.md, “Server tools, MCP and web search”)
+        kind = t.get("type", "function")
+        if isinstance(kind, str) and kind.startswith("web_search"):
+            search = WebSearchTool()
+            continue
+        if kind != "function":
+            # custom / other built-in tools: no Kiro equivalent (docs/kiro-protocol.md, “Server tools, MCP and web search”)
+            continue
         fn = t.get("function")
         if not isinstance(fn, dict):
             raise bad(f"{w}.function", "Field required")
@@ -155,7 +166,7 @@ def _tools(tools: Any) -> list[Tool]:
         out.append(Tool(req_str(fn.get("name"), f"{w}.function.name"),
                         opt_str(fn.get("description"), f"{w}.function.description") or "",
                         params if params is not None else {"type": "object", "properties": {}}))
-    return out
+    return out, search
 
 
 def _stop(stop: Any) -> list[str]:
@@ -188,7 +199,7 @@ def parse_request(body: Any, session_header: str | None = None) -> ChatConversat
     cache_key = body.get("prompt_cache_key")
     # Checked in the order the fields were always checked, so a body with several faults names
     # the same one; temperature is checked and not kept (Kiro takes none).
-    tools = _tools(body.get("tools"))
+    tools, search = _tools(body.get("tools"), body.get("web_search_options"))
     choice = tool_choice(body.get("tool_choice"), nested=True)
     thinking = thinking_for_effort(body.get("reasoning_effort"), "reasoning_effort")
     opt_number(body.get("temperature"), "temperature")
@@ -205,4 +216,5 @@ def parse_request(body: Any, session_header: str | None = None) -> ChatConversat
         session_id=session_header or (cache_key if isinstance(cache_key, str) and cache_key else None),
         stream=stream_flag(body.get("stream")),
         include_usage=bool(opts and opts.get("include_usage") is True),
+        web_search=search,
     )

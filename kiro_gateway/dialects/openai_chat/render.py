@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterable
 from .. import sse
 from ...core.reply import collect
 from ...core.conversation import (
+    CitedText,
     ErrorEvent,
     GatewayError,
     Ping,
@@ -28,7 +29,7 @@ from ...core.conversation import (
     Usage,
 )
 from ...core.tokencount import estimate
-from ..openai_common import error_payload, new_id
+from ..openai_common import error_payload, new_id, url_citation
 
 __all__ = ["stream_chunks", "whole_completion", "error_chunk", "FINISH", "usage_dict"]
 
@@ -64,11 +65,18 @@ async def stream_chunks(batches: AsyncIterator[list[ReplyEvent]], model: str, in
     tool_index: dict[str, int] = {}
     usage = Usage(input_estimate, 0)
     reasoning = 0
+    at = 0  # characters of content so far, where a citation starts
+    annotations: list[dict] = []
     yield chunk({"role": "assistant", "content": ""})
     async for batch in batches:
         out: list[bytes] = []
         for ev in batch:
             if type(ev) is TextDelta:
+                at += len(ev.text)
+                out.append(chunk({"content": ev.text}))
+            elif type(ev) is CitedText:
+                annotations.append(url_citation(at, at + len(ev.text), ev.source, nested=True))
+                at += len(ev.text)
                 out.append(chunk({"content": ev.text}))
             elif type(ev) is ThinkingDelta:
                 reasoning += estimate(ev.text)
@@ -84,6 +92,8 @@ async def stream_chunks(batches: AsyncIterator[list[ReplyEvent]], model: str, in
             elif type(ev) is Usage:
                 usage = ev
             elif type(ev) is Stop:
+                if annotations:  # in one delta: the SDK's accumulator takes a list of them only once
+                    out.append(chunk({"annotations": annotations}))
                 out.append(chunk({}, FINISH.get(ev.reason, "stop")))
                 if include_usage:
                     inp = usage.input_tokens or input_estimate
@@ -111,6 +121,9 @@ def whole_completion(events: Iterable[ReplyEvent], model: str, input_estimate: i
                      "refusal": None}
     if thinking:
         message["reasoning_content"] = thinking
+    citations = reply.citations()
+    if citations:
+        message["annotations"] = [url_citation(c.start, c.end, c.source, nested=True) for c in citations]
     if calls:
         message["tool_calls"] = list(calls.values())
     inp = usage.input_tokens or input_estimate

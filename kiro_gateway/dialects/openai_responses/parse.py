@@ -6,7 +6,8 @@ every turn, `developer` and `user` messages with `input_text` parts, `function_c
 calls come back as `{"name": fn, "namespace": ns}`) and the built-in `web_search`.
 
 Namespaced functions reach Kiro as `<namespace>__<function>` (Kiro has no namespaces); the
-renderer maps the names back. Built-in tools (web_search, file_search, …) and custom (grammar)
+renderer maps the names back. The built-in `web_search` is answered through Kiro's MCP
+web_search (the upstream decides how); other built-in tools (file_search, …) and custom (grammar)
 tools have no Kiro equivalent and are dropped.
 """
 
@@ -31,6 +32,7 @@ from ...core.conversation import (
     ToolCallPart,
     ToolChoice,
     ToolResultPart,
+    WebSearchTool,
 )
 from ..jsonbytes import dumps_kept
 from ..blocks import content_parts, result_content
@@ -224,18 +226,33 @@ def _function(t: dict, where: str, name: str | None = None, ns_desc: str = "") -
                 params if params is not None else {"type": "object", "properties": {}})
 
 
-def _tools(tools: Any, namespaces: dict[str, tuple[str, str]]) -> list[Tool]:
+def _search(t: dict, where: str) -> WebSearchTool:
+    """A built-in `web_search` tool (any version): its allowed domains, if it names some."""
+    filters = t.get("filters")
+    if filters is not None and not isinstance(filters, dict):
+        raise bad(f"{where}.filters", "Expected an object.")
+    allowed = (filters or {}).get("allowed_domains")
+    if allowed is not None and not (isinstance(allowed, list) and all(isinstance(d, str) for d in allowed)):
+        raise bad(f"{where}.filters.allowed_domains", "Expected an array of strings.")
+    return WebSearchTool(allowed_domains=list(allowed or []))
+
+
+def _tools(tools: Any, namespaces: dict[str, tuple[str, str]]) -> tuple[list[Tool], WebSearchTool | None]:
+    """The function tools (namespaced ones qualified), and the web search if one is declared."""
     if tools is None:
-        return []
+        return [], None
     if not isinstance(tools, list):
         raise bad("tools", "Expected an array.")
     out: list[Tool] = []
+    search = None
     for i, t in enumerate(tools):
         w = f"tools[{i}]"
         if not isinstance(t, dict):
             raise bad(w, "Expected an object.")
         kind = t.get("type")
-        if kind == "function":
+        if isinstance(kind, str) and kind.startswith("web_search"):
+            search = _search(t, w)
+        elif kind == "function":
             out.append(_function(t, w))
         elif kind == "namespace":
             ns = req_str(t.get("name"), f"{w}.name")
@@ -255,11 +272,15 @@ def _tools(tools: Any, namespaces: dict[str, tuple[str, str]]) -> list[Tool]:
                 out.append(_function(f, fw, q, ns_desc))
         elif kind is None:
             raise bad(f"{w}.type", "Field required")
-        # web_search, file_search, custom, mcp…: no Kiro equivalent (docs/kiro-protocol.md, “Server tools, MCP and web search”), dropped
-    return out
+        # file_search, custom, mcp…: no Kiro equivalent (docs/kiro-protocol.md, “Server tools, MCP and web search”), dropped
+    return out, search
 
 
 def _tool_choice(tc: Any) -> ToolChoice:
+    kind = tc.get("type") if isinstance(tc, dict) else None
+    if isinstance(kind, str) and kind.startswith("web_search"):
+        # a forced search: the gateway's web_search (docs/kiro-protocol.md, “Server tools, MCP and web search”)
+        return ToolChoice("tool", "web_search")
     choice = tool_choice(tc, nested=False)
     ns = tc.get("namespace") if isinstance(tc, dict) else None
     if choice.mode == "tool" and choice.name is not None and isinstance(ns, str) and ns:
@@ -315,7 +336,7 @@ def parse_request(body: Any, store: ResponseStore | None = None, session_header:
         _items(orjson.loads(prior), [], messages)  # earlier instructions do not carry over (OpenAI's rule)
     _items(items, system, messages)
     namespaces: dict[str, tuple[str, str]] = {}
-    tools = _tools(body.get("tools"), namespaces)
+    tools, search = _tools(body.get("tools"), namespaces)
     reasoning = body.get("reasoning")
     if reasoning is not None and not isinstance(reasoning, dict):
         raise bad("reasoning", "Expected an object.")
@@ -362,4 +383,5 @@ def parse_request(body: Any, store: ResponseStore | None = None, session_header:
         echo_json=_big_echo(body),
         prior=prior,
         source=source,
+        web_search=search,
     )

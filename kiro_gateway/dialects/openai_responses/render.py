@@ -3,7 +3,9 @@
 Stream, as the API sends it and Codex / the openai SDK consume it: response.created,
 response.in_progress; per output item output_item.added … output_item.done, with
 content_part.added / output_text.delta / output_text.done / content_part.done for text,
-function_call_arguments.delta / .done for calls, and for thinking either reasoning summary events
+function_call_arguments.delta / .done for calls, output_text.annotation.added for cited text,
+web_search_call.in_progress / .searching / .completed for the gateway's searches, and for
+thinking either reasoning summary events
 (when `reasoning.summary` was asked for) or reasoning_text events; then response.completed (or
 response.incomplete when the output was cut, response.failed on an error). Every event carries
 `sequence_number`; keep-alives are SSE comments.
@@ -20,6 +22,7 @@ import orjson
 
 from .. import sse
 from ...core.conversation import (
+    CitedText,
     ErrorEvent,
     GatewayError,
     Ping,
@@ -32,9 +35,11 @@ from ...core.conversation import (
     ToolCallEnd,
     ToolCallStart,
     Usage,
+    WebSearchCall,
+    WebSearchResults,
 )
 from ...core.tokencount import estimate
-from ..openai_common import error_payload, new_id
+from ..openai_common import error_payload, new_id, url_citation
 from .parse import ResponsesConversation, encode_reasoning
 
 __all__ = ["ResponseRenderer", "Save", "stream_response", "whole_response", "error_event"]
@@ -59,6 +64,9 @@ class ResponseRenderer:
         self.output: list[dict] = []  # finished items, in order
         self.open: dict | None = None  # the item being streamed
         self.buf: list[str] = []  # its text / arguments so far
+        self.chars = 0  # the open message's characters so far (where a citation starts)
+        self.annotations: list[dict] = []  # the open message's
+        self.sources: list[dict] | None = None  # the open search's results (None: it failed)
         self.calls: dict[str, dict] = {}  # tool id → its open item
         self.usage = Usage(input_estimate, 0)
         self.reasoning_tokens = 0
@@ -127,6 +135,8 @@ class ResponseRenderer:
         self.close(out)
         self.open = item
         self.buf = []
+        self.chars = 0
+        self.annotations = []
         out.append(self.ev("response.output_item.added", {"output_index": self._index(), "item": dict(item)}))
 
     def _text_open(self, out: list[bytes]) -> dict:
@@ -155,9 +165,35 @@ class ResponseRenderer:
             self._delta_mid = (b',"item_id":' + orjson.dumps(item["id"]) + b',"output_index":'
                                + str(self._index()).encode() + b',"content_index":0,"delta":')
         self.buf.append(delta)
+        self.chars += len(delta)
         out.append(b"".join((_TEXT_DELTA, str(self.seq).encode(), self._delta_mid, orjson.dumps(delta),
                              b',"logprobs":[]}\n\n')))
         self.seq += 1
+
+    def cited(self, ev: CitedText, out: list[bytes]) -> None:
+        """Text from a search result: the text, then its url_citation annotation."""
+        self.text(ev.text, out)
+        assert self.open is not None
+        annotation = url_citation(self.chars - len(ev.text), self.chars, ev.source, nested=False)
+        out.append(self.ev("response.output_text.annotation.added", {
+            "item_id": self.open["id"], "output_index": self._index(), "content_index": 0,
+            "annotation_index": len(self.annotations), "annotation": annotation}))
+        self.annotations.append(annotation)
+
+    def search_start(self, ev: WebSearchCall, out: list[bytes]) -> None:
+        item = {"id": "ws_" + ev.id, "type": "web_search_call", "status": "in_progress",
+                "action": {"type": "search", "query": ev.query}}
+        self._open(item, out)
+        self.sources = []
+        ids = {"item_id": item["id"], "output_index": self._index()}
+        out.append(self.ev("response.web_search_call.in_progress", ids))
+        out.append(self.ev("response.web_search_call.searching", ids))
+
+    def search_done(self, ev: WebSearchResults, out: list[bytes]) -> None:
+        if self.open is None or self.open.get("id") != "ws_" + ev.id:
+            self.search_start(WebSearchCall(ev.id, ev.query), out)
+        self.sources = None if ev.error else [{"type": "url", "url": h.url} for h in ev.hits]
+        self.close(out)
 
     def thinking(self, delta: str, out: list[bytes]) -> None:
         item = self.open
@@ -198,7 +234,7 @@ class ResponseRenderer:
         ids = {"item_id": item["id"], "output_index": idx}
         kind = item["type"]
         if kind == "message":
-            part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+            part = {"type": "output_text", "text": text, "annotations": self.annotations, "logprobs": []}
             out.append(self.ev("response.output_text.done", {**ids, "content_index": 0, "text": text, "logprobs": []}))
             out.append(self.ev("response.content_part.done", {**ids, "content_index": 0, "part": part}))
             item = {**item, "status": "completed", "content": [part]}
@@ -213,6 +249,11 @@ class ResponseRenderer:
                 item = {**item, "content": [{"type": "reasoning_text", "text": text}]}
             if self.conv.encrypted:
                 item["encrypted_content"] = encode_reasoning(text)
+        elif kind == "web_search_call":
+            if self.sources is not None:
+                out.append(self.ev("response.web_search_call.completed", ids))
+            item = {**item, "status": "completed" if self.sources is not None else "failed",
+                    "action": {**item["action"], "sources": self.sources or []}}
         else:
             args = text if text.strip() else "{}"
             out.append(self.ev("response.function_call_arguments.done", {**ids, "name": item["name"], "arguments": args}))
@@ -259,6 +300,12 @@ class ResponseRenderer:
         elif type(ev) is ToolCallEnd:
             if self.open is not None and self.calls.get(ev.id) is self.open:
                 self.close(out)
+        elif type(ev) is CitedText:
+            self.cited(ev, out)
+        elif type(ev) is WebSearchCall:
+            self.search_start(ev, out)
+        elif type(ev) is WebSearchResults:
+            self.search_done(ev, out)
         elif type(ev) is Usage:
             self.usage = ev
         elif type(ev) is Stop:
