@@ -110,13 +110,7 @@ class McpRoutes:
     async def mcp(self, request: web.BaseRequest, host: str = "legacy") -> web.Response:
         st = self.state
         raw = await request.content.read()
-        headers = request.headers
-        token, acct, auth_error = st.accounts.authenticate(headers.get("Authorization"), headers.get("tokentype"))
-        rec = st.record(request, raw, token) if st.settings.record else None
-        if rec is not None:
-            rec["host"] = host
-            if acct is not None:
-                rec["account"] = acct["id"]
+        token, acct, auth_error, rec = st.received(request, raw, host)
         if auth_error:
             return self._fail(rec, auth_error[0], auth_error[1], "auth")
         try:
@@ -125,7 +119,7 @@ class McpRoutes:
             return self._fail(rec, 400, orjson.dumps(_rpc_error(None, -32700, "Parse error.")), "rpc")
         if rec is not None and st.settings.record_bodies:
             rec["body"] = body
-        arn = body.get("profileArn") if host == "runtime" and isinstance(body, dict) else headers.get(_ARN_HEADER)
+        arn = body.get("profileArn") if host == "runtime" and isinstance(body, dict) else request.headers.get(_ARN_HEADER)
         refused = arn_verdict(host, acct, arn if isinstance(arn, str) else None)
         if refused is not None:
             return self._fail(rec, refused[0], refused[1], "profile")

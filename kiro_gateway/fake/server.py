@@ -113,13 +113,7 @@ class FakeKiroHandler(McpRoutes, LoginRoutes):
     async def generate(self, request: web.BaseRequest, host: str = "legacy") -> web.StreamResponse:
         st = self.state
         raw = await request.content.read()
-        headers = request.headers
-        token, acct, auth_error = st.accounts.authenticate(headers.get("Authorization"), headers.get("tokentype"))
-        rec = st.record(request, raw, token) if st.settings.record else None
-        if rec is not None:
-            rec["host"] = host
-            if acct is not None:
-                rec["account"] = acct["id"]
+        token, acct, auth_error, rec = st.received(request, raw, host)
         if token:
             n = st.inflight.get(token, 0) + 1
             st.inflight[token] = n

@@ -95,6 +95,18 @@ class FakeState:
         self.requests.append(rec)
         return rec
 
+    def received(self, request, raw: bytes, host: str) -> tuple[str | None, dict | None, tuple | None, dict | None]:
+        """A chat or MCP call arrived on `host`: (token, account, auth error or None, the record
+        when recording), authenticated as Kiro does and recorded with its host and account."""
+        headers = request.headers
+        token, acct, auth_error = self.accounts.authenticate(headers.get("Authorization"), headers.get("tokentype"))
+        rec = self.record(request, raw, token) if self.settings.record else None
+        if rec is not None:
+            rec["host"] = host
+            if acct is not None:
+                rec["account"] = acct["id"]
+        return token, acct, auth_error, rec
+
     def recorded(self, limit: int | None = None) -> list[dict]:
         items = list(self.requests)
         return items[-limit:] if limit else items
