@@ -104,18 +104,14 @@ def _fds(pid: int) -> tuple[int, int]:
 
 
 def _metrics(port: int) -> dict[str, float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-        text = r.read().decode()
+    """The soak's three figures from /metrics (procs.metrics), counters summed over their labels."""
     out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        name, _, value = line.rpartition(" ")
+    for name, value in procs.metrics(port).items():
         metric = name.split("{", 1)[0]
         if metric in ("kiro_gateway_requests_total", "kiro_gateway_background_errors_total"):
-            out[metric] = out.get(metric, 0.0) + float(value)
+            out[metric] = out.get(metric, 0.0) + value
         elif metric == "kiro_gateway_event_loop_tasks":
-            out[metric] = float(value)
+            out[metric] = value
     return out
 
 

@@ -94,3 +94,13 @@ def own_account(fake: FakeKiro) -> list[dict]:
     """Credentials for a fresh fake account, so a test's refreshes cannot touch other gateways."""
     acct = fake.add_account()
     return [{"refreshToken": acct["refresh_token"], "authMethod": "social"}]
+
+
+def credential_for(kind: str, acct: dict) -> dict:
+    """A credentials.json entry for a fake account of `kind` (api_key | social | idc)."""
+    if kind == "api_key":
+        return {"kiroApiKey": acct["access_token"]}
+    if kind == "social":
+        return {"refreshToken": acct["refresh_token"], "authMethod": "social"}
+    return {"refreshToken": acct["refresh_token"], "clientId": acct["client_id"],
+            "clientSecret": acct["client_secret"], "authMethod": "IdC"}

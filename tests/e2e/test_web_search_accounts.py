@@ -8,7 +8,7 @@ import anthropic
 import pytest
 
 from kiro_gateway.fake.server import FakeKiro
-from support import start_gateway
+from support import credential_for as credential, start_gateway
 
 SEARCH_ONLY = dict(model="claude-sonnet-4-6", max_tokens=100, tools=[{"type": "web_search_20250305", "name": "web_search"}])
 
@@ -17,15 +17,6 @@ SEARCH_ONLY = dict(model="claude-sonnet-4-6", max_tokens=100, tools=[{"type": "w
 def fake():
     with FakeKiro() as f:
         yield f
-
-
-def credential(kind, acct):
-    if kind == "api_key":
-        return {"kiroApiKey": acct["access_token"]}
-    if kind == "social":
-        return {"refreshToken": acct["refresh_token"], "authMethod": "social"}
-    return {"refreshToken": acct["refresh_token"], "clientId": acct["client_id"],
-            "clientSecret": acct["client_secret"], "authMethod": "IdC"}
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from kiro_gateway.fake.server import FakeKiro
-from support import start_gateway
+from support import credential_for as credential, start_gateway
 
 
 @pytest.fixture
@@ -39,15 +39,6 @@ def chats(fake):
 
 def listings(fake):
     return sum(n for path, n in fake.stats()["paths"].items() if path.startswith("/profiles/"))
-
-
-def credential(kind, acct):
-    if kind == "api_key":
-        return {"kiroApiKey": acct["access_token"]}
-    if kind == "social":
-        return {"refreshToken": acct["refresh_token"], "authMethod": "social"}
-    return {"refreshToken": acct["refresh_token"], "clientId": acct["client_id"],
-            "clientSecret": acct["client_secret"], "authMethod": "IdC"}
 
 
 @pytest.mark.parametrize("kind", ["social", "idc", "api_key"])
