@@ -95,8 +95,12 @@ def serve(argv: list[str]) -> int:
 
     import uvicorn
 
+    from .web.readgate import GatedHttpToolsProtocol
+
+    # httptools, reading new requests only while pendingBodiesMb has room (web/readgate.py)
     common = dict(host=settings.host, port=settings.port, log_level=settings.log_level,
-                  access_log=settings.log_level == "debug", loop="auto", http="auto", timeout_keep_alive=75,
+                  access_log=settings.log_level == "debug", loop="auto", http=GatedHttpToolsProtocol,
+                  timeout_keep_alive=75,
                   timeout_graceful_shutdown=settings.shutdown_timeout)  # open streams finish first
     if settings.log_format == "json":
         common["log_config"] = None  # uvicorn's loggers go through the JSON handler

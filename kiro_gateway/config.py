@@ -76,6 +76,9 @@ class Settings(BaseModel):
     # A streamed reply's chunks that come within this many ms of the last write go out together
     # at the end of it (the same bytes, fewer writes: web/http.py StreamedReply); 0 writes each.
     stream_write_window_ms: float = Field(5.0, ge=0, le=1000)
+    # Requests read but not yet answered by Kiro may hold this many MB of bodies; past it, new
+    # requests wait unread in the OS's socket buffers until room frees (web/readgate.py). 0 = off.
+    pending_bodies_mb: int = Field(32, ge=0)
     connect_timeout: float = Field(10.0, gt=0)
     first_token_timeout: float = Field(90.0, gt=0)
     read_timeout: float = Field(300.0, gt=0)

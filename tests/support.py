@@ -14,6 +14,7 @@ import uvicorn
 from kiro_gateway.app import create_app
 from kiro_gateway.config import Settings
 from kiro_gateway.fake.server import FakeKiro
+from kiro_gateway.web.readgate import GatedHttpToolsProtocol
 
 API_KEY = "test-gateway-key"
 REFRESH_TOKEN = "r" * 120
@@ -26,12 +27,14 @@ def free_port() -> int:
 
 
 class ServerThread:
-    """uvicorn serving an ASGI app in a background thread (its own event loop)."""
+    """uvicorn serving an ASGI app in a background thread (its own event loop), through the HTTP
+    protocol `kiro-gateway serve` uses (web/readgate.py)."""
 
-    def __init__(self, app, port: int | None = None) -> None:
+    def __init__(self, app, port: int | None = None, **config) -> None:
         self.port = port or free_port()
         self.config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                     lifespan="on", timeout_keep_alive=30)
+                                     lifespan="on", timeout_keep_alive=30,
+                                     **{"http": GatedHttpToolsProtocol, **config})
         self.server = uvicorn.Server(self.config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

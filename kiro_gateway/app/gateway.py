@@ -49,6 +49,8 @@ from ..upstream.catalog import ModelCatalog
 from ..upstream.relay import Upstream
 from ..util.heap import WATCH, settle
 from ..web.browser_guard import BrowserGuard
+from ..web.readgate import STATE_KEY as READ_GATE
+from ..web.readgate import ReadGate
 from .auth import ClientAuth
 from .handler import Handler
 from .reload import FileWatcher
@@ -68,6 +70,7 @@ class Gateway:
         home = config_path or credentials_path  # the data dir: state.db lives beside config.json
         self.store = make_store(settings.state_url, home.parent if home else None, settings.state_namespace)
         self.http = KiroHttp(settings.connect_timeout)
+        self.read_gate = ReadGate(settings.pending_bodies_mb * 2**20)  # back-pressure on reads
         self.pool = CredentialPool(settings, credentials_path, self.http, self.store, request=CURRENT.get)
         self.facts = AccountFacts(settings, self.store, self.http)
         self.catalog = ModelCatalog(settings, self.pool, self.facts)
@@ -105,7 +108,7 @@ class Gateway:
         self.apply_config: Callable[[], Awaitable[bool]] | None = \
             self.watcher.apply_config if self.watcher.config is not None else None
         self.routes = GatewayRoutes(settings, self.auth, self.catalog, self.pool, self.store, self.writer,
-                                    self.requests, self.dialects)
+                                    self.requests, self.dialects, self.read_gate)
 
     def settings_changed(self, names: set[str]) -> None:
         """config.json was re-read: rebuild what was made from the settings that changed."""
@@ -113,6 +116,9 @@ class Gateway:
             self.catalog.rebuild(self.settings)
         if "sticky_seconds" in names:
             self.pool.sticky.ttl = self.settings.sticky_seconds
+        if "pending_bodies_mb" in names:
+            self.read_gate.budget = self.settings.pending_bodies_mb * 2**20
+            self.read_gate.pump()
 
     def route_table(self) -> list[BaseRoute]:
         front, core = self.front, self.routes
@@ -164,7 +170,7 @@ def create_app(settings: Settings, credentials_path: Path | None = None,
         if gc_thresholds is not None:
             frozen = settle(gc_thresholds)
             log.debug("start-up heap frozen: %d objects; GC thresholds %s", frozen, gc_thresholds)
-        yield
+        yield {READ_GATE: gw.read_gate}  # uvicorn hands the lifespan state to its connections
         await refresher.stop()
         await gw.stop()
         await gw.http.close()

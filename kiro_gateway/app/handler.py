@@ -18,6 +18,7 @@ from ..keys.registry import ClientKey
 from ..observe.requestlog import RequestLog
 from ..upstream.relay import Upstream
 from ..web.http import JSONResponse, StreamedReply, error_response, json_body
+from ..web.readgate import answered
 from .auth import ClientAuth
 
 __all__ = ["Handler"]
@@ -59,6 +60,8 @@ class Handler:
             reply = await self.upstream.open(conv, release=True)
         except GatewayError as e:
             return rec.failed(e, error_response(dialect, e))
+        finally:  # Kiro answered (or it failed): the request's body is no longer held
+            answered(request)
         served = {"x-kiro-model": reply.served_model}  # which Kiro model answered (a fallback's?)
         if reply.request.dropped_turns:  # the oldest turns were left out to fit the window
             rec.trimmed = reply.request.dropped_turns

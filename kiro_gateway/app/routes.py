@@ -27,6 +27,7 @@ from ..state.base import StateStore, StoreError
 from ..state.writer import StateWriter
 from ..upstream.catalog import ModelCatalog
 from ..web.http import JSONResponse, error_response
+from ..web.readgate import ReadGate
 from .auth import ClientAuth
 
 __all__ = ["GatewayRoutes"]
@@ -43,8 +44,9 @@ def _openai_style(request: Request) -> bool:
 class GatewayRoutes:
     def __init__(self, settings: Settings, auth: ClientAuth, catalog: ModelCatalog, pool: CredentialPool,
                  store: StateStore, writer: StateWriter, requests: RequestLog,
-                 dialects: dict[str, Dialect]) -> None:
+                 dialects: dict[str, Dialect], read_gate: ReadGate | None = None) -> None:
         self.settings = settings
+        self.read_gate = read_gate
         self.auth = auth
         self.catalog = catalog
         self.pool = pool
@@ -102,7 +104,7 @@ class GatewayRoutes:
                                            "clients, or others sending metricsKey."}}, status_code=403)
         await self.writer.flush()  # include the requests that just finished
         try:
-            return Response(await render_metrics(self.store, self.pool, self.requests), media_type=METRICS_TYPE)
+            return Response(await render_metrics(self.store, self.pool, self.requests, self.read_gate), media_type=METRICS_TYPE)
         except StoreError:
             return Response("# the state store is unreachable\n", status_code=503, media_type=METRICS_TYPE)
 

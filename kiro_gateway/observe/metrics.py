@@ -25,6 +25,7 @@ from ..pool.pool import CredentialPool
 from ..state.base import StateStore
 from ..util.heap import WATCH
 from ..util.tasks import ERRORS
+from ..web.readgate import ReadGate
 from .requestlog import RequestLog
 from ..state.base import AGG_FIELDS, AGG_SIZE, LATENCY_BUCKETS, LATENCY_HIST, add_vector, split_agg_key
 
@@ -53,10 +54,12 @@ def metrics_allowed(request: Request, key: str | None) -> bool:
 class _Snapshot:
     """A one-scrape collector over figures read just before."""
 
-    def __init__(self, totals: dict[str, list[float]], pool: CredentialPool, requests: RequestLog) -> None:
+    def __init__(self, totals: dict[str, list[float]], pool: CredentialPool, requests: RequestLog,
+                 gate: ReadGate | None) -> None:
         self.totals = totals
         self.pool = pool
         self.requests = requests
+        self.gate = gate
 
     def collect(self) -> Iterator[Metric]:
         base = ["dialect", "model", "credential"]
@@ -89,6 +92,8 @@ class _Snapshot:
             ttfb.add_metric(list(labels), int(vec[_I["ttfb_count"]]), vec[_I["ttfb_sum"]])
         yield from (requests, retries, tokens, credits, duration, ttfb)
         yield from self._pool()
+        if self.gate is not None:
+            yield from _reads(self.gate)
 
     def _pool(self) -> Iterator[Metric]:
         pool = self.pool
@@ -132,12 +137,24 @@ class _Snapshot:
                     gc_longest)
 
 
-async def render_metrics(store: StateStore, pool: CredentialPool, requests: RequestLog) -> bytes:
+async def render_metrics(store: StateStore, pool: CredentialPool, requests: RequestLog,
+                         gate: ReadGate | None = None) -> bytes:
     totals = await store.totals()
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(totals, pool, requests))
+    registry.register(_Snapshot(totals, pool, requests, gate))
     # The standard process_* (CPU, memory, file descriptors, start time) and python_* families.
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
     return generate_latest(registry)
+
+
+def _reads(gate: ReadGate) -> Iterator[Metric]:
+    yield GaugeMetricFamily("kiro_gateway_pending_body_bytes", "Bytes of requests read and not yet answered "
+                            "by Kiro (this process; pendingBodiesMb caps it)", value=gate.held)
+    yield GaugeMetricFamily("kiro_gateway_read_waiting", "Connections whose next request waits unread "
+                            "for room under pendingBodiesMb (this process)", value=gate.waiting)
+    yield CounterMetricFamily("kiro_gateway_read_deferred", "Requests that waited unread for room under "
+                              "pendingBodiesMb (this process, since it started)", value=gate.deferred)
+    yield GaugeMetricFamily("kiro_gateway_read_wait_max_seconds", "The longest a request waited unread "
+                            "(this process)", value=gate.longest_wait)
