@@ -51,9 +51,12 @@ def ask(server, key: str, model: str = MODEL) -> str:
 def test_config_edits_apply_without_restart(live):
     server, cfg, creds, config, admin, a, b = live
     ask(server, "key-one")
+    gw = server.config.app.state.gateway
+    assert gw.read_gate.budget == 32 * 2**20
     cfg.write_text(json.dumps({**config, "apiKey": "key-two", "modelMap": {"house-model": "claude-haiku-4.5"},
-                               "port": 1}))
-    assert wait_for(lambda: server.config.app.state.gateway.settings.api_key == "key-two")
+                               "port": 1, "pendingBodiesMb": 8}))
+    assert wait_for(lambda: gw.settings.api_key == "key-two")
+    assert gw.read_gate.budget == 8 * 2**20  # the read gate's budget follows the file
     with pytest.raises(anthropic.AuthenticationError):
         ask(server, "key-one")
     assert ask(server, "key-two", "house-model") == "house-model"
