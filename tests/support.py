@@ -33,8 +33,8 @@ class ServerThread:
     def __init__(self, app, port: int | None = None, **config) -> None:
         self.port = port or free_port()
         self.config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                     lifespan="on", timeout_keep_alive=30,
-                                     **{"http": GatedHttpToolsProtocol, **config})
+                                     **{"lifespan": "on", "timeout_keep_alive": 30, "http": GatedHttpToolsProtocol,
+                                        **config})
         self.server = uvicorn.Server(self.config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

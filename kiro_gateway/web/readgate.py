@@ -4,11 +4,17 @@ A request's body is held from the moment it is read until Kiro has answered it: 
 the parsed request, and the Kiro body kept for a retry on another account. A burst (5,000 agents
 sending their 80 KB conversation in the same second, a restart with every client retrying) would
 hold all of them at once, and uvicorn reads every socket as soon as it can. `ReadGate` counts the
-bytes of requests read but not yet answered (their Content-Length); past its budget, a connection
-about to start a new request is read one byte only — proof that a request is waiting, not an idle
-keep-alive — and then not read again until answered requests free enough room (first come, first
-read; `max_wait` seconds at most). What waits stays in the OS's socket buffers: a burst costs
-latency, not memory, and no request is refused for it.
+bytes of requests read but not yet answered; past its budget, a connection about to start a new
+request is read one byte only — proof that a request is waiting, not an idle keep-alive — and
+then not read again until answered requests free enough room (first come, first read; `max_wait`
+seconds at most). What waits stays in the OS's socket buffers: a burst costs latency, not
+memory, and no request is refused for it.
+
+What a request is charged: the bytes actually read for it, and while it is being read, a
+reservation of up to 64 KB (its Content-Length if smaller; none for a request without a body), so
+that room freed lets in a few requests at a time, not every waiting one at once. A reservation
+lasts until the request's body is read, or `RESERVATION_SECONDS` at most: a client that declares
+a huge body and sends it slowly, or opens connections and sends a byte, holds only what it sent.
 
 `GatedHttpToolsProtocol` is uvicorn's httptools protocol reading through a buffer of its own
 (asyncio's `BufferedProtocol`): that is what lets it read exactly one byte, since uvloop starts
@@ -31,25 +37,51 @@ __all__ = ["ReadGate", "Ticket", "GatedHttpToolsProtocol", "answered", "STATE_KE
 
 STATE_KEY = "kiro_gateway.read_gate"  # the gate, in the lifespan state uvicorn hands its protocols
 _TICKET = "kiro_gateway.read_ticket"  # a request's ticket, in its ASGI scope
-_DEFAULT_CHARGE = 64 * 1024  # a request being read until its headers give its size, or a chunked one
+RESERVE = 64 * 1024  # what a request being read is charged at least, until its body is in
+RESERVATION_SECONDS = 2.0  # how long a reservation stands for a request whose body does not come
 _READ_SIZE = 256 * 1024  # what one read may take (uvloop's own read buffer is this size)
 
 
 class Ticket:
-    """The bytes one request holds in the gate, until it is answered (idempotent)."""
+    """The bytes one request holds in the gate, until it is answered (release is idempotent):
+    the larger of what was read for it and its reservation."""
 
-    __slots__ = ("gate", "size", "live")
+    __slots__ = ("gate", "size", "received", "reserve", "expires", "live")
 
-    def __init__(self, gate: ReadGate, size: int) -> None:
+    def __init__(self, gate: ReadGate, received: int, expires: float) -> None:
         self.gate = gate
-        self.size = size
+        self.received = received
+        self.reserve = RESERVE
+        self.expires = expires
+        self.size = max(received, RESERVE)
         self.live = True
-        gate.held += size
+        gate.held += self.size
 
-    def resize(self, size: int) -> None:
+    def _charge(self) -> None:
         if self.live:
+            size = max(self.received, self.reserve)
             self.gate.held += size - self.size
             self.size = size
+
+    def read(self, nbytes: int) -> None:
+        self.received += nbytes
+        if self.received > self.reserve:
+            self._charge()
+
+    def reserve_up_to(self, size: int) -> None:
+        """The request's headers say how big its body is: the reservation need not be larger."""
+        if size < self.reserve:
+            self.reserve = size
+            self._charge()
+
+    def unreserve(self) -> None:
+        """The body is in (or the reservation expired): what was read is what is held."""
+        if self.reserve:
+            self.reserve = 0
+            self._charge()
+            gate = self.gate
+            if gate._queue and gate.held < gate.budget:
+                gate.pump()
 
     def release(self) -> None:
         if self.live:
@@ -74,6 +106,7 @@ class ReadGate:
         self.deferred = 0  # requests that waited, since start (a counter for /metrics)
         self.longest_wait = 0.0
         self._queue: deque[tuple[float, GatedHttpToolsProtocol]] = deque()
+        self._reserved: deque[Ticket] = deque()  # tickets in the order they were taken (their expiry)
         self._sweeper: asyncio.TimerHandle | None = None
 
     @property
@@ -81,10 +114,30 @@ class ReadGate:
         return len(self._queue)
 
     def full(self) -> bool:
-        return self.budget > 0 and self.held >= self.budget
+        if self.budget <= 0 or self.held < self.budget:
+            return False
+        self._expire(time.monotonic())
+        return self.held >= self.budget
 
-    def ticket(self, size: int = _DEFAULT_CHARGE) -> Ticket:
-        return Ticket(self, size)
+    def ticket(self, received: int = 0) -> Ticket:
+        now = time.monotonic()
+        self._expire(now)
+        ticket = Ticket(self, received, now + RESERVATION_SECONDS)
+        self._reserved.append(ticket)
+        return ticket
+
+    def _expire(self, now: float) -> None:
+        """Reservations past their time end (the tickets are in the order they were taken, so
+        the deque holds those of the last RESERVATION_SECONDS at most)."""
+        reserved = self._reserved
+        while reserved:
+            head = reserved[0]
+            if head.reserve and head.live and head.expires > now:
+                return
+            reserved.popleft()
+            if head.reserve:
+                head.reserve = 0
+                head._charge()
 
     def wait(self, conn: GatedHttpToolsProtocol) -> None:
         self.deferred += 1
@@ -100,7 +153,7 @@ class ReadGate:
                 return
 
     def pump(self) -> None:
-        """Read the oldest waiting connections while there is room (each takes its ticket at once)."""
+        """Read the oldest waiting connections while there is room (each reserves its room at once)."""
         queue = self._queue
         while queue and not self.full():
             since, conn = queue.popleft()
@@ -112,7 +165,8 @@ class ReadGate:
 
     def _sweep(self) -> None:
         self._sweeper = None
-        limit = time.monotonic() - self.max_wait
+        now = time.monotonic()
+        limit = now - self.max_wait
         queue = self._queue
         while queue and queue[0][0] <= limit:  # waited long enough: read whatever the count
             since, conn = queue.popleft()
@@ -120,6 +174,7 @@ class ReadGate:
         self.pump()
         if queue:
             self._sweeper = asyncio.get_running_loop().call_later(1.0, self._sweep)
+
 
 
 def answered(request: Any) -> None:
@@ -140,8 +195,8 @@ def _buffer() -> memoryview:
 
 
 class _Http(HttpToolsProtocol):
-    """uvicorn's protocol, telling its connection when a request's headers are in and when a
-    response is complete (the parser calls these on it)."""
+    """uvicorn's protocol, telling its connection when a request's headers and body are in and when
+    its response is complete (the parser calls these on it)."""
 
     conn: GatedHttpToolsProtocol
 
@@ -150,14 +205,17 @@ class _Http(HttpToolsProtocol):
         if ticket is not None:
             self.scope[_TICKET] = ticket  # type: ignore[literal-required]
         super().on_headers_complete()
-        if ticket is not None:
+        if ticket is not None and self.cycle is not None and self.cycle.scope is self.scope:
             self.conn.tickets.append((self.cycle, ticket))
+
+    def on_message_complete(self) -> None:
+        self.conn.message_complete()
+        super().on_message_complete()
 
     def on_response_complete(self) -> None:
         self.conn.response_complete()
         super().on_response_complete()
-        if not self.pipeline and self.cycle is not None and self.cycle.response_complete:
-            self.conn.between = True  # what arrives next starts a new request
+        self.conn.maybe_between()
 
 
 class GatedHttpToolsProtocol(asyncio.BufferedProtocol):
@@ -170,9 +228,10 @@ class GatedHttpToolsProtocol(asyncio.BufferedProtocol):
         self.http = _Http(config, server_state, app_state, _loop)
         self.http.conn = self
         self.gate: ReadGate | None = app_state.get(STATE_KEY)
-        self.between = True  # no request is being read: the next byte starts one
-        self.tickets: list[tuple[Any, Ticket]] = []  # (cycle, ticket) of requests read, not yet answered
-        self._ticket: Ticket | None = None  # the request being read, until its headers are complete
+        self.between = True  # no request is being read or answered: the next byte starts one
+        self.in_message = False  # a request's bytes are arriving (until its body is complete)
+        self.current: Ticket | None = None  # that request's ticket: what is read is counted on it
+        self.tickets: list[tuple[Any, Ticket]] = []  # (cycle, ticket) of requests not yet answered
         self._stash = b""  # the byte read to learn a request was waiting
         self._probing = False  # this read was given one byte
         self._view: memoryview = _buffer()
@@ -191,24 +250,25 @@ class GatedHttpToolsProtocol(asyncio.BufferedProtocol):
         self.http.resume_writing()
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        if self.between and self.gate is not None and self.gate.full():
-            self._probing = True
-            return self._view[:1]
-        return self._view
+        probing = self._probing = self.between and self.gate is not None and self.gate.full()
+        return self._view[:1] if probing else self._view
 
     def buffer_updated(self, nbytes: int) -> None:
         data = self._view[:nbytes]
-        if self.between:
-            gate = self.gate
-            if gate is not None:
+        gate = self.gate
+        if gate is not None:
+            if self.between:
                 if self._probing:
                     self._probing = False
                     self._stash = bytes(data)
-                    self.http.flow.pause_reading()
+                    http = self.http
+                    http._unset_keepalive_if_required()  # a request is waiting: not an idle connection
+                    http.flow.pause_reading()
                     gate.wait(self)
                     return
-                self._ticket = gate.ticket()
-            self.between = False
+                self._start(gate.ticket(nbytes))
+            elif self.current is not None:
+                self.current.read(nbytes)
         self.http.data_received(data)  # type: ignore[arg-type]  # httptools copies what it keeps
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -216,37 +276,49 @@ class GatedHttpToolsProtocol(asyncio.BufferedProtocol):
         if gate is not None:
             if self._stash:
                 gate.forget(self)
-            if self._ticket is not None:
-                self._ticket.release()
+            if self.current is not None:
+                self.current.release()
             for _, ticket in self.tickets:
                 ticket.release()
         self.http.connection_lost(exc)
 
     # the gate's side
+    def _start(self, ticket: Ticket) -> None:
+        self.current = ticket
+        self.between = False
+        self.in_message = True
+
     def read_on(self, ticket: Ticket) -> None:
         """The gate has room: this connection's waiting request is read now."""
         http = self.http
         if http.transport.is_closing():
             ticket.release()
             return
-        self._ticket = ticket
-        self.between = False
         stash, self._stash = self._stash, b""
+        ticket.read(len(stash))
+        self._start(ticket)
         http.data_received(stash)
         http.flow.resume_reading()
 
     def headers_complete(self, headers: list[tuple[bytes, bytes]]) -> Ticket | None:
-        ticket, self._ticket = self._ticket, None
+        ticket = self.current
         if ticket is not None:
             size = 0  # no body (a GET)
             for name, value in headers:
                 if name == b"content-length":
-                    size = int(value) if value.isdigit() else _DEFAULT_CHARGE
+                    size = int(value) if value.isdigit() else RESERVE
                     break
                 if name == b"transfer-encoding":
-                    size = _DEFAULT_CHARGE  # chunked: its size is not known before it is read
-            ticket.resize(size)
+                    size = RESERVE  # chunked: its size is not known before it is read
+            ticket.reserve_up_to(size)
         return ticket
+
+    def message_complete(self) -> None:
+        self.in_message = False
+        ticket, self.current = self.current, None
+        if ticket is not None:
+            ticket.unreserve()
+        self.maybe_between()
 
     def response_complete(self) -> None:
         tickets = self.tickets
@@ -255,3 +327,10 @@ class GatedHttpToolsProtocol(asyncio.BufferedProtocol):
                 if cycle.response_complete:
                     ticket.release()
             self.tickets = [t for t in tickets if t[1].live]
+
+    def maybe_between(self) -> None:
+        """With the request read whole and answered, and none pipelined, the next byte starts one."""
+        http = self.http
+        cycle = http.cycle
+        if not self.in_message and not http.pipeline and (cycle is None or cycle.response_complete):
+            self.between = True
