@@ -220,7 +220,10 @@ def demo(argv: list[str]) -> int:
         # this folder is removed on SIGTERM too.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
-            uvicorn.run(create_app(settings, creds), host="127.0.0.1", port=args.port, log_level="warning")
+            from .web.readgate import GatedHttpToolsProtocol
+
+            uvicorn.run(create_app(settings, creds), host="127.0.0.1", port=args.port, log_level="warning",
+                        http=GatedHttpToolsProtocol)  # type: ignore[arg-type]  # a BufferedProtocol runs too
         finally:
             fake.stop()
     return 0

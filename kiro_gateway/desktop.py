@@ -80,9 +80,13 @@ class _GatewayThread:
     def __init__(self, app: Any, settings: Settings) -> None:
         import uvicorn
 
+        from .web.readgate import GatedHttpToolsProtocol
+
         self.server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
                                                     log_level=settings.log_level, access_log=False,
-                                                    timeout_keep_alive=75))
+                                                    timeout_keep_alive=75,
+                                                    # uvicorn's annotation says asyncio.Protocol; a buffered one runs as well
+                                                    http=GatedHttpToolsProtocol))  # type: ignore[arg-type]
         self.thread = threading.Thread(target=self._run, name="kiro-gateway", daemon=True)
         self.failed: BaseException | None = None
 
