@@ -44,7 +44,7 @@ def _openai_style(request: Request) -> bool:
 class GatewayRoutes:
     def __init__(self, settings: Settings, auth: ClientAuth, catalog: ModelCatalog, pool: CredentialPool,
                  store: StateStore, writer: StateWriter, requests: RequestLog,
-                 dialects: dict[str, Dialect], read_gate: ReadGate | None = None) -> None:
+                 dialects: dict[str, Dialect], read_gate: ReadGate) -> None:
         self.settings = settings
         self.read_gate = read_gate
         self.auth = auth
@@ -104,7 +104,8 @@ class GatewayRoutes:
                                            "clients, or others sending metricsKey."}}, status_code=403)
         await self.writer.flush()  # include the requests that just finished
         try:
-            return Response(await render_metrics(self.store, self.pool, self.requests, self.read_gate), media_type=METRICS_TYPE)
+            body = await render_metrics(self.store, self.pool, self.requests, self.read_gate)
+            return Response(body, media_type=METRICS_TYPE)
         except StoreError:
             return Response("# the state store is unreachable\n", status_code=503, media_type=METRICS_TYPE)
 

@@ -55,7 +55,7 @@ class _Snapshot:
     """A one-scrape collector over figures read just before."""
 
     def __init__(self, totals: dict[str, list[float]], pool: CredentialPool, requests: RequestLog,
-                 gate: ReadGate | None) -> None:
+                 gate: ReadGate) -> None:
         self.totals = totals
         self.pool = pool
         self.requests = requests
@@ -92,8 +92,7 @@ class _Snapshot:
             ttfb.add_metric(list(labels), int(vec[_I["ttfb_count"]]), vec[_I["ttfb_sum"]])
         yield from (requests, retries, tokens, credits, duration, ttfb)
         yield from self._pool()
-        if self.gate is not None:
-            yield from _reads(self.gate)
+        yield from _reads(self.gate)
 
     def _pool(self) -> Iterator[Metric]:
         pool = self.pool
@@ -137,8 +136,7 @@ class _Snapshot:
                     gc_longest)
 
 
-async def render_metrics(store: StateStore, pool: CredentialPool, requests: RequestLog,
-                         gate: ReadGate | None = None) -> bytes:
+async def render_metrics(store: StateStore, pool: CredentialPool, requests: RequestLog, gate: ReadGate) -> bytes:
     totals = await store.totals()
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(totals, pool, requests, gate))

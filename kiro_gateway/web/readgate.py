@@ -79,17 +79,13 @@ class Ticket:
         if self.reserve:
             self.reserve = 0
             self._charge()
-            gate = self.gate
-            if gate._queue and gate.held < gate.budget:
-                gate.pump()
+            self.gate.freed()
 
     def release(self) -> None:
         if self.live:
             self.live = False
-            gate = self.gate
-            gate.held -= self.size
-            if gate._queue and gate.held < gate.budget:
-                gate.pump()
+            self.gate.held -= self.size
+            self.gate.freed()
 
 
 class ReadGate:
@@ -151,6 +147,11 @@ class ReadGate:
             if c is conn:
                 del self._queue[i]
                 return
+
+    def freed(self) -> None:
+        """Bytes were let go: read the waiting connections there is now room for."""
+        if self._queue and self.held < self.budget:
+            self.pump()
 
     def pump(self) -> None:
         """Read the oldest waiting connections while there is room (each reserves its room at once)."""
