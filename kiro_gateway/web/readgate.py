@@ -33,7 +33,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["ReadGate", "Ticket", "GatedHttpToolsProtocol", "answered", "STATE_KEY"]
+__all__ = ["ReadGate", "Ticket", "GatedHttpToolsProtocol", "answered", "STATE_KEY", "RESERVE", "RESERVATION_SECONDS"]
 
 STATE_KEY = "kiro_gateway.read_gate"  # the gate, in the lifespan state uvicorn hands its protocols
 _TICKET = "kiro_gateway.read_ticket"  # a request's ticket, in its ASGI scope
@@ -175,7 +175,6 @@ class ReadGate:
         self.pump()
         if queue:
             self._sweeper = asyncio.get_running_loop().call_later(1.0, self._sweep)
-
 
 
 def answered(request: Any) -> None:
